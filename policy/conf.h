@@ -1,0 +1,142 @@
+/*
+ * The configuration: one JSON file parsed (jansson) into a fresh struct conf,
+ * validated as a whole, then handed to the daemon. Nothing is half-applied: a
+ * file with any error yields no struct at all, and every error is reported as
+ * "FILE: JSON.path: reason" (the path uses "." and "[i]", e.g.
+ * "servers[1].spki_pins[0]"). Unknown keys are errors, because a typo must
+ * never silently weaken policy.
+ */
+#ifndef ZTDNS_CONF_H
+#define ZTDNS_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/addr.h"
+
+#define CONF_MAX_SERVERS 8
+#define CONF_MAX_SERVER_ADDRS 8
+#define CONF_MAX_PINS 8
+#define CONF_MAX_EXCEPTIONS 1024
+#define CONF_MAX_LISTEN 8
+#define CONF_MAX_LAN_IFACES 8
+#define CONF_MAX_ERRORS 64
+#define CONF_ERR_LEN 512
+
+enum conf_mode { CONF_MODE_HOST, CONF_MODE_GATEWAY, CONF_MODE_SIDECAR };
+enum conf_proto { CONF_PROTO_DOH, CONF_PROTO_DOT };
+enum conf_deny_action { CONF_DENY_DROP, CONF_DENY_REJECT };
+enum conf_log_level { CONF_LOG_ERR, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
+enum conf_log_format { CONF_LOG_JSON, CONF_LOG_TEXT };
+
+struct conf_endpoint {
+	struct addr addr;
+	uint16_t port;
+};
+
+struct conf_server {
+	char *name;        /* label for logs/metrics; default "server<i>" */
+	enum conf_proto proto;
+	char *url;         /* DoH: "https://host[:port]/path"; NULL for DoT */
+	char *tls_name;    /* name checked in the certificate; DoH default: URL host */
+	uint16_t port;     /* DoH: from the URL (default 443); DoT: "port" (default 853) */
+	struct addr addrs[CONF_MAX_SERVER_ADDRS]; /* DoH "bootstrap" / DoT "address"(es) */
+	unsigned naddrs;   /* >= 1 */
+	char *ca_file;     /* NULL: system store */
+	uint8_t pins[CONF_MAX_PINS][32]; /* SPKI SHA-256, from base64 (RFC 7469 form) */
+	unsigned npins;
+	int priority;      /* lower is preferred; default 0 */
+};
+
+struct conf_limits {
+	uint32_t learned_max;         /* 65536 */
+	uint32_t addrs_per_name;      /* 64 */
+	uint32_t names_per_addr;      /* 8: names remembered per learned address */
+	uint32_t cname_depth;         /* 8 */
+	uint32_t records_per_message; /* 256 */
+	uint32_t pending_queries;     /* 1024 */
+	uint32_t pending_per_client;  /* 64 */
+	uint32_t upstream_timeout_ms; /* 3000 */
+};
+
+struct conf_ttl {
+	uint32_t min;   /* 5 s */
+	uint32_t max;   /* 86400 s */
+	uint32_t grace; /* 30 s */
+};
+
+struct conf {
+	char *path; /* the file it came from (copied) */
+	enum conf_mode mode;
+	bool enforce; /* false = audit: would-deny is logged and accepted */
+
+	struct conf_server servers[CONF_MAX_SERVERS];
+	unsigned nservers; /* >= 1 */
+	char *client_cert; /* PEM, optional (mTLS); both or neither */
+	char *client_key;
+
+	struct prefix exceptions[CONF_MAX_EXCEPTIONS];
+	unsigned nexceptions;
+
+	struct conf_endpoint listen[CONF_MAX_LISTEN]; /* default 127.0.0.1:53, [::1]:53 */
+	unsigned nlisten;
+
+	uint16_t queue_num;    /* first NFQUEUE number, default 0 */
+	uint16_t queue_count;  /* queues num..num+count-1, default 1, max 16 */
+	uint32_t queue_maxlen; /* default 4096, min 4096 */
+
+	struct conf_limits limits;
+	struct conf_ttl ttl;
+
+	enum conf_log_level log_level; /* default info */
+	bool log_verdicts;             /* one JSON line per verdict; default false */
+	char *verdict_log;             /* file path; NULL = stdout */
+	enum conf_log_format log_format; /* verdict log format; default json */
+
+	char *control_socket; /* default /run/ztdns/control.sock */
+	uint32_t control_uid; /* besides root, this uid may use it; default 0 */
+
+	bool keep_on_stop;                 /* ruleset.keep_on_stop, default false */
+	enum conf_deny_action deny_action; /* ruleset.deny_action, default drop */
+
+	/* gateway mode only */
+	char *lan_ifaces[CONF_MAX_LAN_IFACES];
+	unsigned nlan_ifaces;
+	bool gateway_enforce_output; /* default true */
+	bool shared_allowances;      /* default false: per-client scoping */
+};
+
+struct conf_errors {
+	char msg[CONF_MAX_ERRORS][CONF_ERR_LEN]; /* "FILE: path: reason" */
+	unsigned count;   /* stored, <= CONF_MAX_ERRORS */
+	unsigned dropped; /* errors past the bound, counted not stored */
+	char warn[CONF_MAX_ERRORS][CONF_ERR_LEN]; /* "FILE: path: warning: ..." */
+	unsigned nwarn;
+};
+
+/* Parse and validate the JSON text in buf (len bytes, need not be
+ * NUL-terminated); fname is used in messages only. On success returns 0 and
+ * *out is a new conf (caller frees with conf_free); warnings may be in errs.
+ * On failure returns -EINVAL, *out is NULL and errs holds every error found
+ * (validation goes on after the first error). errs must not be NULL. */
+int conf_parse(const char *buf, size_t len, const char *fname, struct conf **out,
+	       struct conf_errors *errs);
+
+/* Read the file (at most 1 MiB) and conf_parse() it. -errno when the file
+ * cannot be read (errs holds "FILE: cannot read: reason"). */
+int conf_load(const char *path, struct conf **out, struct conf_errors *errs);
+
+/* Print every error and warning, one per line. */
+void conf_errors_print(const struct conf_errors *errs, FILE *f);
+
+/* Write the canonical configuration (every key, defaults filled in) as
+ * indented JSON; used by "ztdnsd --check -v". */
+void conf_dump(const struct conf *c, FILE *f);
+
+/* Free a conf and everything it owns; NULL-safe; sets *c to NULL. */
+void conf_free(struct conf **c);
+
+const char *conf_mode_name(enum conf_mode m);
+
+#endif

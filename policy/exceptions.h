@@ -1,0 +1,27 @@
+/*
+ * Static exception subnets: longest-prefix match over IPv4 and IPv6.
+ * Built once from the config, then read-only; a reload builds a new one and
+ * swaps it in, so lookups never see a half-built table.
+ */
+#ifndef ZTDNS_EXCEPTIONS_H
+#define ZTDNS_EXCEPTIONS_H
+
+#include <stddef.h>
+
+#include "core/addr.h"
+
+struct exceptions;
+
+/* Build from n prefixes (copied). Returns NULL with errno = ENOMEM. */
+struct exceptions *exceptions_new(const struct prefix *prefixes, size_t n);
+
+/* Longest prefix containing a, or NULL. The pointer is owned by the table and
+ * lives as long as it. Safe to call from many threads at once. */
+const struct prefix *exceptions_match(const struct exceptions *ex, const struct addr *a);
+
+size_t exceptions_count(const struct exceptions *ex);
+
+/* NULL-safe; sets *ex to NULL. */
+void exceptions_free(struct exceptions **ex);
+
+#endif
