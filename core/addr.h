@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
+#define ADDR_STRLEN   46 /* INET6_ADDRSTRLEN */
 #define PREFIX_STRLEN (ADDR_STRLEN + 4)
 
 struct addr {
@@ -21,7 +21,7 @@ struct addr {
 
 struct prefix {
 	struct addr addr; /* host bits are zero */
-	uint8_t len;      /* 0..32 or 0..128 */
+	uint8_t len;	  /* 0..32 or 0..128 */
 };
 
 /* Fill *a from 4 network-order bytes. */

@@ -1,0 +1,347 @@
+/*
+ * ztdnsctl: talk to ztdnsd over its control socket. One JSON request per
+ * line, one JSON response per line (core/commands.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define DEFAULT_SOCKET "/run/ztdns/control.sock"
+#define RESPONSE_MAX   (16u << 20)
+#define IO_TIMEOUT_MS  5000
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ztdnsctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+		   "commands:\n"
+		   "  status                      counters and state\n"
+		   "  list [--name NAME]          learned and manual allowances\n"
+		   "  allow ADDR [--ttl SECONDS]  allow an address for a while (reason manual)\n"
+		   "  revoke ADDR                 remove an allowance\n"
+		   "  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
+		   "                              the verdict a new flow would get now, and why\n"
+		   "  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"
+		   "SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n");
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Send req, read one response line. Returns a new object or NULL with a
+ * message on stderr (unless quiet). */
+static json_t *transact(const char *path, json_t *req, bool quiet)
+{
+	char *text = json_dumps(req, JSON_COMPACT), *buf = NULL;
+	size_t len = 0, cap = 0;
+	json_t *resp = NULL;
+	json_error_t jerr;
+	int fd = connect_to(path);
+
+	if (fd < 0) {
+		if (!quiet)
+			fprintf(stderr, "ztdnsctl: cannot connect to %s: %s\n", path,
+				strerror(errno));
+		goto out;
+	}
+	if (!text || dprintf(fd, "%s\n", text) < 0) {
+		if (!quiet)
+			fprintf(stderr, "ztdnsctl: send: %s\n", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, IO_TIMEOUT_MS) <= 0) {
+			if (!quiet)
+				fprintf(stderr, "ztdnsctl: no answer from the daemon\n");
+			goto out;
+		}
+		if (len + 65536 > cap) {
+			char *g;
+
+			if (cap >= RESPONSE_MAX) {
+				fprintf(stderr, "ztdnsctl: response too large\n");
+				goto out;
+			}
+			cap = cap ? cap * 2 : 65536;
+			g = realloc(buf, cap + 1);
+			if (!g)
+				goto out;
+			buf = g;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf + len - (size_t)n, '\n', (size_t)n))
+			break;
+	}
+	if (!buf || len == 0) {
+		if (!quiet)
+			fprintf(stderr, "ztdnsctl: the daemon closed the connection\n");
+		goto out;
+	}
+	resp = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (!resp && !quiet)
+		fprintf(stderr, "ztdnsctl: bad response: %s\n", jerr.text);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	free(buf);
+	return resp;
+}
+
+static long long get_int(json_t *o, const char *path1, const char *path2)
+{
+	json_t *v = json_object_get(o, path1);
+
+	if (path2)
+		v = json_object_get(v, path2);
+	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+static void print_status(json_t *r)
+{
+	json_t *reasons = json_object_get(json_object_get(r, "verdicts"), "by_reason");
+	json_t *queues = json_object_get(r, "queues"), *q, *v;
+	const char *k;
+	size_t i;
+
+	printf("ready:      %s\n", json_is_true(json_object_get(r, "ready")) ? "yes" : "no");
+	printf("mode:       %s (%s)\n", json_string_value(json_object_get(r, "mode")),
+	       json_string_value(json_object_get(r, "enforce")));
+	printf("uptime:     %lld s\n", get_int(r, "uptime_s", NULL));
+	printf("verdicts:   %lld accepted, %lld denied, %lld would-deny\n",
+	       get_int(r, "verdicts", "accepted"), get_int(r, "verdicts", "denied"),
+	       get_int(r, "verdicts", "would_deny"));
+	json_object_foreach(reasons, k, v) if (json_integer_value(v))
+	    printf("  %-16s %lld\n", k, (long long)json_integer_value(v));
+	printf("allowset:   %lld / %lld entries (%lld refused: full)\n",
+	       get_int(r, "allowset", "entries"), get_int(r, "allowset", "capacity"),
+	       get_int(r, "allowset", "full"));
+	json_array_foreach(queues, i, q) printf(
+	    "queue %lld:   %lld packets, %lld accepted, %lld dropped, %lld enobufs, "
+	    "kernel: %lld queue-full drops, %lld socket drops\n",
+	    get_int(q, "num", NULL), get_int(q, "packets", NULL), get_int(q, "accepted", NULL),
+	    get_int(q, "dropped", NULL), get_int(q, "enobufs", NULL),
+	    get_int(q, "kernel", "queue_dropped"), get_int(q, "kernel", "user_dropped"));
+	printf("reloads:    %lld ok, %lld failed\n", get_int(r, "config", "reloads"),
+	       get_int(r, "config", "reload_failures"));
+}
+
+static void print_list(json_t *r)
+{
+	json_t *e;
+	size_t i;
+
+	printf("%-40s %-8s %-10s %s\n", "ADDRESS", "SOURCE", "EXPIRES", "NAMES");
+	json_array_foreach(json_object_get(r, "entries"), i, e)
+	{
+		char exp[32];
+
+		if (json_object_get(e, "expires_in_s"))
+			snprintf(exp, sizeof(exp), "%llds", get_int(e, "expires_in_s", NULL));
+		else
+			snprintf(exp, sizeof(exp), "-%llds", get_int(e, "expired_ago_s", NULL));
+		printf("%-40s %-8s %-10s %s\n", json_string_value(json_object_get(e, "addr")),
+		       json_string_value(json_object_get(e, "source")), exp,
+		       json_string_value(json_object_get(e, "names")));
+	}
+	if (json_is_true(json_object_get(r, "truncated")))
+		printf("(%lld entries in all; list truncated)\n", get_int(r, "total", NULL));
+}
+
+static int wait_ready(const char *path, double timeout)
+{
+	struct timespec start, now, pause = {.tv_nsec = 100 * 1000 * 1000};
+	json_t *req = json_pack("{s:s}", "cmd", "status");
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		json_t *r = transact(path, req, true);
+		bool ready = r && json_is_true(json_object_get(r, "ready"));
+
+		json_decref(r);
+		if (ready) {
+			json_decref(req);
+			return 0;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((double)(now.tv_sec - start.tv_sec) +
+			(double)(now.tv_nsec - start.tv_nsec) / 1e9 >=
+		    timeout) {
+			fprintf(stderr, "ztdnsctl: daemon not ready after %.0f s\n", timeout);
+			json_decref(req);
+			return EX_UNAVAILABLE;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+	    {"ttl", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'N'},
+	    {"port", required_argument, NULL, 'p'},   {"proto", required_argument, NULL, 'P'},
+	    {"from", required_argument, NULL, 'F'},   {"timeout", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	};
+	const char *path = getenv("ZTDNS_CONTROL"), *name = NULL, *proto = NULL, *from = NULL;
+	bool json = false;
+	long ttl = 0, port = -1, timeout = 10;
+	const char *cmd;
+	json_t *req, *resp;
+	int opt, rc;
+
+	if (!path)
+		path = DEFAULT_SOCKET;
+	while ((opt = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 't':
+			if (!parse_long(optarg, 1, 604800, &ttl)) {
+				fprintf(stderr, "ztdnsctl: --ttl: \"%s\" is not 1..604800\n",
+					optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'N':
+			name = optarg;
+			break;
+		case 'p':
+			if (!parse_long(optarg, 0, 65535, &port)) {
+				fprintf(stderr, "ztdnsctl: --port: \"%s\" is not 0..65535\n",
+					optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'P':
+			proto = optarg;
+			break;
+		case 'F':
+			from = optarg;
+			break;
+		case 'T':
+			if (!parse_long(optarg, 0, 3600, &timeout)) {
+				fprintf(stderr, "ztdnsctl: --timeout: \"%s\" is not 0..3600\n",
+					optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	cmd = argv[optind++];
+	if (strcmp(cmd, "wait-ready") == 0)
+		return wait_ready(path, (double)timeout);
+	req = json_pack("{s:s}", "cmd", cmd);
+	if (strcmp(cmd, "allow") == 0 || strcmp(cmd, "revoke") == 0 ||
+	    strcmp(cmd, "explain") == 0) {
+		if (optind >= argc) {
+			fprintf(stderr, "ztdnsctl: %s needs an address\n", cmd);
+			json_decref(req);
+			return EX_USAGE;
+		}
+		json_object_set_new(req, "addr", json_string(argv[optind++]));
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ztdnsctl: unexpected argument \"%s\"\n", argv[optind]);
+		json_decref(req);
+		return EX_USAGE;
+	}
+	if (ttl)
+		json_object_set_new(req, "ttl", json_integer(ttl));
+	if (name)
+		json_object_set_new(req, "name", json_string(name));
+	if (port >= 0)
+		json_object_set_new(req, "port", json_integer(port));
+	if (proto)
+		json_object_set_new(req, "proto", json_string(proto));
+	if (from)
+		json_object_set_new(req, "from", json_string(from));
+	resp = transact(path, req, false);
+	json_decref(req);
+	if (!resp)
+		return EX_UNAVAILABLE;
+	rc = json_is_true(json_object_get(resp, "ok")) ? 0 : 1;
+	if (json) {
+		json_dumpf(resp, stdout, JSON_INDENT(2));
+		printf("\n");
+	} else if (rc) {
+		fprintf(stderr, "ztdnsctl: %s\n",
+			json_string_value(json_object_get(resp, "error")));
+	} else if (strcmp(cmd, "status") == 0) {
+		print_status(resp);
+	} else if (strcmp(cmd, "list") == 0) {
+		print_list(resp);
+	} else if (strcmp(cmd, "explain") == 0) {
+		printf("%s\n", json_string_value(json_object_get(resp, "text")));
+	} else {
+		printf("ok\n");
+	}
+	json_decref(resp);
+	return rc;
+}

@@ -1,0 +1,117 @@
+/*
+ * ztdnsd: the ztdns daemon. A thin main(): arguments, configuration check,
+ * then core/daemon.c does the work.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "core/daemon.h"
+#include "core/log.h"
+#include "core/ruleset.h"
+#include "policy/conf.h"
+
+#define DEFAULT_CONF "/etc/ztdns/ztdns.json"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ztdnsd [-c FILE] [--check|-n] [--print-ruleset] [--foreground|-f] "
+		   "[-v]\n"
+		   "  -c, --config FILE   configuration (default " DEFAULT_CONF ")\n"
+		   "  -n, --check         validate the configuration and exit (-v: print it)\n"
+		   "      --print-ruleset print the iptables-restore input and exit\n"
+		   "  -f, --foreground    log to stderr (default when stderr is a terminal)\n"
+		   "  -v, --verbose       more output\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 'n'},
+	    {"print-ruleset", no_argument, NULL, 'P'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = DEFAULT_CONF;
+	bool check = false, print_rules = false, foreground = isatty(2), verbose = false;
+	struct conf_errors *errs;
+	struct conf *c = NULL;
+	struct daemon d;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "c:nfvh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'P':
+			print_rules = true;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	errs = calloc(1, sizeof(*errs));
+	if (!errs)
+		return EX_OSERR;
+	rc = conf_load(path, &c, errs);
+	conf_errors_print(errs, stderr);
+	free(errs);
+	if (rc < 0)
+		return EX_CONFIG;
+	if (check) {
+		if (verbose)
+			conf_dump(c, stdout);
+		printf("configuration OK\n");
+		conf_free(&c);
+		return 0;
+	}
+	if (print_rules) {
+		printf("# IPv4: iptables-restore --noflush\n");
+		ruleset_render(c, AF_INET, stdout);
+		printf("# IPv6: ip6tables-restore --noflush\n");
+		ruleset_render(c, AF_INET6, stdout);
+		conf_free(&c);
+		return 0;
+	}
+	log_init("ztdnsd", verbose ? LOG_DEBUG : LOG_INFO, !foreground);
+	if (geteuid() != 0)
+		log_info("not running as root; CAP_NET_ADMIN is required");
+	rc = daemon_start(&d, EV_DEFAULT, c);
+	if (rc < 0) {
+		daemon_stop(&d);
+		log_err("start-up failed: %s", strerror(-rc));
+		return 1;
+	}
+	daemon_run(&d);
+	daemon_stop(&d);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,481 @@
+#include "core/allowset.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+#include "core/util.h"
+
+struct allowset_key {
+	struct addr scope;
+	struct addr addr;
+};
+
+/* Names are replaced as a whole (copy, publish, free after a grace period),
+ * so a reader always sees one consistent list. */
+struct allowset_meta {
+	struct rcu_head rcu;
+	unsigned nnames;
+	size_t len;
+	char server[ALLOWSET_SERVER_LEN];
+	char names[ALLOWSET_NAMES_LEN]; /* NUL-separated, len bytes used */
+};
+
+struct allowset_entry {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;
+	struct allowset_key key;
+	enum allowset_source source;
+	uint64_t added_ms;
+	_Atomic uint64_t expires_ms;
+	_Atomic uint64_t hits;
+	struct allowset_meta *_Atomic meta;
+};
+
+struct allowset {
+	struct cds_lfht *ht;
+	size_t max_entries;
+	unsigned names_per_addr;
+	_Atomic uint64_t entries;
+	struct allowset_stats st; /* writer-only fields; entries is above */
+	/* Ring of keys refused for lack of room; written by the writer, read
+	 * by anyone: each slot is a seqlock-free copy guarded by a sequence. */
+	struct {
+		_Atomic uint32_t seq;
+		struct allowset_key key;
+	} refused[ALLOWSET_OVERCAP_RING];
+	unsigned refused_next;
+};
+
+uint64_t allowset_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void make_key(struct allowset_key *k, const struct addr *scope, const struct addr *a)
+{
+	memset(k, 0, sizeof(*k));
+	if (scope)
+		k->scope = *scope;
+	k->addr = *a;
+}
+
+/* FNV-1a over the key with a final avalanche: cheap, and keys are not
+ * attacker-chosen in a way that matters (the table is bounded). */
+static unsigned long hash_key(const struct allowset_key *k)
+{
+	const uint8_t *p = (const uint8_t *)k;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < sizeof(*k); i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (unsigned long)h;
+}
+
+static int match_key(struct cds_lfht_node *node, const void *key)
+{
+	const struct allowset_entry *e = caa_container_of(node, struct allowset_entry, node);
+
+	return memcmp(&e->key, key, sizeof(e->key)) == 0;
+}
+
+struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr)
+{
+	struct allowset *as;
+	unsigned long init = 1024;
+
+	if (max_entries == 0 || names_per_addr == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	as = calloc(1, sizeof(*as));
+	if (!as)
+		return NULL;
+	as->max_entries = max_entries;
+	as->names_per_addr = names_per_addr;
+	while (init < max_entries / 4 && init < (1UL << 16))
+		init <<= 1;
+	as->ht = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (!as->ht) {
+		free(as);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return as;
+}
+
+static void free_meta_rcu(struct rcu_head *h)
+{
+	free(caa_container_of(h, struct allowset_meta, rcu));
+}
+
+static void free_entry_rcu(struct rcu_head *h)
+{
+	struct allowset_entry *e = caa_container_of(h, struct allowset_entry, rcu);
+
+	free(atomic_load_explicit(&e->meta, memory_order_relaxed));
+	free(e);
+}
+
+/* Unlink e and free it after a grace period. Caller holds the read lock. */
+static void drop_entry(struct allowset *as, struct allowset_entry *e)
+{
+	if (cds_lfht_del(as->ht, &e->node) == 0) {
+		atomic_fetch_sub_explicit(&as->entries, 1, memory_order_relaxed);
+		call_rcu(&e->rcu, free_entry_rcu);
+	}
+}
+
+void allowset_free(struct allowset **asp)
+{
+	struct allowset *as;
+	struct cds_lfht_iter it;
+	struct allowset_entry *e;
+
+	if (!asp || !*asp)
+		return;
+	as = *asp;
+	rcu_read_lock();
+	cds_lfht_for_each_entry(as->ht, &it, e, node) drop_entry(as, e);
+	rcu_read_unlock();
+	/* Wait for every callback before the table goes away. */
+	rcu_barrier();
+	cds_lfht_destroy(as->ht, NULL);
+	free(as);
+	*asp = NULL;
+}
+
+void allowset_reader_register(void)
+{
+	rcu_register_thread();
+}
+
+void allowset_reader_unregister(void)
+{
+	rcu_unregister_thread();
+}
+
+static bool meta_has_name(const struct allowset_meta *m, const char *name)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < m->nnames; i++) {
+		const char *n = m->names + off;
+
+		if (strcasecmp(n, name) == 0)
+			return true;
+		off += strlen(n) + 1;
+	}
+	return false;
+}
+
+/* Build a new meta from an old one (may be NULL) plus a name. Returns NULL
+ * with *unchanged set when nothing would change. */
+static struct allowset_meta *meta_with(struct allowset *as, const struct allowset_meta *old,
+				       const char *name, const char *server, bool *unchanged)
+{
+	struct allowset_meta *m;
+	size_t nlen = name ? strlen(name) + 1 : 0;
+
+	*unchanged = false;
+	if (old && (!name || meta_has_name(old, name)) &&
+	    (!server || strcmp(old->server, server) == 0)) {
+		*unchanged = true;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	if (old) {
+		memcpy(m->names, old->names, old->len);
+		m->len = old->len;
+		m->nnames = old->nnames;
+		memcpy(m->server, old->server, sizeof(m->server));
+	}
+	if (server)
+		snprintf(m->server, sizeof(m->server), "%s", server);
+	if (name && !(old && meta_has_name(old, name))) {
+		if (m->nnames >= as->names_per_addr || m->len + nlen > sizeof(m->names)) {
+			as->st.names_dropped++;
+		} else {
+			memcpy(m->names + m->len, name, nlen);
+			m->len += nlen;
+			m->nnames++;
+		}
+	}
+	return m;
+}
+
+static struct allowset_entry *find(struct allowset *as, const struct allowset_key *k)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(as->ht, hash_key(k), match_key, k, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct allowset_entry, node) : NULL;
+}
+
+/* Remove every entry expired at now_ms; when only_keep_window, only those
+ * past the keep window. Caller holds the read lock. Returns how many. */
+static size_t remove_expired(struct allowset *as, uint64_t now_ms, bool only_keep_window)
+{
+	struct cds_lfht_iter it;
+	struct allowset_entry *e;
+	size_t n = 0;
+
+	cds_lfht_for_each_entry(as->ht, &it, e, node)
+	{
+		uint64_t exp = atomic_load_explicit(&e->expires_ms, memory_order_relaxed);
+
+		if (exp > now_ms)
+			continue;
+		if (only_keep_window && now_ms - exp < ALLOWSET_EXPIRED_KEEP_MS)
+			continue;
+		drop_entry(as, e);
+		n++;
+	}
+	return n;
+}
+
+static void remember_refused(struct allowset *as, const struct allowset_key *k)
+{
+	unsigned i = as->refused_next++ % ALLOWSET_OVERCAP_RING;
+
+	/* Odd sequence = slot being written; readers retry or skip it. */
+	atomic_fetch_add_explicit(&as->refused[i].seq, 1, memory_order_acq_rel);
+	as->refused[i].key = *k;
+	atomic_fetch_add_explicit(&as->refused[i].seq, 1, memory_order_release);
+}
+
+bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a)
+{
+	struct allowset_key k, copy;
+
+	make_key(&k, scope, a);
+	for (unsigned i = 0; i < ALLOWSET_OVERCAP_RING; i++) {
+		uint32_t s1 = atomic_load_explicit(&as->refused[i].seq, memory_order_acquire);
+
+		if (s1 == 0 || (s1 & 1))
+			continue;
+		memcpy(&copy, &as->refused[i].key, sizeof(copy));
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&as->refused[i].seq, memory_order_relaxed) != s1)
+			continue;
+		if (memcmp(&copy, &k, sizeof(k)) == 0)
+			return true;
+	}
+	return false;
+}
+
+int allowset_add(struct allowset *as, const struct addr *scope, const struct addr *a,
+		 uint64_t expires_ms, enum allowset_source src, const char *name,
+		 const char *server, uint64_t now_ms)
+{
+	struct allowset_key k;
+	struct allowset_entry *e;
+	struct allowset_meta *m;
+	struct cds_lfht_node *ret;
+	bool unchanged;
+	int rc = 0;
+
+	make_key(&k, scope, a);
+	rcu_read_lock();
+	e = find(as, &k);
+	if (e) {
+		struct allowset_meta *old = atomic_load_explicit(&e->meta, memory_order_acquire);
+
+		if (atomic_load_explicit(&e->expires_ms, memory_order_relaxed) < expires_ms)
+			atomic_store_explicit(&e->expires_ms, expires_ms, memory_order_release);
+		/* A manual allow stays manual; a lookup does not demote it. */
+		if (src == ALLOWSET_MANUAL)
+			e->source = ALLOWSET_MANUAL;
+		m = meta_with(as, old, name, server, &unchanged);
+		if (m) {
+			atomic_store_explicit(&e->meta, m, memory_order_release);
+			if (old)
+				call_rcu(&old->rcu, free_meta_rcu);
+		} else if (!unchanged) {
+			rc = -ENOMEM;
+		}
+		as->st.refreshes++;
+		goto out;
+	}
+	if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
+		as->st.evicted += remove_expired(as, now_ms, false);
+		if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
+			as->st.full++;
+			remember_refused(as, &k);
+			rc = -ENOSPC;
+			goto out;
+		}
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	e->key = k;
+	e->source = src;
+	e->added_ms = now_ms;
+	atomic_init(&e->expires_ms, expires_ms);
+	m = meta_with(as, NULL, name, server, &unchanged);
+	atomic_init(&e->meta, m); /* NULL is fine: no names */
+	cds_lfht_node_init(&e->node);
+	ret = cds_lfht_add_unique(as->ht, hash_key(&k), match_key, &k, &e->node);
+	if (ret != &e->node) {
+		/* Only one writer exists, so this cannot happen; be safe. */
+		free(m);
+		free(e);
+		rc = -EEXIST;
+		goto out;
+	}
+	atomic_fetch_add_explicit(&as->entries, 1, memory_order_relaxed);
+	as->st.inserts++;
+out:
+	rcu_read_unlock();
+	return rc;
+}
+
+int allowset_remove(struct allowset *as, const struct addr *scope, const struct addr *a)
+{
+	struct allowset_key k;
+	struct allowset_entry *e;
+	int rc = -ENOENT;
+
+	make_key(&k, scope, a);
+	rcu_read_lock();
+	e = find(as, &k);
+	if (e) {
+		drop_entry(as, e);
+		as->st.removed++;
+		rc = 0;
+	}
+	rcu_read_unlock();
+	return rc;
+}
+
+size_t allowset_flush(struct allowset *as)
+{
+	struct cds_lfht_iter it;
+	struct allowset_entry *e;
+	size_t n = 0;
+
+	rcu_read_lock();
+	cds_lfht_for_each_entry(as->ht, &it, e, node)
+	{
+		drop_entry(as, e);
+		n++;
+	}
+	rcu_read_unlock();
+	as->st.removed += n;
+	return n;
+}
+
+void allowset_sweep(struct allowset *as, uint64_t now_ms)
+{
+	rcu_read_lock();
+	as->st.swept += remove_expired(as, now_ms, true);
+	rcu_read_unlock();
+}
+
+static void fill_view(const struct allowset_entry *e, struct allowset_view *v)
+{
+	const struct allowset_meta *m = atomic_load_explicit(&e->meta, memory_order_acquire);
+	size_t off = 0, out = 0;
+
+	v->scope = e->key.scope;
+	v->addr = e->key.addr;
+	v->source = e->source;
+	v->added_ms = e->added_ms;
+	v->expires_ms = atomic_load_explicit(&e->expires_ms, memory_order_acquire);
+	v->hits = atomic_load_explicit(&e->hits, memory_order_relaxed);
+	v->nnames = 0;
+	v->names[0] = '\0';
+	v->server[0] = '\0';
+	if (!m)
+		return;
+	memcpy(v->server, m->server, sizeof(v->server));
+	for (unsigned i = 0; i < m->nnames; i++) {
+		const char *n = m->names + off;
+		size_t len = strlen(n);
+		int w = snprintf(v->names + out, sizeof(v->names) - out, "%s%s", i ? ", " : "", n);
+
+		if (w < 0 || (size_t)w >= sizeof(v->names) - out)
+			break;
+		out += (size_t)w;
+		off += len + 1;
+		v->nnames++;
+	}
+}
+
+enum allowset_result allowset_lookup(struct allowset *as, const struct addr *scope,
+				     const struct addr *a, uint64_t now_ms,
+				     struct allowset_view *view, bool count_hit)
+{
+	struct allowset_key k;
+	struct allowset_entry *e;
+	enum allowset_result r = ALLOWSET_MISS;
+
+	make_key(&k, scope, a);
+	rcu_read_lock();
+	e = find(as, &k);
+	if (e) {
+		uint64_t exp = atomic_load_explicit(&e->expires_ms, memory_order_acquire);
+
+		r = exp > now_ms ? ALLOWSET_HIT : ALLOWSET_EXPIRED;
+		if (count_hit && r == ALLOWSET_HIT)
+			atomic_fetch_add_explicit(&e->hits, 1, memory_order_relaxed);
+		if (view)
+			fill_view(e, view);
+	}
+	rcu_read_unlock();
+	return r;
+}
+
+int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, void *arg),
+		  void *arg)
+{
+	struct cds_lfht_iter it;
+	struct allowset_entry *e;
+	struct allowset_view v;
+	int rc = 0;
+
+	rcu_read_lock();
+	cds_lfht_for_each_entry(as->ht, &it, e, node)
+	{
+		fill_view(e, &v);
+		rc = fn(&v, arg);
+		if (rc)
+			break;
+	}
+	rcu_read_unlock();
+	return rc;
+}
+
+void allowset_get_stats(struct allowset *as, struct allowset_stats *st)
+{
+	*st = as->st;
+	st->entries = atomic_load_explicit(&as->entries, memory_order_relaxed);
+}
+
+size_t allowset_capacity(const struct allowset *as)
+{
+	return as->max_entries;
+}

@@ -1,0 +1,115 @@
+/*
+ * The allowset: a lock-free hash (liburcu rculfhash) of addresses a flow may
+ * be opened to, keyed by (scope, address). Scope is the unset address in host
+ * and sidecar mode, and the client's address in gateway mode.
+ *
+ * Concurrency: exactly one writer thread (the event loop) calls every
+ * function marked "writer"; any number of reader threads may call
+ * allowset_lookup() at the same time. Every thread that calls
+ * allowset_lookup() must be registered with allowset_reader_register().
+ *
+ * Expired entries stay in the table for ALLOWSET_EXPIRED_KEEP_MS after their
+ * expiry, so that a denial can say "expired N s ago"; when the table is full
+ * they are the first to go. An entry still within its expiry is never
+ * evicted: a full table refuses the insertion and counts it (over-cap).
+ */
+#ifndef ZTDNS_ALLOWSET_H
+#define ZTDNS_ALLOWSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/addr.h"
+
+#define ALLOWSET_EXPIRED_KEEP_MS (10 * 60 * 1000)
+#define ALLOWSET_NAMES_LEN	 512 /* bytes of names kept per entry, NUL-separated */
+#define ALLOWSET_SERVER_LEN	 32
+#define ALLOWSET_OVERCAP_RING	 256 /* recently refused addresses, for over-cap */
+
+enum allowset_source { ALLOWSET_LEARNED = 1, ALLOWSET_MANUAL = 2 };
+
+enum allowset_result {
+	ALLOWSET_MISS = 0,    /* never in the table (or forgotten) */
+	ALLOWSET_HIT = 1,     /* present and not expired */
+	ALLOWSET_EXPIRED = 2, /* present but expired */
+};
+
+/* A copy of an entry, for logs and explanations. */
+struct allowset_view {
+	struct addr scope, addr;
+	enum allowset_source source;
+	uint64_t added_ms;   /* monotonic ms of the first insertion */
+	uint64_t expires_ms; /* monotonic ms */
+	uint64_t hits;
+	unsigned nnames;
+	char names[ALLOWSET_NAMES_LEN]; /* "a.example, b.example" */
+	char server[ALLOWSET_SERVER_LEN];
+};
+
+struct allowset_stats {
+	uint64_t entries;	/* now in the table, expired ones included */
+	uint64_t inserts;	/* new entries */
+	uint64_t refreshes;	/* existing entries extended */
+	uint64_t full;		/* insertions refused: table full (over-cap) */
+	uint64_t evicted;	/* expired entries removed to make room */
+	uint64_t swept;		/* expired entries removed by the sweep */
+	uint64_t names_dropped; /* names not remembered: names_per_addr bound */
+	uint64_t removed;	/* revoked / flushed */
+};
+
+struct allowset;
+
+/* Create a table for at most max_entries entries and names_per_addr names
+ * per entry. Returns NULL with errno set. */
+struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr);
+
+/* Writer. Free the table and every entry; NULL-safe; sets *as to NULL.
+ * No reader may be inside allowset_lookup() any more. */
+void allowset_free(struct allowset **as);
+
+/* Register / unregister the calling thread as a reader (RCU). */
+void allowset_reader_register(void);
+void allowset_reader_unregister(void);
+
+/* Writer. Allow (scope, a) until expires_ms (monotonic ms). An existing entry
+ * keeps the later expiry and gains the name. name and server may be NULL;
+ * both are copied. scope NULL means the unset scope.
+ * Returns 0, or -ENOSPC when the table is full of unexpired entries (counted
+ * in stats.full and remembered for over-cap verdicts), -ENOMEM. */
+int allowset_add(struct allowset *as, const struct addr *scope, const struct addr *a,
+		 uint64_t expires_ms, enum allowset_source src, const char *name,
+		 const char *server, uint64_t now_ms);
+
+/* Writer. Remove (scope, a). Returns 0 or -ENOENT. */
+int allowset_remove(struct allowset *as, const struct addr *scope, const struct addr *a);
+
+/* Writer. Remove every entry; returns how many. */
+size_t allowset_flush(struct allowset *as);
+
+/* Writer. Remove entries expired for longer than ALLOWSET_EXPIRED_KEEP_MS. */
+void allowset_sweep(struct allowset *as, uint64_t now_ms);
+
+/* Any registered thread. Look (scope, a) up at now_ms; if view is not NULL it
+ * receives a copy of the entry (on HIT and EXPIRED). count_hit: bump the
+ * entry's hit counter. Lock-free, never allocates. */
+enum allowset_result allowset_lookup(struct allowset *as, const struct addr *scope,
+				     const struct addr *a, uint64_t now_ms,
+				     struct allowset_view *view, bool count_hit);
+
+/* Any registered thread. Was (scope, a) refused recently because the table
+ * was full? */
+bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a);
+
+/* Writer. Call fn for every entry (expired ones too) until it returns
+ * non-zero; returns that value or 0. */
+int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, void *arg),
+		  void *arg);
+
+void allowset_get_stats(struct allowset *as, struct allowset_stats *st);
+size_t allowset_capacity(const struct allowset *as);
+
+/* CLOCK_MONOTONIC in milliseconds, the time base of every *_ms above. */
+uint64_t allowset_now_ms(void);
+
+#endif

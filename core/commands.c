@@ -1,0 +1,273 @@
+#include "core/commands.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/allowset.h"
+#include "core/control.h"
+#include "core/daemon.h"
+#include "core/log.h"
+#include "core/nfqueue.h"
+#include "core/util.h"
+#include "core/verdictlog.h"
+#include "policy/exceptions.h"
+
+static json_t *cmd_status(struct daemon *d)
+{
+	struct allowset_stats as;
+	json_t *reasons = json_object(), *queues = json_array(), *perr = json_object();
+	uint64_t now = allowset_now_ms();
+
+	allowset_get_stats(d->allowset, &as);
+	for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
+		json_object_set_new(reasons, verdict_reason_name(r),
+				    json_integer((json_int_t)d->cnt.verdicts[r]));
+	for (unsigned e = 1; e < ARRAY_SIZE(d->cnt.packet_errors); e++)
+		json_object_set_new(perr, packet_strerror(e),
+				    json_integer((json_int_t)d->cnt.packet_errors[e]));
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		struct nfqueue_stats st;
+		struct nfqueue_kernel_stats ks;
+		json_t *q;
+
+		nfqueue_get_stats(d->queues[i], &st);
+		q = json_pack(
+		    "{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "num",
+		    nfqueue_num(d->queues[i]), "packets", (json_int_t)st.packets, "accepted",
+		    (json_int_t)st.accepted, "dropped", (json_int_t)st.dropped, "enobufs",
+		    (json_int_t)st.enobufs, "malformed", (json_int_t)st.malformed, "send_errors",
+		    (json_int_t)st.send_errors, "nl_errors", (json_int_t)st.nl_errors, "batches",
+		    (json_int_t)st.batches, "batch_max", (json_int_t)st.batch_max);
+		if (nfqueue_kernel_stats(nfqueue_num(d->queues[i]), &ks) == 0)
+			json_object_set_new(q, "kernel",
+					    json_pack("{s:i, s:i, s:i, s:i, s:i, s:b}", "waiting",
+						      ks.queue_total, "copy_range", ks.copy_range,
+						      "queue_dropped", ks.queue_dropped,
+						      "user_dropped", ks.user_dropped, "portid",
+						      ks.portid, "fail_open", 0));
+		json_array_append_new(queues, q);
+	}
+	return json_pack(
+	    "{s:b, s:b, s:s, s:s, s:I, s:b, s:b, "
+	    "s:{s:I, s:I, s:I, s:o}, "
+	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+	    "s:o, s:o, s:{s:s, s:I, s:I, s:s}}",
+	    "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode), "enforce",
+	    d->conf->enforce ? "enforce" : "audit", "uptime_s",
+	    (json_int_t)((now - d->started_ms) / 1000), "fail_open", 0, "queue_bypass", 0,
+	    "verdicts", "accepted", (json_int_t)d->cnt.accepted, "denied",
+	    (json_int_t)d->cnt.denied, "would_deny", (json_int_t)d->cnt.would_deny, "by_reason",
+	    reasons, "allowset", "entries", (json_int_t)as.entries, "capacity",
+	    (json_int_t)allowset_capacity(d->allowset), "inserts", (json_int_t)as.inserts,
+	    "refreshes", (json_int_t)as.refreshes, "full", (json_int_t)as.full, "evicted",
+	    (json_int_t)as.evicted, "swept", (json_int_t)as.swept, "names_dropped",
+	    (json_int_t)as.names_dropped, "packet_errors", perr, "queues", queues, "config", "path",
+	    d->conf->path, "reloads", (json_int_t)d->cnt.reloads, "reload_failures",
+	    (json_int_t)d->cnt.reload_failures, "last_reload_error", d->last_reload_error);
+}
+
+static json_t *view_json(const struct allowset_view *v, uint64_t now)
+{
+	char a[ADDR_STRLEN], s[ADDR_STRLEN];
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:s, s:I}", "addr", addr_format(&v->addr, a, sizeof(a)),
+		      "source", v->source == ALLOWSET_MANUAL ? "manual" : "learned", "names",
+		      v->names, "server", v->server, "hits", (json_int_t)v->hits);
+
+	if (v->scope.family)
+		json_object_set_new(o, "client", json_string(addr_format(&v->scope, s, sizeof(s))));
+	if (v->expires_ms > now)
+		json_object_set_new(o, "expires_in_s",
+				    json_integer((json_int_t)((v->expires_ms - now + 999) / 1000)));
+	else
+		json_object_set_new(o, "expired_ago_s",
+				    json_integer((json_int_t)((now - v->expires_ms) / 1000)));
+	json_object_set_new(o, "age_s", json_integer((json_int_t)((now - v->added_ms) / 1000)));
+	return o;
+}
+
+struct list_ctx {
+	json_t *arr;
+	const char *name;
+	size_t count, total;
+	uint64_t now;
+};
+
+static bool names_contain(const char *names, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = names; (p = strcasestr(p, name)); p += n) {
+		bool start = p == names || p[-1] == ' ';
+		bool end = p[n] == '\0' || p[n] == ',';
+
+		if (start && end)
+			return true;
+	}
+	return false;
+}
+
+static int list_one(const struct allowset_view *v, void *arg)
+{
+	struct list_ctx *lc = arg;
+
+	if (lc->name && !names_contain(v->names, lc->name))
+		return 0;
+	lc->total++;
+	if (lc->count >= COMMANDS_LIST_MAX)
+		return 0;
+	json_array_append_new(lc->arr, view_json(v, lc->now));
+	lc->count++;
+	return 0;
+}
+
+static json_t *cmd_list(struct daemon *d, json_t *req)
+{
+	struct list_ctx lc = {.arr = json_array(), .now = allowset_now_ms()};
+	json_t *name = json_object_get(req, "name");
+
+	if (name && !json_is_string(name)) {
+		json_decref(lc.arr);
+		return control_error("\"name\" must be a string");
+	}
+	lc.name = name ? json_string_value(name) : NULL;
+	allowset_walk(d->allowset, list_one, &lc);
+	return json_pack("{s:b, s:o, s:I, s:b}", "ok", 1, "entries", lc.arr, "total",
+			 (json_int_t)lc.total, "truncated", lc.total > lc.count);
+}
+
+static int get_addr(json_t *req, struct addr *a, json_t **err)
+{
+	json_t *v = json_object_get(req, "addr");
+
+	if (!json_is_string(v)) {
+		*err = control_error("\"addr\" (an IP address) is required");
+		return -1;
+	}
+	if (addr_parse(json_string_value(v), a) < 0) {
+		*err = control_error("\"%s\" is not an IP address", json_string_value(v));
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *cmd_allow(struct daemon *d, json_t *req, uid_t uid)
+{
+	struct addr a;
+	json_t *err, *ttl = json_object_get(req, "ttl");
+	json_int_t secs = COMMANDS_MANUAL_TTL_DEFAULT;
+	uint64_t now = allowset_now_ms();
+	char buf[ADDR_STRLEN];
+	int rc;
+
+	if (get_addr(req, &a, &err) < 0)
+		return err;
+	if (ttl) {
+		if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
+		    json_integer_value(ttl) > COMMANDS_MANUAL_TTL_MAX)
+			return control_error("\"ttl\" must be an integer from 1 to %d seconds",
+					     COMMANDS_MANUAL_TTL_MAX);
+		secs = json_integer_value(ttl);
+	}
+	rc = allowset_add(d->allowset, NULL, &a, now + (uint64_t)secs * 1000, ALLOWSET_MANUAL, NULL,
+			  "operator", now);
+	if (rc == -ENOSPC)
+		return control_error("the allowset is full (%zu entries)",
+				     allowset_capacity(d->allowset));
+	if (rc < 0)
+		return control_error("cannot allow: %s", strerror(-rc));
+	log_info("operator (uid %u) allowed %s for %lld s", (unsigned)uid,
+		 addr_format(&a, buf, sizeof(buf)), (long long)secs);
+	return json_pack("{s:b, s:s, s:I}", "ok", 1, "addr", buf, "ttl", secs);
+}
+
+static json_t *cmd_revoke(struct daemon *d, json_t *req, uid_t uid)
+{
+	struct addr a;
+	json_t *err;
+	char buf[ADDR_STRLEN];
+
+	if (get_addr(req, &a, &err) < 0)
+		return err;
+	addr_format(&a, buf, sizeof(buf));
+	if (allowset_remove(d->allowset, NULL, &a) < 0)
+		return control_error("%s is not in the allowset", buf);
+	log_info("operator (uid %u) revoked %s", (unsigned)uid, buf);
+	return json_pack("{s:b, s:s}", "ok", 1, "addr", buf);
+}
+
+static json_t *cmd_explain(struct daemon *d, json_t *req)
+{
+	struct packet_info pi = {0};
+	struct verdict_result r;
+	json_t *err, *port = json_object_get(req, "port"), *proto = json_object_get(req, "proto");
+	json_t *from = json_object_get(req, "from");
+	uint64_t now = allowset_now_ms();
+	char line[1024];
+	const char *p = proto && json_is_string(proto) ? json_string_value(proto) : "tcp";
+
+	if (get_addr(req, &pi.dst, &err) < 0)
+		return err;
+	pi.src.family = pi.dst.family;
+	if (from && (!json_is_string(from) || addr_parse(json_string_value(from), &pi.src) < 0 ||
+		     pi.src.family != pi.dst.family))
+		return control_error("\"from\" must be an address of the same family");
+	if (strcmp(p, "tcp") == 0)
+		pi.proto = IPPROTO_TCP;
+	else if (strcmp(p, "udp") == 0)
+		pi.proto = IPPROTO_UDP;
+	else if (strcmp(p, "icmp") == 0)
+		pi.proto = pi.dst.family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+	else
+		return control_error("\"proto\" must be tcp, udp or icmp");
+	if (port && (!json_is_integer(port) || json_integer_value(port) < 0 ||
+		     json_integer_value(port) > 65535))
+		return control_error("\"port\" must be 0..65535");
+	pi.dport = port ? (uint16_t)json_integer_value(port) : (pi.proto == IPPROTO_TCP ? 443 : 0);
+	if (pi.proto == IPPROTO_ICMP || pi.proto == IPPROTO_ICMPV6)
+		pi.icmp_type = pi.dst.family == AF_INET ? 8 : 128;
+	verdict_decide(&d->policy, &pi, now, &r);
+	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, now);
+	{
+		json_t *o =
+		    json_pack("{s:b, s:s, s:s, s:b, s:s}", "ok", 1, "verdict",
+			      r.accept ? "accept" : "drop", "reason", verdict_reason_name(r.reason),
+			      "would_deny", r.would_deny, "text", line);
+
+		if (r.reason == VERDICT_EXCEPTION) {
+			char sub[PREFIX_STRLEN];
+
+			json_object_set_new(
+			    o, "subnet",
+			    json_string(addr_prefix_format(&r.subnet, sub, sizeof(sub))));
+		}
+		if (r.reason == VERDICT_LEARNED || r.reason == VERDICT_MANUAL ||
+		    r.reason == VERDICT_EXPIRED)
+			json_object_set_new(o, "entry", view_json(&r.view, now));
+		return o;
+	}
+}
+
+json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid)
+{
+	struct daemon *d = arg;
+	json_t *cmd = json_object_get(req, "cmd");
+	const char *c;
+
+	if (!json_is_string(cmd))
+		return control_error("\"cmd\" is required");
+	c = json_string_value(cmd);
+	if (strcmp(c, "status") == 0)
+		return cmd_status(d);
+	if (strcmp(c, "list") == 0)
+		return cmd_list(d, req);
+	if (strcmp(c, "allow") == 0)
+		return cmd_allow(d, req, peer_uid);
+	if (strcmp(c, "revoke") == 0)
+		return cmd_revoke(d, req, peer_uid);
+	if (strcmp(c, "explain") == 0)
+		return cmd_explain(d, req);
+	return control_error("unknown command \"%s\"", c);
+}

@@ -1,0 +1,316 @@
+#include "core/daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/allowset.h"
+#include "core/commands.h"
+#include "core/control.h"
+#include "core/log.h"
+#include "core/nfqueue.h"
+#include "core/ruleset.h"
+#include "core/util.h"
+#include "core/verdictlog.h"
+#include "policy/exceptions.h"
+
+static int syslog_level(enum conf_log_level l)
+{
+	switch (l) {
+	case CONF_LOG_ERR:
+		return LOG_ERR;
+	case CONF_LOG_WARN:
+		return LOG_WARNING;
+	case CONF_LOG_INFO:
+		return LOG_INFO;
+	default:
+		return LOG_DEBUG;
+	}
+}
+
+void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
+{
+	p->enforce = c->enforce;
+	p->scoped = c->mode == CONF_MODE_GATEWAY && !c->shared_allowances;
+	p->ninfra = 0;
+	for (unsigned i = 0; i < c->nservers; i++)
+		for (unsigned j = 0; j < c->servers[i].naddrs && p->ninfra < VERDICT_MAX_INFRA;
+		     j++) {
+			p->infra[p->ninfra].addr = c->servers[i].addrs[j];
+			p->infra[p->ninfra].port = c->servers[i].port;
+			p->ninfra++;
+		}
+}
+
+static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet *qp)
+{
+	struct daemon *d = arg;
+	struct packet_info pi;
+	struct verdict_result r;
+	enum packet_err pe = packet_parse(qp->payload, qp->len, &pi);
+	uint64_t now = allowset_now_ms();
+
+	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL, now, &r);
+	nfqueue_verdict(q, qp->id, r.accept);
+
+	d->cnt.verdicts[r.reason]++;
+	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(d->cnt.packet_errors))
+		d->cnt.packet_errors[pe]++;
+	if (r.would_deny)
+		d->cnt.would_deny++;
+	if (r.accept)
+		d->cnt.accepted++;
+	else
+		d->cnt.denied++;
+	if (d->vlog) {
+		verdictlog_write(d->vlog, qp, pe == PACKET_OK ? &pi : NULL, pe, &r, now);
+	} else if (!r.accept || r.would_deny) {
+		if (log_enabled(LOG_INFO)) {
+			char line[512];
+
+			verdictlog_format(line, sizeof(line), false, qp,
+					  pe == PACKET_OK ? &pi : NULL, pe, &r, now);
+			log_ratelimited(LOG_INFO, "%s", line);
+		}
+	}
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info("signal %d: stopping", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, sighup);
+
+	(void)loop;
+	(void)revents;
+	daemon_reload(d);
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, sweep);
+
+	(void)loop;
+	(void)revents;
+	allowset_sweep(d->allowset, allowset_now_ms());
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, flush);
+
+	(void)loop;
+	(void)revents;
+	if (d->vlog)
+		verdictlog_flush(d->vlog);
+}
+
+static int open_vlog(const struct conf *c, struct verdictlog **out)
+{
+	*out = NULL;
+	if (!c->log_verdicts)
+		return 0;
+	*out = verdictlog_open(c->verdict_log, c->log_format == CONF_LOG_JSON);
+	if (!*out) {
+		log_warn("cannot open verdict log %s", c->verdict_log ? c->verdict_log : "stdout");
+		return -errno;
+	}
+	return 0;
+}
+
+int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
+{
+	int rc, err = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->loop = loop;
+	d->conf = c;
+	d->started_ms = allowset_now_ms();
+	log_set_level(syslog_level(c->log_level));
+
+	d->allowset = allowset_new(c->limits.learned_max, c->limits.names_per_addr);
+	d->exceptions = exceptions_new(c->exceptions, c->nexceptions);
+	if (!d->allowset || !d->exceptions) {
+		log_err("out of memory");
+		return -ENOMEM;
+	}
+	allowset_reader_register();
+	d->policy.allowset = d->allowset;
+	d->policy.exceptions = d->exceptions;
+	daemon_policy_from_conf(&d->policy, c);
+	rc = open_vlog(c, &d->vlog);
+	if (rc < 0)
+		return rc;
+
+	/* Bind the queues before the rules send anything to them. */
+	for (unsigned i = 0; i < c->queue_count && i < DAEMON_MAX_QUEUES; i++) {
+		uint16_t num = (uint16_t)(c->queue_num + i);
+
+		d->queues[i] = nfqueue_new(loop, num, c->queue_maxlen, on_packet, d, &err);
+		if (!d->queues[i]) {
+			log_err("cannot bind NFQUEUE %u: %s%s", num, strerror(-err),
+				err == -EBUSY ? " (another process holds this queue)" : "");
+			return err;
+		}
+		d->nqueues++;
+	}
+	rc = ruleset_apply(c);
+	if (rc < 0) {
+		log_err("cannot install the ruleset");
+		return rc;
+	}
+	d->rules_installed = true;
+
+	ev_signal_init(&d->sigterm, on_stop_signal, SIGTERM);
+	ev_signal_init(&d->sigint, on_stop_signal, SIGINT);
+	ev_signal_init(&d->sighup, on_hup, SIGHUP);
+	ev_signal_start(loop, &d->sigterm);
+	ev_signal_start(loop, &d->sigint);
+	ev_signal_start(loop, &d->sighup);
+	ev_timer_init(&d->sweep, on_sweep, DAEMON_SWEEP_INTERVAL, DAEMON_SWEEP_INTERVAL);
+	ev_timer_start(loop, &d->sweep);
+	ev_prepare_init(&d->flush, on_flush);
+	ev_prepare_start(loop, &d->flush);
+
+	d->control = control_new(loop, c->control_socket, c->control_uid, commands_handle, d, &err);
+	if (!d->control) {
+		log_err("cannot open control socket %s: %s", c->control_socket, strerror(-err));
+		return err;
+	}
+	d->ready = true;
+	log_info("ready: mode %s, %s, queue %u%s, %u exception(s), control %s",
+		 conf_mode_name(c->mode), c->enforce ? "enforcing" : "AUDIT (not enforcing)",
+		 c->queue_num, c->queue_count > 1 ? "+" : "", c->nexceptions, c->control_socket);
+	return 0;
+}
+
+void daemon_run(struct daemon *d)
+{
+	ev_run(d->loop, 0);
+}
+
+void daemon_stop(struct daemon *d)
+{
+	if (d->rules_installed) {
+		if (d->conf && d->conf->keep_on_stop)
+			log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
+		else if (ruleset_remove() < 0)
+			log_err("could not remove the ruleset; new flows stay blocked");
+		d->rules_installed = false;
+	}
+	control_free(&d->control);
+	for (unsigned i = 0; i < d->nqueues; i++)
+		nfqueue_free(&d->queues[i]);
+	d->nqueues = 0;
+	if (d->loop) {
+		ev_signal_stop(d->loop, &d->sigterm);
+		ev_signal_stop(d->loop, &d->sigint);
+		ev_signal_stop(d->loop, &d->sighup);
+		ev_timer_stop(d->loop, &d->sweep);
+		ev_prepare_stop(d->loop, &d->flush);
+	}
+	verdictlog_close(&d->vlog);
+	exceptions_free(&d->exceptions);
+	if (d->allowset) {
+		allowset_free(&d->allowset);
+		allowset_reader_unregister();
+	}
+	conf_free(&d->conf);
+}
+
+static void restart_needed(const struct conf *o, const struct conf *n)
+{
+	if (o->queue_num != n->queue_num || o->queue_count != n->queue_count ||
+	    o->queue_maxlen != n->queue_maxlen)
+		log_warnx("reload: queue settings changed; they take effect after a restart");
+	if (o->limits.learned_max != n->limits.learned_max ||
+	    o->limits.names_per_addr != n->limits.names_per_addr)
+		log_warnx("reload: allowset bounds changed; they take effect after a restart");
+	if (strcmp(o->control_socket, n->control_socket) != 0 || o->control_uid != n->control_uid)
+		log_warnx("reload: control socket settings changed; they take effect after a "
+			  "restart");
+}
+
+int daemon_reload(struct daemon *d)
+{
+	struct conf_errors *errs = calloc(1, sizeof(*errs));
+	struct conf *nc = NULL;
+	struct exceptions *nex = NULL;
+	struct verdictlog *nvlog = NULL;
+	bool vlog_changed;
+	int rc;
+
+	if (!errs) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	log_info("reloading %s", d->conf->path);
+	rc = conf_load(d->conf->path, &nc, errs);
+	if (rc < 0) {
+		for (unsigned i = 0; i < errs->count; i++)
+			log_err("%s", errs->msg[i]);
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s",
+			 errs->count ? errs->msg[0] : "cannot read the configuration");
+		goto fail;
+	}
+	for (unsigned i = 0; i < errs->nwarn; i++)
+		log_warnx("%s", errs->warn[i]);
+	nex = exceptions_new(nc->exceptions, nc->nexceptions);
+	if (!nex) {
+		rc = -ENOMEM;
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "out of memory");
+		goto fail;
+	}
+	vlog_changed = nc->log_verdicts != d->conf->log_verdicts ||
+		       nc->log_format != d->conf->log_format ||
+		       !nc->verdict_log != !d->conf->verdict_log ||
+		       (nc->verdict_log && strcmp(nc->verdict_log, d->conf->verdict_log) != 0);
+	if (vlog_changed) {
+		rc = open_vlog(nc, &nvlog);
+		if (rc < 0) {
+			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+				 "cannot open the verdict log");
+			goto fail;
+		}
+	}
+	rc = ruleset_apply(nc);
+	if (rc < 0) {
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+			 "the new ruleset was refused by the kernel");
+		/* One family may have changed; put the old rules back. */
+		if (ruleset_apply(d->conf) < 0)
+			log_err("could not restore the previous ruleset");
+		goto fail;
+	}
+	restart_needed(d->conf, nc);
+	/* Verdicts run on this thread, so nothing reads the old tables now. */
+	exceptions_free(&d->exceptions);
+	d->exceptions = nex;
+	d->policy.exceptions = nex;
+	daemon_policy_from_conf(&d->policy, nc);
+	if (vlog_changed) {
+		verdictlog_close(&d->vlog);
+		d->vlog = nvlog;
+	}
+	log_set_level(syslog_level(nc->log_level));
+	conf_free(&d->conf);
+	d->conf = nc;
+	d->cnt.reloads++;
+	d->last_reload_error[0] = '\0';
+	free(errs);
+	log_info("configuration reloaded");
+	return 0;
+fail:
+	d->cnt.reload_failures++;
+	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
+	exceptions_free(&nex);
+	verdictlog_close(&nvlog);
+	conf_free(&nc);
+	free(errs);
+	return rc;
+}

@@ -1,0 +1,77 @@
+/*
+ * The daemon's parts wired onto one libev loop: configuration, allowset,
+ * exceptions, NFQUEUE readers, ruleset, control socket, signals, timers.
+ * cmd/ztdnsd.c is a thin main() around this; core/commands.c answers the
+ * control socket from the state kept here.
+ */
+#ifndef ZTDNS_DAEMON_H
+#define ZTDNS_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "core/packet.h"
+#include "core/verdict.h"
+#include "policy/conf.h"
+
+#define DAEMON_MAX_QUEUES     16
+#define DAEMON_SWEEP_INTERVAL 5.0 /* seconds between allowset sweeps */
+
+struct allowset;
+struct exceptions;
+struct nfqueue;
+struct control;
+struct verdictlog;
+
+struct daemon_counters {
+	uint64_t verdicts[VERDICT_REASON_COUNT];
+	uint64_t accepted;
+	uint64_t denied;
+	uint64_t would_deny; /* audit mode */
+	uint64_t packet_errors[PACKET_ERR_PROTO + 1];
+	uint64_t reloads;
+	uint64_t reload_failures;
+};
+
+struct daemon {
+	struct ev_loop *loop;
+	struct conf *conf; /* owned */
+	struct allowset *allowset;
+	struct exceptions *exceptions;
+	struct verdict_policy policy;
+	struct nfqueue *queues[DAEMON_MAX_QUEUES];
+	unsigned nqueues;
+	struct control *control;
+	struct verdictlog *vlog;
+	bool ready;
+	bool rules_installed;
+	uint64_t started_ms;
+	char last_reload_error[512];
+	struct daemon_counters cnt;
+	ev_signal sigterm, sigint, sighup;
+	ev_timer sweep;
+	ev_prepare flush;
+};
+
+/* Bring everything up in order: allowset, queues bound, ruleset installed,
+ * control socket. Takes ownership of c (also on failure). Returns 0 or
+ * -errno with the reason logged; on failure nothing it installed remains
+ * except what fail-closed demands (see ruleset.h). */
+int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c);
+
+/* Run the loop until SIGTERM/SIGINT. */
+void daemon_run(struct daemon *d);
+
+/* Clean stop: remove the ruleset (unless keep_on_stop), unbind, close. */
+void daemon_stop(struct daemon *d);
+
+/* Re-read the configuration file; on any error keep everything as it is.
+ * Returns 0 or -errno; the reason is in d->last_reload_error. */
+int daemon_reload(struct daemon *d);
+
+/* Fill p from c: servers as infra, enforce/audit, scoping. */
+void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * Daemon logging: levels, stderr on a terminal or in the foreground, syslog
+ * otherwise, and rate limiting for anything on a hot path. The level is
+ * checked before formatting.
+ */
+#ifndef ZTDNS_LOG_H
+#define ZTDNS_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <syslog.h>
+
+/* Levels are syslog's: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
+void log_init(const char *ident, int level, bool use_syslog);
+void log_set_level(int level);
+bool log_enabled(int level);
+
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Like log_msg at LOG_WARNING, with ": strerror(errno)" appended. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log at LOG_ERR and exit(1): start-up failures and broken invariants only. */
+void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warnx(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_enabled(LOG_DEBUG))                                                        \
+			log_msg(LOG_DEBUG, __VA_ARGS__);                                           \
+	} while (0)
+
+/* At most LOG_RATELIMIT_BURST messages per second per limiter; the number
+ * suppressed is reported with the next message that passes. */
+#define LOG_RATELIMIT_BURST 10
+
+struct log_ratelimit {
+	uint64_t window_ms;
+	unsigned count;
+	unsigned suppressed;
+};
+
+/* Rate-limited log_msg: a static struct log_ratelimit per call site. */
+void log_limited(struct log_ratelimit *rl, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_ratelimited(level, ...)                                                                \
+	do {                                                                                       \
+		static struct log_ratelimit rl_;                                                   \
+		if (log_enabled(level))                                                            \
+			log_limited(&rl_, level, __VA_ARGS__);                                     \
+	} while (0)
+
+#endif

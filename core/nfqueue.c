@@ -1,0 +1,350 @@
+#include "core/nfqueue.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <ev.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+/* One verdict message is 32 bytes; 64 KiB carries 2,000 of them. */
+#define VBUF_SIZE (64 * 1024)
+#define VMSG_MAX  64
+/* MNL_SOCKET_BUFFER_SIZE is a run-time value; these are fixed bounds. */
+#define RBUF_SIZE (0xffff + 4096)
+#define CBUF_SIZE 8192
+
+struct nfqueue {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint16_t num;
+	uint32_t seq;
+	nfqueue_cb cb;
+	void *arg;
+	struct ev_loop *loop;
+	ev_io io;
+	ev_prepare prepare;
+	struct nfqueue_stats st;
+	size_t vlen;
+	unsigned vcount;
+	char vbuf[VBUF_SIZE];
+	char rbuf[RBUF_SIZE];
+};
+
+static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
+{
+	struct nlattr *attr[NFQA_MAX + 1] = {0};
+	struct nfqueue_packet pkt = {0};
+	struct nfqnl_msg_packet_hdr *ph;
+
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] ||
+	    mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(*ph)) {
+		/* Without an id there is nothing to give a verdict to; the
+		 * kernel keeps the packet queued (no bypass) until the queue
+		 * is torn down. Count it: this would be a kernel bug. */
+		q->st.malformed++;
+		log_ratelimited(LOG_WARNING, "nfqueue %u: unparsable netlink message", q->num);
+		return MNL_CB_OK;
+	}
+	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	pkt.id = ntohl(ph->packet_id);
+	pkt.hw_protocol = ntohs(ph->hw_protocol);
+	pkt.queue_num = q->num;
+	q->st.packets++;
+	if (attr[NFQA_PAYLOAD]) {
+		pkt.payload = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+		pkt.len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+	}
+	if (attr[NFQA_UID] && mnl_attr_get_payload_len(attr[NFQA_UID]) >= 4) {
+		pkt.has_uid = true;
+		pkt.uid = ntohl(mnl_attr_get_u32(attr[NFQA_UID]));
+	}
+	if (attr[NFQA_GID] && mnl_attr_get_payload_len(attr[NFQA_GID]) >= 4) {
+		pkt.has_gid = true;
+		pkt.gid = ntohl(mnl_attr_get_u32(attr[NFQA_GID]));
+	}
+	if (attr[NFQA_IFINDEX_INDEV] && mnl_attr_get_payload_len(attr[NFQA_IFINDEX_INDEV]) >= 4)
+		pkt.indev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
+	if (attr[NFQA_IFINDEX_OUTDEV] && mnl_attr_get_payload_len(attr[NFQA_IFINDEX_OUTDEV]) >= 4)
+		pkt.outdev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_OUTDEV]));
+	q->cb(q->arg, q, &pkt);
+	return MNL_CB_OK;
+}
+
+/* Walk every netlink message in buf. Packets go to the callback; errors are
+ * counted; an ACK or error for seq (if non-zero) is stored in *ack. */
+static void process(struct nfqueue *q, const char *buf, size_t len, uint32_t seq, int *ack)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	int rest = (int)len;
+
+	while (mnl_nlmsg_ok(nlh, rest)) {
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+				q->st.malformed++;
+			} else if (seq && nlh->nlmsg_seq == seq) {
+				*ack = e->error; /* 0 or -errno */
+			} else if (e->error) {
+				q->st.nl_errors++;
+				log_ratelimited(LOG_WARNING,
+						"nfqueue %u: kernel refused a verdict: %s", q->num,
+						strerror(-e->error));
+			}
+		} else if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_QUEUE &&
+			   NFNL_MSG_TYPE(nlh->nlmsg_type) == NFQNL_MSG_PACKET) {
+			handle_packet(q, nlh);
+		}
+		nlh = mnl_nlmsg_next(nlh, &rest);
+	}
+}
+
+void nfqueue_flush(struct nfqueue *q)
+{
+	if (q->vlen == 0)
+		return;
+	if (mnl_socket_sendto(q->nl, q->vbuf, q->vlen) < 0) {
+		/* The packets stay queued and time out in the kernel: dropped,
+		 * never accepted. */
+		q->st.send_errors++;
+		log_ratelimited(LOG_ERR, "nfqueue %u: sending %u verdicts failed: %s", q->num,
+				q->vcount, strerror(errno));
+	}
+	q->st.batches++;
+	if (q->vcount > q->st.batch_max)
+		q->st.batch_max = q->vcount;
+	q->vlen = 0;
+	q->vcount = 0;
+}
+
+void nfqueue_verdict(struct nfqueue *q, uint32_t id, bool accept)
+{
+	struct nlmsghdr *nlh;
+
+	if (VBUF_SIZE - q->vlen < VMSG_MAX)
+		nfqueue_flush(q);
+	nlh = nfq_nlmsg_put(q->vbuf + q->vlen, NFQNL_MSG_VERDICT, q->num);
+	nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
+	q->vlen += nlh->nlmsg_len;
+	q->vcount++;
+	if (accept)
+		q->st.accepted++;
+	else
+		q->st.dropped++;
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct nfqueue *q = container_of(w, struct nfqueue, io);
+
+	(void)loop;
+	(void)revents;
+	for (unsigned i = 0; i < NFQUEUE_READ_BUDGET; i++) {
+		ssize_t n = recv(mnl_socket_get_fd(q->nl), q->rbuf, sizeof(q->rbuf), MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ENOBUFS) {
+				/* The kernel could not deliver some packets to us;
+				 * they were dropped (no fail-open). */
+				q->st.enobufs++;
+				log_ratelimited(LOG_WARNING, "nfqueue %u: socket overrun (ENOBUFS)",
+						q->num);
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			log_ratelimited(LOG_ERR, "nfqueue %u: recv: %s", q->num, strerror(errno));
+			break;
+		}
+		process(q, q->rbuf, (size_t)n, 0, NULL);
+	}
+	nfqueue_flush(q);
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	nfqueue_flush(container_of(w, struct nfqueue, prepare));
+}
+
+/* Send one configuration message and wait (bounded) for its ACK. Packets
+ * that arrive meanwhile are handled normally. */
+static int config_send(struct nfqueue *q, struct nlmsghdr *nlh)
+{
+	int ack = 1;
+	struct timespec start, now;
+
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = ++q->seq;
+	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (ack == 1) {
+		ssize_t n = recv(mnl_socket_get_fd(q->nl), q->rbuf, sizeof(q->rbuf), 0);
+
+		if (n < 0) {
+			if (errno == EINTR || errno == ENOBUFS)
+				continue;
+			return -errno;
+		}
+		process(q, q->rbuf, (size_t)n, nlh->nlmsg_seq, &ack);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (ack == 1 && now.tv_sec - start.tv_sec > 5)
+			return -ETIMEDOUT;
+	}
+	nfqueue_flush(q);
+	return ack;
+}
+
+struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t maxlen,
+			    nfqueue_cb cb, void *arg, int *err)
+{
+	struct nfqueue *q = calloc(1, sizeof(*q));
+	char buf[CBUF_SIZE];
+	struct nlmsghdr *nlh;
+	int rc, size = NFQUEUE_RCVBUF;
+	struct timeval tv = {.tv_sec = 2};
+
+	if (!q) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	q->num = queue_num;
+	q->cb = cb;
+	q->arg = arg;
+	q->loop = loop;
+	q->seq = (uint32_t)time(NULL);
+	q->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!q->nl) {
+		rc = -errno;
+		goto fail;
+	}
+	if (mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	q->portid = mnl_socket_get_portid(q->nl);
+	/* A bigger buffer absorbs bursts; FORCE needs CAP_NET_ADMIN, which we
+	 * have, and ignores rmem_max. */
+	if (setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) <
+		0 &&
+	    setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) < 0)
+		log_warn("nfqueue %u: cannot raise the socket buffer", queue_num);
+	/* ACK waits during set-up are bounded. */
+	setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue_num);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
+	rc = config_send(q, nlh);
+	if (rc < 0)
+		goto fail;
+
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue_num);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, NFQUEUE_COPY_RANGE);
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
+	/* GSO: no segmentation for us, we only read headers. UID_GID: for the
+	 * verdict log. Never NFQA_CFG_F_FAIL_OPEN: a full queue drops. */
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_UID_GID));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK,
+			 htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_UID_GID | NFQA_CFG_F_FAIL_OPEN));
+	rc = config_send(q, nlh);
+	if (rc == -EOPNOTSUPP || rc == -EINVAL) {
+		/* Old kernels without UID_GID: retry with GSO alone. */
+		nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue_num);
+		nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, NFQUEUE_COPY_RANGE);
+		nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
+		mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO));
+		mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
+		rc = config_send(q, nlh);
+		if (rc == 0)
+			log_warnx("nfqueue %u: kernel has no UID/GID attributes", queue_num);
+	}
+	if (rc < 0)
+		goto fail;
+
+	ev_io_init(&q->io, on_readable, mnl_socket_get_fd(q->nl), EV_READ);
+	ev_io_start(loop, &q->io);
+	ev_prepare_init(&q->prepare, on_prepare);
+	ev_prepare_start(loop, &q->prepare);
+	return q;
+fail:
+	if (q && q->nl)
+		mnl_socket_close(q->nl);
+	free(q);
+	*err = rc;
+	return NULL;
+}
+
+void nfqueue_free(struct nfqueue **qp)
+{
+	struct nfqueue *q;
+	char buf[CBUF_SIZE];
+	struct nlmsghdr *nlh;
+
+	if (!qp || !*qp)
+		return;
+	q = *qp;
+	nfqueue_flush(q);
+	ev_io_stop(q->loop, &q->io);
+	ev_prepare_stop(q->loop, &q->prepare);
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->num);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
+	if (config_send(q, nlh) < 0)
+		log_warnx("nfqueue %u: unbind not acknowledged", q->num);
+	mnl_socket_close(q->nl);
+	free(q);
+	*qp = NULL;
+}
+
+void nfqueue_get_stats(const struct nfqueue *q, struct nfqueue_stats *st)
+{
+	*st = q->st;
+}
+
+uint16_t nfqueue_num(const struct nfqueue *q)
+{
+	return q->num;
+}
+
+int nfqueue_kernel_stats(uint16_t queue_num, struct nfqueue_kernel_stats *ks)
+{
+	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "r");
+	char line[256];
+
+	memset(ks, 0, sizeof(*ks));
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned num, portid, total, mode, range, qdrop, udrop;
+
+		if (sscanf(line, "%u %u %u %u %u %u %u", &num, &portid, &total, &mode, &range,
+			   &qdrop, &udrop) != 7 ||
+		    num != queue_num)
+			continue;
+		ks->found = true;
+		ks->portid = portid;
+		ks->queue_total = total;
+		ks->copy_mode = mode;
+		ks->copy_range = range;
+		ks->queue_dropped = qdrop;
+		ks->user_dropped = udrop;
+		break;
+	}
+	fclose(f);
+	return ks->found ? 0 : -ENOENT;
+}

@@ -1,0 +1,38 @@
+/*
+ * The kernel ruleset: rendered from the configuration and applied atomically
+ * with iptables-restore / ip6tables-restore (one transaction per family), in
+ * chains of our own (ZTDNS-OUT, ZTDNS-FWD) jumped to from OUTPUT / FORWARD.
+ *
+ * This kernel has the xt NFQUEUE target but not the nft "queue" expression,
+ * so the iptables front-ends are used; they work over both the nft and the
+ * legacy backends. Every apply first deletes whatever jumps to our chains
+ * exist (a crashed run's leftovers included), refills the chains and inserts
+ * the jumps again, all in one COMMIT: there is no instant without the
+ * default-deny chain. Removal deletes exactly our jumps and chains.
+ */
+#ifndef ZTDNS_RULESET_H
+#define ZTDNS_RULESET_H
+
+#include <stdio.h>
+
+struct conf;
+
+#define RULESET_CHAIN_OUT "ZTDNS-OUT"
+#define RULESET_CHAIN_FWD "ZTDNS-FWD"
+
+/* Write what ruleset_apply() would feed to iptables-restore (family AF_INET)
+ * or ip6tables-restore (AF_INET6) on a system without our chains. */
+int ruleset_render(const struct conf *c, int family, FILE *out);
+
+/* Install or replace the ruleset for both families. Returns 0 or -errno;
+ * on failure the message is logged and the previous rules are unchanged
+ * (each family's transaction is all or nothing). */
+int ruleset_apply(const struct conf *c);
+
+/* Remove our jumps and chains for both families. Returns 0 or -errno. */
+int ruleset_remove(void);
+
+/* Is IPv6 available in this network namespace? */
+int ruleset_have_ipv6(void);
+
+#endif

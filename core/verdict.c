@@ -1,0 +1,118 @@
+#include "core/verdict.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+#include "policy/exceptions.h"
+
+static const char *const reason_names[VERDICT_REASON_COUNT] = {
+    [VERDICT_LEARNED] = "learned",
+    [VERDICT_EXCEPTION] = "exception",
+    [VERDICT_INFRA] = "infra",
+    [VERDICT_MANUAL] = "manual",
+    [VERDICT_NEVER_RESOLVED] = "never-resolved",
+    [VERDICT_EXPIRED] = "expired",
+    [VERDICT_OTHER_CLIENT] = "other-client",
+    [VERDICT_OVER_CAP] = "over-cap",
+    [VERDICT_UNPARSABLE] = "unparsable",
+};
+
+const char *verdict_reason_name(enum verdict_reason r)
+{
+	return (unsigned)r < VERDICT_REASON_COUNT ? reason_names[r] : "unknown";
+}
+
+bool verdict_reason_accepts(enum verdict_reason r)
+{
+	return r <= VERDICT_MANUAL;
+}
+
+/* DHCP, DHCPv6 and NDP: what a host needs to find the network at all. The
+ * ruleset accepts them in the kernel; this is the same rule for packets that
+ * reach us anyway and for "explain". */
+static bool is_network_infra(const struct packet_info *pkt)
+{
+	if (pkt->proto == IPPROTO_UDP) {
+		if (pkt->dst.family == AF_INET && pkt->sport == 68 && pkt->dport == 67)
+			return true;
+		if (pkt->dst.family == AF_INET6 && pkt->sport == 546 && pkt->dport == 547)
+			return true;
+	}
+	/* RFC 4861 §4: RS 133, RA 134, NS 135, NA 136, Redirect 137. */
+	if (pkt->proto == IPPROTO_ICMPV6 && pkt->icmp_type >= 133 && pkt->icmp_type <= 137)
+		return true;
+	return false;
+}
+
+static bool is_dns_server(const struct verdict_policy *p, const struct packet_info *pkt)
+{
+	if (pkt->proto != IPPROTO_TCP)
+		return false;
+	for (unsigned i = 0; i < p->ninfra; i++)
+		if (p->infra[i].port == pkt->dport && addr_equal(&p->infra[i].addr, &pkt->dst))
+			return true;
+	return false;
+}
+
+static void decide(const struct verdict_policy *p, const struct packet_info *pkt, uint64_t now_ms,
+		   struct verdict_result *r)
+{
+	const struct addr *scope = p->scoped ? &pkt->src : NULL;
+	const struct prefix *ex;
+	enum allowset_result ar;
+
+	if (is_network_infra(pkt) || is_dns_server(p, pkt)) {
+		r->reason = VERDICT_INFRA;
+		return;
+	}
+	ex = p->exceptions ? exceptions_match(p->exceptions, &pkt->dst) : NULL;
+	if (ex) {
+		r->subnet = *ex;
+		r->reason = VERDICT_EXCEPTION;
+		return;
+	}
+	ar = allowset_lookup(p->allowset, scope, &pkt->dst, now_ms, &r->view, true);
+	if (ar != ALLOWSET_HIT && scope) {
+		/* Operator allows are global, even when lookups are per client. */
+		struct allowset_view global;
+
+		if (allowset_lookup(p->allowset, NULL, &pkt->dst, now_ms, &global, true) ==
+		    ALLOWSET_HIT) {
+			r->view = global;
+			ar = ALLOWSET_HIT;
+		}
+	}
+	if (ar == ALLOWSET_HIT) {
+		r->reason = r->view.source == ALLOWSET_MANUAL ? VERDICT_MANUAL : VERDICT_LEARNED;
+		return;
+	}
+	if (ar == ALLOWSET_EXPIRED) {
+		r->reason = VERDICT_EXPIRED;
+		r->expired_ago_ms = now_ms - r->view.expires_ms;
+		return;
+	}
+	if (allowset_was_refused(p->allowset, scope, &pkt->dst)) {
+		r->reason = VERDICT_OVER_CAP;
+		return;
+	}
+	r->reason = VERDICT_NEVER_RESOLVED;
+}
+
+void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt, uint64_t now_ms,
+		    struct verdict_result *r)
+{
+	r->would_deny = false;
+	r->expired_ago_ms = 0;
+	r->view.nnames = 0;
+	r->view.names[0] = '\0';
+	r->view.server[0] = '\0';
+	if (!pkt)
+		r->reason = VERDICT_UNPARSABLE;
+	else
+		decide(p, pkt, now_ms, r);
+	r->accept = verdict_reason_accepts(r->reason);
+	if (!r->accept && !p->enforce) {
+		r->accept = true;
+		r->would_deny = true;
+	}
+}

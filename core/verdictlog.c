@@ -1,0 +1,210 @@
+#include "core/verdictlog.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct verdictlog {
+	FILE *f;
+	bool own;
+	bool json;
+	unsigned long errors;
+};
+
+struct verdictlog *verdictlog_open(const char *path, bool json)
+{
+	struct verdictlog *vl = calloc(1, sizeof(*vl));
+
+	if (!vl)
+		return NULL;
+	vl->json = json;
+	if (path) {
+		vl->f = fopen(path, "ae");
+		if (!vl->f) {
+			int e = errno;
+
+			free(vl);
+			errno = e;
+			return NULL;
+		}
+		vl->own = true;
+	} else {
+		vl->f = stdout;
+	}
+	/* Fully buffered: flushed once per loop iteration. */
+	setvbuf(vl->f, NULL, _IOFBF, 1 << 16);
+	return vl;
+}
+
+void verdictlog_close(struct verdictlog **vlp)
+{
+	if (!vlp || !*vlp)
+		return;
+	fflush((*vlp)->f);
+	if ((*vlp)->own)
+		fclose((*vlp)->f);
+	free(*vlp);
+	*vlp = NULL;
+}
+
+void verdictlog_flush(struct verdictlog *vl)
+{
+	if (fflush(vl->f) != 0) {
+		vl->errors++;
+		clearerr(vl->f);
+	}
+}
+
+unsigned long verdictlog_errors(const struct verdictlog *vl)
+{
+	return vl->errors;
+}
+
+struct sbuf {
+	char *p;
+	size_t len, used;
+	bool full;
+};
+
+static void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (sb->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(sb->p + sb->used, sb->len - sb->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sb->len - sb->used) {
+		sb->full = true;
+		sb->p[sb->used] = '\0';
+		return;
+	}
+	sb->used += (size_t)n;
+}
+
+/* JSON string contents: names come from DNS answers, so escape. */
+static void sb_json_str(struct sbuf *sb, const char *s)
+{
+	for (; *s && !sb->full; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			sb_printf(sb, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			sb_printf(sb, "\\u%04x", ch);
+		else
+			sb_printf(sb, "%c", ch);
+	}
+}
+
+static void wall_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char t[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03ldZ", t, ts.tv_nsec / 1000000);
+}
+
+size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_packet *qp,
+			 const struct packet_info *pkt, enum packet_err perr,
+			 const struct verdict_result *r, uint64_t now_ms)
+{
+	struct sbuf sb = {.p = buf, .len = len};
+	char when[40], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
+	const char *verdict = r->accept ? "accept" : "drop";
+	const char *proto = pkt ? packet_proto_name(pkt->proto, pbuf, sizeof(pbuf)) : "-";
+	bool has_entry = r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL ||
+			 r->reason == VERDICT_EXPIRED;
+
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
+	wall_time(when, sizeof(when));
+	if (pkt) {
+		addr_format(&pkt->src, src, sizeof(src));
+		addr_format(&pkt->dst, dst, sizeof(dst));
+	}
+	if (json) {
+		sb_printf(&sb, "{\"time\":\"%s\",\"verdict\":\"%s\",\"reason\":\"%s%s\"", when,
+			  verdict, r->would_deny ? "would-deny:" : "",
+			  verdict_reason_name(r->reason));
+		if (pkt)
+			sb_printf(&sb,
+				  ",\"proto\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\",\"sport\":%u,"
+				  "\"dport\":%u",
+				  proto, src, dst, pkt->sport, pkt->dport);
+		else
+			sb_printf(&sb, ",\"error\":\"%s\"", packet_strerror(perr));
+		if (pkt && (pkt->proto == 1 || pkt->proto == 58))
+			sb_printf(&sb, ",\"icmp_type\":%u,\"icmp_code\":%u", pkt->icmp_type,
+				  pkt->icmp_code);
+		if (qp && qp->has_uid)
+			sb_printf(&sb, ",\"uid\":%u", qp->uid);
+		if (qp && qp->has_gid)
+			sb_printf(&sb, ",\"gid\":%u", qp->gid);
+		if (has_entry && r->view.nnames) {
+			sb_printf(&sb, ",\"names\":\"");
+			sb_json_str(&sb, r->view.names);
+			sb_printf(&sb, "\"");
+		}
+		if (has_entry && r->view.server[0]) {
+			sb_printf(&sb, ",\"server\":\"");
+			sb_json_str(&sb, r->view.server);
+			sb_printf(&sb, "\"");
+		}
+		if ((r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL))
+			sb_printf(&sb, ",\"expires_in_s\":%llu",
+				  (unsigned long long)((r->view.expires_ms - now_ms) / 1000));
+		if (r->reason == VERDICT_EXPIRED)
+			sb_printf(&sb, ",\"expired_ago_s\":%llu",
+				  (unsigned long long)(r->expired_ago_ms / 1000));
+		if (r->reason == VERDICT_EXCEPTION)
+			sb_printf(&sb, ",\"subnet\":\"%s\"",
+				  addr_prefix_format(&r->subnet, sub, sizeof(sub)));
+		sb_printf(&sb, "}");
+	} else {
+		sb_printf(&sb, "%s %-6s %s%-14s", when, verdict, r->would_deny ? "would-deny:" : "",
+			  verdict_reason_name(r->reason));
+		if (pkt)
+			sb_printf(&sb, " %s %s:%u -> %s:%u", proto, src, pkt->sport, dst,
+				  pkt->dport);
+		else
+			sb_printf(&sb, " (%s)", packet_strerror(perr));
+		if (qp && qp->has_uid)
+			sb_printf(&sb, " uid=%u", qp->uid);
+		if (has_entry && r->view.nnames)
+			sb_printf(&sb, " names=[%s]", r->view.names);
+		if (r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL)
+			sb_printf(&sb, " expires_in=%llus",
+				  (unsigned long long)((r->view.expires_ms - now_ms) / 1000));
+		if (r->reason == VERDICT_EXPIRED)
+			sb_printf(&sb, " expired %llus ago",
+				  (unsigned long long)(r->expired_ago_ms / 1000));
+		if (r->reason == VERDICT_EXCEPTION)
+			sb_printf(&sb, " subnet=%s",
+				  addr_prefix_format(&r->subnet, sub, sizeof(sub)));
+	}
+	return sb.used;
+}
+
+void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
+		      const struct packet_info *pkt, enum packet_err perr,
+		      const struct verdict_result *r, uint64_t now_ms)
+{
+	char line[1024];
+	size_t n = verdictlog_format(line, sizeof(line), vl->json, qp, pkt, perr, r, now_ms);
+
+	line[n] = '\n';
+	if (fwrite(line, 1, n + 1, vl->f) != n + 1)
+		vl->errors++;
+}

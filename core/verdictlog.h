@@ -1,0 +1,42 @@
+/*
+ * The verdict log: one line per verdict, JSON (one object per line) or a
+ * readable text form. Lines are buffered and written out once per loop
+ * iteration (verdictlog_flush), never on their own on the verdict path.
+ */
+#ifndef ZTDNS_VERDICTLOG_H
+#define ZTDNS_VERDICTLOG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/nfqueue.h"
+#include "core/packet.h"
+#include "core/verdict.h"
+
+struct verdictlog;
+
+/* Open path for appending (NULL: stdout). json: JSON lines, else text.
+ * Returns NULL with errno set. */
+struct verdictlog *verdictlog_open(const char *path, bool json);
+
+/* NULL-safe; flushes; sets *vl to NULL. */
+void verdictlog_close(struct verdictlog **vl);
+
+/* Format one verdict. pkt may be NULL (unparsable; perr says why). qp gives
+ * uid/gid. now_ms is the monotonic time the verdict used. */
+void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
+		      const struct packet_info *pkt, enum packet_err perr,
+		      const struct verdict_result *r, uint64_t now_ms);
+
+/* Format into buf (NUL-terminated, no newline); shared with "explain".
+ * Returns the length (truncated output is cut at a field boundary). */
+size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_packet *qp,
+			 const struct packet_info *pkt, enum packet_err perr,
+			 const struct verdict_result *r, uint64_t now_ms);
+
+void verdictlog_flush(struct verdictlog *vl);
+
+/* Lines dropped because the output failed. */
+unsigned long verdictlog_errors(const struct verdictlog *vl);
+
+#endif
