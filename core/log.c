@@ -43,6 +43,9 @@ static const char *level_name(int level)
 }
 
 static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
+	__attribute__((format(printf, 2, 0)));
+
+static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
 {
 	char buf[1024];
 
@@ -57,7 +60,7 @@ static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ldZ ztdnsd %s: %s%s\n", tbuf, ts.tv_nsec / 1000000,
+		fprintf(stderr, "%s.%03dZ ztdnsd %s: %s%s\n", tbuf, (int)(ts.tv_nsec / 1000000),
 			level_name(level), buf, suffix ? suffix : "");
 	}
 }

@@ -112,7 +112,7 @@ static void wall_time(char *buf, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03ldZ", t, ts.tv_nsec / 1000000);
+	snprintf(buf, len, "%s.%03dZ", t, (int)(ts.tv_nsec / 1000000));
 }
 
 size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_packet *qp,
@@ -120,7 +120,7 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 			 const struct verdict_result *r, uint64_t now_ms)
 {
 	struct sbuf sb = {.p = buf, .len = len};
-	char when[40], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
+	char when[64], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
 	const char *verdict = r->accept ? "accept" : "drop";
 	const char *proto = pkt ? packet_proto_name(pkt->proto, pbuf, sizeof(pbuf)) : "-";
 	bool has_entry = r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL ||

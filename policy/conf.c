@@ -1,0 +1,1706 @@
+/*
+ * The configuration parser. The JSON is walked once, key by key, into a fresh
+ * struct conf that starts with every default filled in; each value is checked
+ * where it is read and every problem is recorded with its JSON path, so one
+ * run of "ztdnsd --check" shows all of them. Only a document with no error at
+ * all produces a struct.
+ *
+ * Strings that end up in messages are quoted and escaped, because they come
+ * from the file and a control character must not forge a log line.
+ */
+#include "policy/conf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/util.h"
+
+#define CONF_MAX_FILE	      (1024 * 1024)
+#define CONF_PATH_LEN	      256  /* JSON path in messages; a longer one is cut */
+#define CONF_QUOTE_LEN	      100  /* a quoted value in a message; longer ones end in "..." */
+#define CONF_NAME_MAX	      63   /* server names: log and metrics labels */
+#define CONF_HOST_MAX	      253  /* RFC 1035 name length in text form */
+#define CONF_URL_MAX	      2048 /* what any HTTP stack accepts without argument */
+#define CONF_PATH_MAX	      (PATH_MAX - 1)
+#define CONF_SUN_PATH	      108 /* sizeof(sockaddr_un.sun_path), NUL included */
+#define CONF_IFNAMSIZ	      16  /* Linux IFNAMSIZ, NUL included */
+#define CONF_DEFAULT_SOCKET   "/run/ztdns/control.sock"
+#define CONF_DEFAULT_DOH_PORT 443
+#define CONF_DEFAULT_DOT_PORT 853
+
+struct conf_ctx {
+	const char *fname;
+	struct conf_errors *errs;
+	char path[CONF_PATH_LEN]; /* JSON path of the value being read */
+	size_t plen;
+	bool oom;
+};
+
+static const char *const conf_mode_names[] = {"host", "gateway", "sidecar"};
+static const char *const conf_proto_names[] = {"doh", "dot"};
+static const char *const conf_level_names[] = {"error", "warning", "info", "debug"};
+static const char *const conf_format_names[] = {"json", "text"};
+static const char *const conf_deny_names[] = {"drop", "reject"};
+
+/* ---- messages ----------------------------------------------------------- */
+
+/* Copy s into buf with every byte that is not printable ASCII and the
+ * backslash escaped (and the double quote, when quotes adds them around);
+ * cut with "..." when it does not fit. */
+static const char *conf_escape(const char *s, char *buf, size_t len, bool quotes)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, room;
+
+	/* Reserve room for the closing quote, a "..." and the NUL. */
+	if (len < 8) {
+		if (len)
+			buf[0] = '\0';
+		return buf;
+	}
+	room = len - 5;
+	if (quotes)
+		buf[o++] = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char e[4];
+		size_t n;
+
+		if ((*p == '"' && quotes) || *p == '\\') {
+			e[0] = '\\';
+			e[1] = (char)*p;
+			n = 2;
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			e[0] = '\\';
+			e[1] = 'x';
+			e[2] = hex[*p >> 4];
+			e[3] = hex[*p & 15];
+			n = 4;
+		} else {
+			e[0] = (char)*p;
+			n = 1;
+		}
+		if (o + n > room) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(buf + o, e, n);
+		o += n;
+	}
+	if (quotes)
+		buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *conf_quote(const char *s, char *buf, size_t len)
+{
+	return conf_escape(s, buf, len, true);
+}
+
+__attribute__((format(printf, 3, 0))) static void conf_vreport(struct conf_ctx *x, bool warning,
+							       const char *fmt, va_list ap)
+{
+	struct conf_errors *e = x->errs;
+	char reason[CONF_ERR_LEN];
+	const char *path = x->plen ? x->path : "(root)";
+	char *slot;
+
+	if (vsnprintf(reason, sizeof(reason), fmt, ap) < 0)
+		reason[0] = '\0';
+	if (warning) {
+		/* Warnings past the bound are not kept: they never stop a load. */
+		if (e->nwarn >= CONF_MAX_ERRORS)
+			return;
+		slot = e->warn[e->nwarn++];
+	} else {
+		if (e->count >= CONF_MAX_ERRORS) {
+			e->dropped++;
+			return;
+		}
+		slot = e->msg[e->count++];
+	}
+	if (snprintf(slot, CONF_ERR_LEN, "%s: %s: %s%s", x->fname, path, warning ? "warning: " : "",
+		     reason) < 0)
+		slot[0] = '\0';
+}
+
+__attribute__((format(printf, 2, 3))) static void conf_err(struct conf_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vreport(x, false, fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 2, 3))) static void conf_warn(struct conf_ctx *x, const char *fmt,
+							    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vreport(x, true, fmt, ap);
+	va_end(ap);
+}
+
+static void conf_oom(struct conf_ctx *x)
+{
+	if (!x->oom)
+		conf_err(x, "out of memory");
+	x->oom = true;
+}
+
+/* ---- JSON path ---------------------------------------------------------- */
+
+static void conf_path_append(struct conf_ctx *x, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (x->plen + n >= sizeof(x->path))
+		n = sizeof(x->path) - 1 - x->plen;
+	memcpy(x->path + x->plen, s, n);
+	x->plen += n;
+	x->path[x->plen] = '\0';
+}
+
+/* Descend into key; returns the length to give back to conf_path_pop(). */
+static size_t conf_path_key(struct conf_ctx *x, const char *key)
+{
+	char buf[CONF_QUOTE_LEN];
+	size_t old = x->plen;
+
+	if (x->plen)
+		conf_path_append(x, ".");
+	conf_path_append(x, conf_escape(key, buf, sizeof(buf), false));
+	return old;
+}
+
+static size_t conf_path_index(struct conf_ctx *x, size_t i)
+{
+	char buf[32];
+	size_t old = x->plen;
+
+	snprintf(buf, sizeof(buf), "[%zu]", i);
+	conf_path_append(x, buf);
+	return old;
+}
+
+static void conf_path_pop(struct conf_ctx *x, size_t old)
+{
+	x->plen = old;
+	x->path[old] = '\0';
+}
+
+/* ---- typed getters ------------------------------------------------------ */
+
+static const char *conf_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a real number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "an unknown type";
+}
+
+/* Each getter reads obj[key]. It returns 0 when the key is absent, 1 when it
+ * is present and valid (*out set), -1 when it is present and wrong (reported
+ * under obj's path + key, *out untouched). */
+
+static void conf_check_keys(struct conf_ctx *x, json_t *obj, const char *const *known)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v)
+	{
+		size_t old;
+		bool ok = false;
+
+		for (const char *const *k = known; *k; k++)
+			if (strcmp(key, *k) == 0)
+				ok = true;
+		if (ok)
+			continue;
+		old = conf_path_key(x, key);
+		conf_err(x, "unknown key");
+		conf_path_pop(x, old);
+	}
+}
+
+static int conf_get_bool(struct conf_ctx *x, json_t *obj, const char *key, bool *out)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t old;
+	int ret = 1;
+
+	if (!v)
+		return 0;
+	old = conf_path_key(x, key);
+	if (!json_is_boolean(v)) {
+		conf_err(x, "expected true or false, got %s", conf_type_name(v));
+		ret = -1;
+		goto out;
+	}
+	*out = json_is_true(v);
+out:
+	conf_path_pop(x, old);
+	return ret;
+}
+
+static int conf_int_value(struct conf_ctx *x, json_t *v, json_int_t min, json_int_t max,
+			  json_int_t *out)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v)) {
+		conf_err(x, "expected an integer, got %s", conf_type_name(v));
+		return -1;
+	}
+	n = json_integer_value(v);
+	if (n < min || n > max) {
+		conf_err(x, "%lld is out of range %lld..%lld", (long long)n, (long long)min,
+			 (long long)max);
+		return -1;
+	}
+	*out = n;
+	return 1;
+}
+
+static int conf_get_int(struct conf_ctx *x, json_t *obj, const char *key, json_int_t min,
+			json_int_t max, json_int_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t old;
+	int ret;
+
+	if (!v)
+		return 0;
+	old = conf_path_key(x, key);
+	ret = conf_int_value(x, v, min, max, out);
+	conf_path_pop(x, old);
+	return ret;
+}
+
+/* The same for the uint32_t fields of the struct. */
+static int conf_get_u32(struct conf_ctx *x, json_t *obj, const char *key, json_int_t min,
+			json_int_t max, uint32_t *out)
+{
+	json_int_t n = 0;
+	int ret = conf_get_int(x, obj, key, min, max, &n);
+
+	if (ret > 0)
+		*out = (uint32_t)n;
+	return ret;
+}
+
+/* Borrowed string: lives as long as the JSON document. */
+static int conf_get_str(struct conf_ctx *x, json_t *obj, const char *key, const char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t old;
+	int ret = 1;
+
+	if (!v)
+		return 0;
+	old = conf_path_key(x, key);
+	if (!json_is_string(v)) {
+		conf_err(x, "expected a string, got %s", conf_type_name(v));
+		ret = -1;
+		goto out;
+	}
+	*out = json_string_value(v);
+out:
+	conf_path_pop(x, old);
+	return ret;
+}
+
+static int conf_get_enum(struct conf_ctx *x, json_t *obj, const char *key, const char *const *names,
+			 size_t n, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char q[CONF_QUOTE_LEN], list[128] = "";
+	size_t old, used = 0;
+	int ret = -1;
+
+	if (!v)
+		return 0;
+	old = conf_path_key(x, key);
+	if (!json_is_string(v)) {
+		conf_err(x, "expected a string, got %s", conf_type_name(v));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(json_string_value(v), names[i]) == 0) {
+			*out = (int)i;
+			ret = 1;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n && used < sizeof(list); i++) {
+		int w =
+		    snprintf(list + used, sizeof(list) - used, "%s\"%s\"", i ? ", " : "", names[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	conf_err(x, "%s is not one of %s", conf_quote(json_string_value(v), q, sizeof(q)), list);
+out:
+	conf_path_pop(x, old);
+	return ret;
+}
+
+static bool conf_has_ctl(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+/* An absolute file path, copied into *out. null is accepted as "not set" when
+ * nullable, so that the canonical dump (which prints every key) loads again. */
+static int conf_get_path(struct conf_ctx *x, json_t *obj, const char *key, bool nullable,
+			 size_t maxlen, char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char q[CONF_QUOTE_LEN];
+	const char *s;
+	size_t old, len;
+	int ret = -1;
+
+	if (!v)
+		return 0;
+	old = conf_path_key(x, key);
+	if (nullable && json_is_null(v)) {
+		ret = 0;
+		goto out;
+	}
+	if (!json_is_string(v)) {
+		conf_err(x, "expected a string%s, got %s", nullable ? " or null" : "",
+			 conf_type_name(v));
+		goto out;
+	}
+	s = json_string_value(v);
+	len = strlen(s);
+	if (s[0] != '/') {
+		/* The daemon may run with another working directory than --check. */
+		conf_err(x, "%s must be an absolute path", conf_quote(s, q, sizeof(q)));
+		goto out;
+	}
+	if (len > maxlen) {
+		conf_err(x, "%s is too long (%zu bytes, at most %zu)", conf_quote(s, q, sizeof(q)),
+			 len, maxlen);
+		goto out;
+	}
+	if (conf_has_ctl(s)) {
+		conf_err(x, "%s contains a control character", conf_quote(s, q, sizeof(q)));
+		goto out;
+	}
+	free(*out);
+	*out = strdup(s);
+	if (!*out) {
+		conf_oom(x);
+		goto out;
+	}
+	ret = 1;
+out:
+	conf_path_pop(x, old);
+	return ret;
+}
+
+/* obj[key] as an object, or NULL (absent, or wrong type and reported). */
+static json_t *conf_get_object(struct conf_ctx *x, json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t old;
+
+	if (!v || json_is_object(v))
+		return v;
+	old = conf_path_key(x, key);
+	conf_err(x, "expected an object, got %s", conf_type_name(v));
+	conf_path_pop(x, old);
+	return NULL;
+}
+
+/* Checks that v (at the current path) is an array of 1..max elements; returns
+ * how many elements to read (0 on error, reported). Too many is reported but
+ * the first max are still read so that their own errors show too. */
+static size_t conf_array(struct conf_ctx *x, json_t *v, size_t max, const char *what)
+{
+	size_t n;
+
+	if (!json_is_array(v)) {
+		conf_err(x, "expected an array, got %s", conf_type_name(v));
+		return 0;
+	}
+	n = json_array_size(v);
+	if (n == 0) {
+		conf_err(x, "must not be empty");
+		return 0;
+	}
+	if (n > max) {
+		conf_err(x, "has %zu elements, at most %zu %s allowed", n, max, what);
+		n = max;
+	}
+	return n;
+}
+
+static void conf_missing(struct conf_ctx *x, const char *key, const char *why)
+{
+	size_t old = conf_path_key(x, key);
+
+	conf_err(x, "required%s%s", why ? " " : "", why ? why : "");
+	conf_path_pop(x, old);
+}
+
+static void conf_forbid(struct conf_ctx *x, json_t *obj, const char *key, const char *why)
+{
+	size_t old;
+
+	if (!json_object_get(obj, key))
+		return;
+	old = conf_path_key(x, key);
+	conf_err(x, "not allowed %s", why);
+	conf_path_pop(x, old);
+}
+
+/* ---- syntax of names, ports, URLs --------------------------------------- */
+
+/* A DNS host name as TLS and HTTP use it: LDH labels of 1..63, not all
+ * numeric at the end (that would be a mistyped IPv4 address). */
+static bool conf_hostname_valid(const char *s, size_t len)
+{
+	size_t label = 0;
+	bool digits = true;
+
+	if (len == 0 || len > CONF_HOST_MAX)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char ch = i < len ? s[i] : '.';
+
+		if (ch == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			if (i == len && digits)
+				return false;
+			label = 0;
+			digits = true;
+			continue;
+		}
+		if (ch == '-') {
+			if (label == 0)
+				return false;
+		} else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9'))) {
+			return false;
+		}
+		if (ch < '0' || ch > '9')
+			digits = false;
+		label++;
+	}
+	return true;
+}
+
+/* "1".."65535", digits only. */
+static int conf_port_parse(const char *s, size_t len, uint16_t *out)
+{
+	unsigned long v = 0;
+
+	if (len == 0 || len > 5)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* Split "https://host[:port]/path". host receives the name or address
+ * without brackets (it is also the default TLS name). On error *why says what
+ * is wrong. */
+static int conf_url_parse(const char *url, char *host, size_t hostlen, uint16_t *port,
+			  const char **why)
+{
+	const char *p, *h, *end;
+	size_t hlen;
+	struct addr a;
+
+	*port = CONF_DEFAULT_DOH_PORT;
+	if (strlen(url) > CONF_URL_MAX) {
+		*why = "is too long";
+		return -EINVAL;
+	}
+	if (strncasecmp(url, "https://", 8) != 0) {
+		/* DoH over plain HTTP would be plain-text DNS with extra steps. */
+		*why = strncasecmp(url, "http://", 7) == 0
+			   ? "must use https (plain http is refused)"
+			   : "must start with \"https://\"";
+		return -EINVAL;
+	}
+	p = url + 8;
+	if (*p == '[') {
+		h = p + 1;
+		end = strchr(h, ']');
+		if (!end) {
+			*why = "has an IPv6 address without its closing \"]\"";
+			return -EINVAL;
+		}
+		hlen = (size_t)(end - h);
+		if (hlen == 0 || hlen >= hostlen) {
+			*why = "has a bad IPv6 address";
+			return -EINVAL;
+		}
+		memcpy(host, h, hlen);
+		host[hlen] = '\0';
+		if (addr_parse(host, &a) < 0 || a.family != AF_INET6) {
+			*why = "has a bad IPv6 address between the brackets";
+			return -EINVAL;
+		}
+		p = end + 1;
+	} else {
+		h = p;
+		hlen = strcspn(h, ":/");
+		if (hlen == 0) {
+			*why = "has no host";
+			return -EINVAL;
+		}
+		if (hlen >= hostlen) {
+			*why = "has a host name longer than 253 characters";
+			return -EINVAL;
+		}
+		memcpy(host, h, hlen);
+		host[hlen] = '\0';
+		if (!conf_hostname_valid(host, hlen) &&
+		    !(addr_parse(host, &a) == 0 && a.family == AF_INET)) {
+			/* '@' lands here: credentials in a URL are refused too. */
+			*why = "has a host that is neither a host name nor an IP address "
+			       "(IPv6 needs brackets)";
+			return -EINVAL;
+		}
+		p = h + hlen;
+	}
+	if (*p == ':') {
+		size_t plen = strcspn(p + 1, "/");
+
+		if (conf_port_parse(p + 1, plen, port) < 0) {
+			*why = "has a bad port (1..65535)";
+			return -EINVAL;
+		}
+		p += 1 + plen;
+	}
+	if (*p != '/') {
+		*why = *p ? "has garbage after the host" : "has no path (e.g. \"/dns-query\")";
+		return -EINVAL;
+	}
+	for (; *p; p++) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '#') {
+			*why = "has a space, a control character, a non-ASCII byte or a "
+			       "fragment in its path";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static bool conf_ifname_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	/* The kernel's dev_valid_name(). */
+	if (len == 0 || len >= CONF_IFNAMSIZ || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == '/' || *p == ':' || *p <= 0x20 || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+/* ---- base64 (RFC 4648, padded) ------------------------------------------ */
+
+static int conf_b64_value(char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Returns the decoded length (which may be more than outlen: only outlen
+ * bytes are stored) or -1 if s is not padded base64. */
+static long conf_b64_decode(const char *s, uint8_t *out, size_t outlen)
+{
+	size_t len = strlen(s), o = 0;
+
+	if (len == 0 || len % 4)
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4];
+		size_t pad = 0;
+
+		for (size_t j = 0; j < 4; j++) {
+			if (s[i + j] == '=' && i + 4 == len && j >= 2) {
+				v[j] = 0;
+				pad++;
+				continue;
+			}
+			if (pad)
+				return -1; /* data after padding */
+			v[j] = conf_b64_value(s[i + j]);
+			if (v[j] < 0)
+				return -1;
+		}
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
+		uint8_t bytes[3] = {(uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
+
+		for (size_t j = 0; j < 3 - pad; j++, o++)
+			if (o < outlen)
+				out[o] = bytes[j];
+	}
+	return (long)o;
+}
+
+static void conf_b64_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t w = (uint32_t)in[i] << 16;
+
+		if (i + 1 < len)
+			w |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			w |= in[i + 2];
+		out[o++] = tab[(w >> 18) & 63];
+		out[o++] = tab[(w >> 12) & 63];
+		out[o++] = i + 1 < len ? tab[(w >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? tab[w & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* ---- servers ------------------------------------------------------------ */
+
+/* The address of a server: any unicast literal. The unspecified and
+ * multicast addresses cannot be a server and are typos. */
+static void conf_server_addr(struct conf_ctx *x, json_t *v, struct conf_server *s)
+{
+	static const uint8_t zero[16];
+	char q[CONF_QUOTE_LEN];
+	struct addr a;
+
+	if (!json_is_string(v)) {
+		conf_err(x, "expected an IP address string, got %s", conf_type_name(v));
+		return;
+	}
+	if (addr_parse(json_string_value(v), &a) < 0) {
+		conf_err(x, "%s is not an IP address",
+			 conf_quote(json_string_value(v), q, sizeof(q)));
+		return;
+	}
+	if (memcmp(a.b, zero, sizeof(zero)) == 0 || (a.family == AF_INET && a.b[0] >= 224) ||
+	    (a.family == AF_INET6 && a.b[0] == 0xff)) {
+		conf_err(x, "%s cannot be a server address (unspecified, multicast or reserved)",
+			 conf_quote(json_string_value(v), q, sizeof(q)));
+		return;
+	}
+	for (unsigned i = 0; i < s->naddrs; i++) {
+		if (addr_equal(&s->addrs[i], &a)) {
+			conf_err(x, "%s is listed twice",
+				 conf_quote(json_string_value(v), q, sizeof(q)));
+			return;
+		}
+	}
+	s->addrs[s->naddrs++] = a;
+}
+
+static void conf_server_addrs(struct conf_ctx *x, json_t *obj, const char *key, bool one_ok,
+			      struct conf_server *s)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t old = conf_path_key(x, key), n;
+
+	if (one_ok && json_is_string(v)) {
+		conf_server_addr(x, v, s);
+		goto out;
+	}
+	if (one_ok && !json_is_array(v)) {
+		conf_err(x, "expected an IP address or an array of them, got %s",
+			 conf_type_name(v));
+		goto out;
+	}
+	n = conf_array(x, v, CONF_MAX_SERVER_ADDRS, "addresses are");
+	for (size_t i = 0; i < n; i++) {
+		size_t o2 = conf_path_index(x, i);
+
+		conf_server_addr(x, json_array_get(v, i), s);
+		conf_path_pop(x, o2);
+	}
+out:
+	conf_path_pop(x, old);
+}
+
+static void conf_server_pins(struct conf_ctx *x, json_t *obj, struct conf_server *s)
+{
+	json_t *v = json_object_get(obj, "spki_pins");
+	size_t old, n;
+
+	if (!v)
+		return;
+	old = conf_path_key(x, "spki_pins");
+	n = conf_array(x, v, CONF_MAX_PINS, "pins are");
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_array_get(v, i);
+		size_t o2 = conf_path_index(x, i);
+		char q[CONF_QUOTE_LEN];
+		uint8_t buf[64];
+		long len;
+
+		if (!json_is_string(p)) {
+			conf_err(x, "expected a base64 string, got %s", conf_type_name(p));
+			goto next;
+		}
+		len = conf_b64_decode(json_string_value(p), buf, sizeof(buf));
+		if (len < 0) {
+			conf_err(x, "%s is not padded base64 (RFC 4648)",
+				 conf_quote(json_string_value(p), q, sizeof(q)));
+		} else if (len != 32) {
+			conf_err(x, "%s decodes to %ld bytes, a SHA-256 pin has 32",
+				 conf_quote(json_string_value(p), q, sizeof(q)), len);
+		} else {
+			memcpy(s->pins[s->npins++], buf, 32);
+		}
+	next:
+		conf_path_pop(x, o2);
+	}
+	conf_path_pop(x, old);
+}
+
+static bool conf_tls_name_valid(const char *s)
+{
+	struct addr a;
+
+	return conf_hostname_valid(s, strlen(s)) || addr_parse(s, &a) == 0;
+}
+
+static void conf_server(struct conf_ctx *x, json_t *o, unsigned idx, struct conf_server *s)
+{
+	static const char *const keys[] = {"name",	"protocol", "url",	"address",
+					   "bootstrap", "port",	    "tls_name", "ca_file",
+					   "spki_pins", "priority", NULL};
+	char host[CONF_HOST_MAX + 1] = "", q[CONF_QUOTE_LEN];
+	const char *str = NULL;
+	int proto = -1;
+	json_int_t n = 0;
+
+	conf_check_keys(x, o, keys);
+
+	if (!json_object_get(o, "protocol"))
+		conf_missing(x, "protocol", "(\"doh\" or \"dot\")");
+	else if (conf_get_enum(x, o, "protocol", conf_proto_names, ARRAY_SIZE(conf_proto_names),
+			       &proto) > 0)
+		s->proto = (enum conf_proto)proto;
+
+	if (conf_get_str(x, o, "name", &str) > 0) {
+		size_t old = conf_path_key(x, "name");
+		size_t len = strlen(str);
+
+		if (len == 0 || len > CONF_NAME_MAX ||
+		    strspn(str,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+			len)
+			conf_err(x, "%s must be 1..%d characters of A-Z a-z 0-9 . _ -",
+				 conf_quote(str, q, sizeof(q)), CONF_NAME_MAX);
+		else if (!(s->name = strdup(str)))
+			conf_oom(x);
+		conf_path_pop(x, old);
+	} else {
+		char def[32];
+
+		snprintf(def, sizeof(def), "server%u", idx);
+		if (!(s->name = strdup(def)))
+			conf_oom(x);
+	}
+
+	if (proto == CONF_PROTO_DOH) {
+		conf_forbid(x, o, "address", "with protocol \"doh\" (use \"bootstrap\")");
+		conf_forbid(x, o, "port", "with protocol \"doh\" (the port is part of the URL)");
+		if (!json_object_get(o, "url")) {
+			conf_missing(x, "url", "for protocol \"doh\"");
+		} else if (conf_get_str(x, o, "url", &str) > 0) {
+			size_t old = conf_path_key(x, "url");
+			const char *why = NULL;
+
+			if (conf_url_parse(str, host, sizeof(host), &s->port, &why) < 0) {
+				conf_err(x, "%s %s", conf_quote(str, q, sizeof(q)), why);
+				host[0] = '\0';
+			} else if (!(s->url = strdup(str))) {
+				conf_oom(x);
+			}
+			conf_path_pop(x, old);
+		}
+		if (!json_object_get(o, "bootstrap"))
+			conf_missing(x, "bootstrap",
+				     "for protocol \"doh\" (the server's IP addresses, so that "
+				     "finding it needs no plain DNS)");
+		else
+			conf_server_addrs(x, o, "bootstrap", false, s);
+	} else if (proto == CONF_PROTO_DOT) {
+		conf_forbid(x, o, "url", "with protocol \"dot\"");
+		conf_forbid(x, o, "bootstrap", "with protocol \"dot\" (use \"address\")");
+		if (!json_object_get(o, "address"))
+			conf_missing(x, "address", "for protocol \"dot\"");
+		else
+			conf_server_addrs(x, o, "address", true, s);
+		s->port = CONF_DEFAULT_DOT_PORT;
+		if (conf_get_int(x, o, "port", 1, 65535, &n) > 0)
+			s->port = (uint16_t)n;
+		if (!json_object_get(o, "tls_name"))
+			conf_missing(x, "tls_name",
+				     "for protocol \"dot\" (the name in the server's certificate)");
+	}
+
+	if (conf_get_str(x, o, "tls_name", &str) > 0) {
+		size_t old = conf_path_key(x, "tls_name");
+
+		if (!conf_tls_name_valid(str))
+			conf_err(x,
+				 "%s is neither a host name (at most %d characters) nor an IP "
+				 "address",
+				 conf_quote(str, q, sizeof(q)), CONF_HOST_MAX);
+		else if (!(s->tls_name = strdup(str)))
+			conf_oom(x);
+		conf_path_pop(x, old);
+	} else if (proto == CONF_PROTO_DOH && host[0] && !(s->tls_name = strdup(host))) {
+		conf_oom(x);
+	}
+
+	conf_get_path(x, o, "ca_file", true, CONF_PATH_MAX, &s->ca_file);
+	conf_server_pins(x, o, s);
+	if (conf_get_int(x, o, "priority", 0, 1000, &n) > 0)
+		s->priority = (int)n;
+}
+
+static void conf_servers(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	json_t *v = json_object_get(root, "servers");
+	size_t old, n;
+
+	if (!v) {
+		conf_missing(x, "servers", "(at least one Protective DNS server)");
+		return;
+	}
+	old = conf_path_key(x, "servers");
+	n = conf_array(x, v, CONF_MAX_SERVERS, "servers are");
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(v, i);
+		size_t o2 = conf_path_index(x, i);
+
+		if (!json_is_object(o))
+			conf_err(x, "expected an object, got %s", conf_type_name(o));
+		else
+			conf_server(x, o, (unsigned)i, &c->servers[i]);
+		conf_path_pop(x, o2);
+	}
+	c->nservers = (unsigned)n;
+	/* Names label logs and metrics: two servers must not share one. */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (c->servers[i].name && c->servers[j].name &&
+			    strcmp(c->servers[i].name, c->servers[j].name) == 0) {
+				size_t o2 = conf_path_index(x, i);
+				size_t o3 = conf_path_key(x, "name");
+				char q[CONF_QUOTE_LEN];
+
+				conf_err(x, "%s is already the name of servers[%zu]",
+					 conf_quote(c->servers[i].name, q, sizeof(q)), j);
+				conf_path_pop(x, o3);
+				conf_path_pop(x, o2);
+				break;
+			}
+		}
+	}
+	conf_path_pop(x, old);
+}
+
+/* ---- exceptions, listen ------------------------------------------------- */
+
+static void conf_exception(struct conf_ctx *x, json_t *v, struct conf *c)
+{
+	char q[CONF_QUOTE_LEN], tmp[ADDR_STRLEN], fixed[PREFIX_STRLEN];
+	const char *s, *slash;
+	struct prefix p;
+	struct addr a;
+	size_t alen;
+	unsigned long len;
+
+	if (!json_is_string(v)) {
+		conf_err(x, "expected a CIDR prefix string, got %s", conf_type_name(v));
+		return;
+	}
+	s = json_string_value(v);
+	conf_quote(s, q, sizeof(q));
+	/* Take it apart first, so that each mistake gets its own reason. */
+	slash = strchr(s, '/');
+	alen = slash ? (size_t)(slash - s) : strlen(s);
+	if (alen == 0 || alen >= sizeof(tmp)) {
+		conf_err(x, "%s is not an IP address or CIDR prefix", q);
+		return;
+	}
+	memcpy(tmp, s, alen);
+	tmp[alen] = '\0';
+	if (addr_parse(tmp, &a) < 0) {
+		conf_err(x, "%s is not an IP address or CIDR prefix", q);
+		return;
+	}
+	len = addr_bits(&a);
+	if (slash) {
+		char *end;
+
+		errno = 0;
+		len = strtoul(slash + 1, &end, 10);
+		if (slash[1] < '0' || slash[1] > '9' || errno || *end || len > addr_bits(&a)) {
+			conf_err(x, "%s has a bad prefix length (1..%u)", q, addr_bits(&a));
+			return;
+		}
+	}
+	if (len == 0) {
+		conf_err(x, "%s would allow everything and disable the firewall", q);
+		return;
+	}
+	if (addr_prefix_parse(s, &p) < 0) {
+		struct prefix m = {.addr = a, .len = (uint8_t)len};
+
+		for (unsigned i = (unsigned)len; i < 128; i++)
+			m.addr.b[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
+		conf_err(x, "%s has host bits set (did you mean \"%s\"?)", q,
+			 addr_prefix_format(&m, fixed, sizeof(fixed)));
+		return;
+	}
+	for (unsigned i = 0; i < c->nexceptions; i++) {
+		if (c->exceptions[i].len == p.len && addr_equal(&c->exceptions[i].addr, &p.addr)) {
+			conf_err(x, "%s is the same prefix as exceptions[%u]", q, i);
+			return;
+		}
+	}
+	if (!addr_is_global(&p.addr))
+		conf_warn(x,
+			  "%s is not globally routable (private, loopback, link-local, "
+			  "documentation...): is it really an exception?",
+			  q);
+	c->exceptions[c->nexceptions++] = p;
+}
+
+/* "192.0.2.1:53" or "[2001:db8::1]:53". */
+static void conf_listen_one(struct conf_ctx *x, json_t *v, struct conf *c)
+{
+	char q[CONF_QUOTE_LEN], host[ADDR_STRLEN];
+	struct conf_endpoint ep;
+	const char *s, *colon;
+	size_t hlen;
+
+	if (!json_is_string(v)) {
+		conf_err(x, "expected an \"address:port\" string, got %s", conf_type_name(v));
+		return;
+	}
+	s = json_string_value(v);
+	conf_quote(s, q, sizeof(q));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':') {
+			conf_err(x, "%s must be \"[IPv6]:port\"", q);
+			return;
+		}
+		hlen = (size_t)(rb - s - 1);
+		if (hlen >= sizeof(host)) {
+			conf_err(x, "%s has a bad IPv6 address", q);
+			return;
+		}
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		if (addr_parse(host, &ep.addr) < 0 || ep.addr.family != AF_INET6) {
+			conf_err(x, "%s has a bad IPv6 address between the brackets", q);
+			return;
+		}
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			conf_err(x, "%s has no port (e.g. \"127.0.0.1:53\")", q);
+			return;
+		}
+		hlen = (size_t)(colon - s);
+		if (memchr(s, ':', hlen)) {
+			conf_err(x, "%s: an IPv6 address must be in brackets (e.g. \"[::1]:53\")",
+				 q);
+			return;
+		}
+		if (hlen >= sizeof(host)) {
+			conf_err(x, "%s has a bad IPv4 address", q);
+			return;
+		}
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		if (addr_parse(host, &ep.addr) < 0 || ep.addr.family != AF_INET) {
+			conf_err(x, "%s has a bad IPv4 address", q);
+			return;
+		}
+	}
+	if (conf_port_parse(colon + 1, strlen(colon + 1), &ep.port) < 0) {
+		conf_err(x, "%s has a bad port (1..65535)", q);
+		return;
+	}
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		if (c->listen[i].port == ep.port && addr_equal(&c->listen[i].addr, &ep.addr)) {
+			conf_err(x, "%s is listed twice", q);
+			return;
+		}
+	}
+	c->listen[c->nlisten++] = ep;
+}
+
+static void conf_listen(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	json_t *v = json_object_get(root, "listen");
+	size_t old, n;
+
+	if (!v)
+		return; /* defaults already in place */
+	c->nlisten = 0;
+	old = conf_path_key(x, "listen");
+	n = conf_array(x, v, CONF_MAX_LISTEN, "listen addresses are");
+	for (size_t i = 0; i < n; i++) {
+		size_t o2 = conf_path_index(x, i);
+
+		conf_listen_one(x, json_array_get(v, i), c);
+		conf_path_pop(x, o2);
+	}
+	conf_path_pop(x, old);
+}
+
+static void conf_exceptions(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	json_t *v = json_object_get(root, "exceptions");
+	size_t old, n;
+
+	if (!v)
+		return;
+	old = conf_path_key(x, "exceptions");
+	if (!json_is_array(v)) {
+		conf_err(x, "expected an array, got %s", conf_type_name(v));
+		goto out;
+	}
+	/* An empty list is fine: no exceptions. */
+	n = json_array_size(v);
+	if (n > CONF_MAX_EXCEPTIONS) {
+		conf_err(x, "has %zu elements, at most %d prefixes are allowed", n,
+			 CONF_MAX_EXCEPTIONS);
+		n = CONF_MAX_EXCEPTIONS;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t o2 = conf_path_index(x, i);
+
+		conf_exception(x, json_array_get(v, i), c);
+		conf_path_pop(x, o2);
+	}
+out:
+	conf_path_pop(x, old);
+}
+
+/* ---- sections ----------------------------------------------------------- */
+
+static void conf_queue(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"num", "count", "maxlen", NULL};
+	json_int_t num = c->queue_num, count = c->queue_count;
+	int a, b;
+
+	conf_check_keys(x, o, keys);
+	a = conf_get_int(x, o, "num", 0, 65535, &num);
+	b = conf_get_int(x, o, "count", 1, 16, &count);
+	conf_get_u32(x, o, "maxlen", 4096, 1048576, &c->queue_maxlen);
+	if (a < 0 || b < 0)
+		return;
+	if (num + count - 1 > 65535) {
+		size_t old = conf_path_key(x, "count");
+
+		conf_err(x, "queues %lld..%lld go past 65535", (long long)num,
+			 (long long)(num + count - 1));
+		conf_path_pop(x, old);
+		return;
+	}
+	c->queue_num = (uint16_t)num;
+	c->queue_count = (uint16_t)count;
+}
+
+static void conf_limits(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {
+	    "learned_max",	  "addrs_per_name",	 "names_per_addr",
+	    "cname_depth",	  "records_per_message", "pending_queries",
+	    "pending_per_client", "upstream_timeout_ms", NULL};
+	struct conf_limits *l = &c->limits;
+	int a, b;
+
+	conf_check_keys(x, o, keys);
+	conf_get_u32(x, o, "learned_max", 16, 16777216, &l->learned_max);
+	conf_get_u32(x, o, "addrs_per_name", 1, 1024, &l->addrs_per_name);
+	conf_get_u32(x, o, "names_per_addr", 1, 64, &l->names_per_addr);
+	conf_get_u32(x, o, "cname_depth", 1, 16, &l->cname_depth);
+	conf_get_u32(x, o, "records_per_message", 1, 4096, &l->records_per_message);
+	a = conf_get_u32(x, o, "pending_queries", 1, 65536, &l->pending_queries);
+	b = conf_get_u32(x, o, "pending_per_client", 1, 65536, &l->pending_per_client);
+	conf_get_u32(x, o, "upstream_timeout_ms", 100, 60000, &l->upstream_timeout_ms);
+	if (a >= 0 && b >= 0 && l->pending_per_client > l->pending_queries) {
+		size_t old = conf_path_key(x, "pending_per_client");
+
+		conf_err(x, "%u is more than pending_queries (%u)", l->pending_per_client,
+			 l->pending_queries);
+		conf_path_pop(x, old);
+	}
+}
+
+static void conf_ttl(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"min", "max", "grace", NULL};
+	int a, b;
+
+	conf_check_keys(x, o, keys);
+	a = conf_get_u32(x, o, "min", 0, 86400, &c->ttl.min);
+	b = conf_get_u32(x, o, "max", 1, 604800, &c->ttl.max);
+	conf_get_u32(x, o, "grace", 0, 3600, &c->ttl.grace);
+	if (a >= 0 && b >= 0 && c->ttl.min > c->ttl.max) {
+		size_t old = conf_path_key(x, "min");
+
+		conf_err(x, "%u is more than ttl.max (%u)", c->ttl.min, c->ttl.max);
+		conf_path_pop(x, old);
+	}
+}
+
+static void conf_log(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"level", "verdicts", "verdict_file", "format", NULL};
+	int v;
+
+	conf_check_keys(x, o, keys);
+	if (conf_get_enum(x, o, "level", conf_level_names, ARRAY_SIZE(conf_level_names), &v) > 0)
+		c->log_level = (enum conf_log_level)v;
+	conf_get_bool(x, o, "verdicts", &c->log_verdicts);
+	conf_get_path(x, o, "verdict_file", true, CONF_PATH_MAX, &c->verdict_log);
+	if (conf_get_enum(x, o, "format", conf_format_names, ARRAY_SIZE(conf_format_names), &v) > 0)
+		c->log_format = (enum conf_log_format)v;
+}
+
+static void conf_control(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"socket", "uid", NULL};
+
+	conf_check_keys(x, o, keys);
+	/* The path must fit sun_path with its NUL. */
+	conf_get_path(x, o, "socket", false, CONF_SUN_PATH - 1, &c->control_socket);
+	/* (uid_t)-1 means "no change" to chown(), never a user. */
+	conf_get_u32(x, o, "uid", 0, 4294967294LL, &c->control_uid);
+}
+
+static void conf_ruleset(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"keep_on_stop", "deny_action", NULL};
+	int v;
+
+	conf_check_keys(x, o, keys);
+	conf_get_bool(x, o, "keep_on_stop", &c->keep_on_stop);
+	if (conf_get_enum(x, o, "deny_action", conf_deny_names, ARRAY_SIZE(conf_deny_names), &v) >
+	    0)
+		c->deny_action = (enum conf_deny_action)v;
+}
+
+static void conf_gateway(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"lan_interfaces", "enforce_output", "shared_allowances",
+					   NULL};
+	json_t *v = json_object_get(o, "lan_interfaces");
+	size_t n, old;
+
+	conf_check_keys(x, o, keys);
+	conf_get_bool(x, o, "enforce_output", &c->gateway_enforce_output);
+	conf_get_bool(x, o, "shared_allowances", &c->shared_allowances);
+	if (!v) {
+		conf_missing(x, "lan_interfaces", "(the interfaces the LAN clients are on)");
+		return;
+	}
+	old = conf_path_key(x, "lan_interfaces");
+	n = conf_array(x, v, CONF_MAX_LAN_IFACES, "interfaces are");
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(v, i);
+		size_t o2 = conf_path_index(x, i);
+		char q[CONF_QUOTE_LEN];
+		const char *s;
+		bool dup = false;
+
+		if (!json_is_string(e)) {
+			conf_err(x, "expected an interface name, got %s", conf_type_name(e));
+			goto next;
+		}
+		s = json_string_value(e);
+		if (!conf_ifname_valid(s)) {
+			conf_err(x,
+				 "%s is not a valid interface name (1..15 characters, no '/', "
+				 "':' or space)",
+				 conf_quote(s, q, sizeof(q)));
+			goto next;
+		}
+		for (unsigned j = 0; j < c->nlan_ifaces; j++)
+			dup |= strcmp(c->lan_ifaces[j], s) == 0;
+		if (dup) {
+			conf_err(x, "%s is listed twice", conf_quote(s, q, sizeof(q)));
+			goto next;
+		}
+		c->lan_ifaces[c->nlan_ifaces] = strdup(s);
+		if (!c->lan_ifaces[c->nlan_ifaces])
+			conf_oom(x);
+		else
+			c->nlan_ifaces++;
+	next:
+		conf_path_pop(x, o2);
+	}
+	conf_path_pop(x, old);
+}
+
+static void conf_defaults(struct conf *c)
+{
+	c->mode = CONF_MODE_HOST;
+	c->enforce = true;
+	addr_parse("127.0.0.1", &c->listen[0].addr);
+	c->listen[0].port = 53;
+	addr_parse("::1", &c->listen[1].addr);
+	c->listen[1].port = 53;
+	c->nlisten = 2;
+	c->queue_num = 0;
+	c->queue_count = 1;
+	c->queue_maxlen = 4096;
+	c->limits = (struct conf_limits){
+	    .learned_max = 65536,
+	    .addrs_per_name = 64,
+	    .names_per_addr = 8,
+	    .cname_depth = 8,
+	    .records_per_message = 256,
+	    .pending_queries = 1024,
+	    .pending_per_client = 64,
+	    .upstream_timeout_ms = 3000,
+	};
+	c->ttl = (struct conf_ttl){.min = 5, .max = 86400, .grace = 30};
+	c->log_level = CONF_LOG_INFO;
+	c->log_verdicts = false;
+	c->log_format = CONF_LOG_JSON;
+	c->control_uid = 0;
+	c->keep_on_stop = false;
+	c->deny_action = CONF_DENY_DROP;
+	c->gateway_enforce_output = true;
+	c->shared_allowances = false;
+}
+
+static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	static const char *const keys[] = {"mode",	 "enforce",    "servers", "client_cert",
+					   "client_key", "exceptions", "listen",  "queue",
+					   "limits",	 "ttl",	       "log",	  "control",
+					   "ruleset",	 "gateway",    NULL};
+	int mode = -1;
+	json_t *o;
+	int cert, key;
+
+	conf_check_keys(x, root, keys);
+	if (!json_object_get(root, "mode"))
+		conf_missing(x, "mode", "(\"host\", \"gateway\" or \"sidecar\")");
+	else if (conf_get_enum(x, root, "mode", conf_mode_names, ARRAY_SIZE(conf_mode_names),
+			       &mode) > 0)
+		c->mode = (enum conf_mode)mode;
+	conf_get_bool(x, root, "enforce", &c->enforce);
+	conf_servers(x, root, c);
+
+	cert = conf_get_path(x, root, "client_cert", true, CONF_PATH_MAX, &c->client_cert);
+	key = conf_get_path(x, root, "client_key", true, CONF_PATH_MAX, &c->client_key);
+	if (cert > 0 && key == 0)
+		conf_missing(x, "client_key", "when client_cert is set");
+	if (key > 0 && cert == 0)
+		conf_missing(x, "client_cert", "when client_key is set");
+
+	conf_exceptions(x, root, c);
+	conf_listen(x, root, c);
+
+	if ((o = conf_get_object(x, root, "queue"))) {
+		size_t old = conf_path_key(x, "queue");
+
+		conf_queue(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "limits"))) {
+		size_t old = conf_path_key(x, "limits");
+
+		conf_limits(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "ttl"))) {
+		size_t old = conf_path_key(x, "ttl");
+
+		conf_ttl(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "log"))) {
+		size_t old = conf_path_key(x, "log");
+
+		conf_log(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "control"))) {
+		size_t old = conf_path_key(x, "control");
+
+		conf_control(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "ruleset"))) {
+		size_t old = conf_path_key(x, "ruleset");
+
+		conf_ruleset(x, o, c);
+		conf_path_pop(x, old);
+	}
+
+	o = json_object_get(root, "gateway");
+	if (mode == CONF_MODE_GATEWAY && !o) {
+		conf_missing(x, "gateway", "when mode is \"gateway\" (at least lan_interfaces)");
+	} else if (o && mode >= 0 && mode != CONF_MODE_GATEWAY) {
+		size_t old = conf_path_key(x, "gateway");
+
+		/* Refused rather than ignored: it says the file is not what it seems. */
+		conf_err(x, "only allowed when mode is \"gateway\" (mode is \"%s\")",
+			 conf_mode_names[mode]);
+		conf_path_pop(x, old);
+	} else if ((o = conf_get_object(x, root, "gateway"))) {
+		size_t old = conf_path_key(x, "gateway");
+
+		conf_gateway(x, o, c);
+		conf_path_pop(x, old);
+	}
+
+	if (!c->control_socket && !(c->control_socket = strdup(CONF_DEFAULT_SOCKET)))
+		conf_oom(x);
+}
+
+static bool conf_blank(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
+			return false;
+	return true;
+}
+
+int conf_parse(const char *buf, size_t len, const char *fname, struct conf **out,
+	       struct conf_errors *errs)
+{
+	struct conf_ctx x = {.fname = fname ? fname : "(config)", .errs = errs};
+	json_t *root = NULL;
+	struct conf *c = NULL;
+	json_error_t jerr;
+	int ret = -EINVAL;
+
+	memset(errs, 0, sizeof(*errs));
+	*out = NULL;
+	if (!buf || conf_blank(buf, len)) {
+		conf_err(&x, "the file is empty");
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(x.fname))) {
+		conf_oom(&x);
+		goto out;
+	}
+	conf_defaults(c);
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		char text[sizeof(jerr.text) * 4];
+
+		/* jansson quotes the bad token: escape it like any other value. */
+		conf_escape(jerr.text, text, sizeof(text), false);
+		if (errs->count < CONF_MAX_ERRORS &&
+		    snprintf(errs->msg[errs->count], CONF_ERR_LEN, "%s: line %d column %d: %s",
+			     x.fname, jerr.line, jerr.column, text) >= 0)
+			errs->count++;
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		conf_err(&x, "expected an object, got %s", conf_type_name(root));
+		goto out;
+	}
+	conf_root(&x, root, c);
+	if (errs->count || errs->dropped)
+		goto out;
+	*out = c;
+	c = NULL;
+	ret = 0;
+out:
+	if (x.oom)
+		ret = -ENOMEM;
+	json_decref(root);
+	conf_free(&c);
+	return ret;
+}
+
+int conf_load(const char *path, struct conf **out, struct conf_errors *errs)
+{
+	struct conf_ctx x = {.fname = path, .errs = errs};
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = -1, ret = 0;
+
+	memset(errs, 0, sizeof(*errs));
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* One byte more than the bound tells "exactly 1 MiB" from "more". */
+	buf = malloc(CONF_MAX_FILE + 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	while (len <= CONF_MAX_FILE) {
+		ssize_t n = read(fd, buf + len, CONF_MAX_FILE + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > CONF_MAX_FILE) {
+		conf_err(&x, "the file is larger than %d bytes", CONF_MAX_FILE);
+		ret = -EFBIG;
+		goto out;
+	}
+	ret = conf_parse(buf, len, path, out, errs);
+out:
+	if (ret < 0 && errs->count == 0 &&
+	    snprintf(errs->msg[0], CONF_ERR_LEN, "%s: cannot read: %s", path, strerror(-ret)) >= 0)
+		errs->count = 1;
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+void conf_errors_print(const struct conf_errors *errs, FILE *f)
+{
+	for (unsigned i = 0; i < errs->count; i++)
+		fprintf(f, "%s\n", errs->msg[i]);
+	if (errs->dropped)
+		fprintf(f, "(%u more errors not shown)\n", errs->dropped);
+	for (unsigned i = 0; i < errs->nwarn; i++)
+		fprintf(f, "%s\n", errs->warn[i]);
+}
+
+/* ---- canonical dump ----------------------------------------------------- */
+
+static json_t *conf_json_str(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *conf_json_addrs(const struct addr *a, unsigned n)
+{
+	json_t *arr = json_array();
+	char buf[ADDR_STRLEN];
+
+	for (unsigned i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(addr_format(&a[i], buf, sizeof(buf))));
+	return arr;
+}
+
+static json_t *conf_json_server(const struct conf_server *s)
+{
+	json_t *o = json_object(), *pins = json_array();
+	char b64[64];
+
+	json_object_set_new(o, "name", conf_json_str(s->name));
+	json_object_set_new(o, "protocol", json_string(conf_proto_names[s->proto]));
+	if (s->proto == CONF_PROTO_DOH) {
+		json_object_set_new(o, "url", conf_json_str(s->url));
+		json_object_set_new(o, "bootstrap", conf_json_addrs(s->addrs, s->naddrs));
+	} else {
+		json_object_set_new(o, "address", conf_json_addrs(s->addrs, s->naddrs));
+		json_object_set_new(o, "port", json_integer(s->port));
+	}
+	json_object_set_new(o, "tls_name", conf_json_str(s->tls_name));
+	json_object_set_new(o, "ca_file", conf_json_str(s->ca_file));
+	for (unsigned i = 0; i < s->npins; i++) {
+		conf_b64_encode(s->pins[i], 32, b64);
+		json_array_append_new(pins, json_string(b64));
+	}
+	/* An empty list would be refused on reload: leave the key out. */
+	if (s->npins)
+		json_object_set_new(o, "spki_pins", pins);
+	else
+		json_decref(pins);
+	json_object_set_new(o, "priority", json_integer(s->priority));
+	return o;
+}
+
+void conf_dump(const struct conf *c, FILE *f)
+{
+	json_t *root = json_object(), *arr, *o;
+	char buf[PREFIX_STRLEN + 8], a[ADDR_STRLEN];
+
+	json_object_set_new(root, "mode", json_string(conf_mode_name(c->mode)));
+	json_object_set_new(root, "enforce", json_boolean(c->enforce));
+	arr = json_array();
+	for (unsigned i = 0; i < c->nservers; i++)
+		json_array_append_new(arr, conf_json_server(&c->servers[i]));
+	json_object_set_new(root, "servers", arr);
+	json_object_set_new(root, "client_cert", conf_json_str(c->client_cert));
+	json_object_set_new(root, "client_key", conf_json_str(c->client_key));
+
+	arr = json_array();
+	for (unsigned i = 0; i < c->nexceptions; i++)
+		json_array_append_new(
+		    arr, json_string(addr_prefix_format(&c->exceptions[i], buf, sizeof(buf))));
+	json_object_set_new(root, "exceptions", arr);
+
+	arr = json_array();
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		const struct conf_endpoint *ep = &c->listen[i];
+
+		addr_format(&ep->addr, a, sizeof(a));
+		if (ep->addr.family == AF_INET6)
+			snprintf(buf, sizeof(buf), "[%s]:%u", a, ep->port);
+		else
+			snprintf(buf, sizeof(buf), "%s:%u", a, ep->port);
+		json_array_append_new(arr, json_string(buf));
+	}
+	json_object_set_new(root, "listen", arr);
+
+	o = json_object();
+	json_object_set_new(o, "num", json_integer(c->queue_num));
+	json_object_set_new(o, "count", json_integer(c->queue_count));
+	json_object_set_new(o, "maxlen", json_integer(c->queue_maxlen));
+	json_object_set_new(root, "queue", o);
+
+	o = json_object();
+	json_object_set_new(o, "learned_max", json_integer(c->limits.learned_max));
+	json_object_set_new(o, "addrs_per_name", json_integer(c->limits.addrs_per_name));
+	json_object_set_new(o, "names_per_addr", json_integer(c->limits.names_per_addr));
+	json_object_set_new(o, "cname_depth", json_integer(c->limits.cname_depth));
+	json_object_set_new(o, "records_per_message", json_integer(c->limits.records_per_message));
+	json_object_set_new(o, "pending_queries", json_integer(c->limits.pending_queries));
+	json_object_set_new(o, "pending_per_client", json_integer(c->limits.pending_per_client));
+	json_object_set_new(o, "upstream_timeout_ms", json_integer(c->limits.upstream_timeout_ms));
+	json_object_set_new(root, "limits", o);
+
+	o = json_object();
+	json_object_set_new(o, "min", json_integer(c->ttl.min));
+	json_object_set_new(o, "max", json_integer(c->ttl.max));
+	json_object_set_new(o, "grace", json_integer(c->ttl.grace));
+	json_object_set_new(root, "ttl", o);
+
+	o = json_object();
+	json_object_set_new(o, "level", json_string(conf_level_names[c->log_level]));
+	json_object_set_new(o, "verdicts", json_boolean(c->log_verdicts));
+	json_object_set_new(o, "verdict_file", conf_json_str(c->verdict_log));
+	json_object_set_new(o, "format", json_string(conf_format_names[c->log_format]));
+	json_object_set_new(root, "log", o);
+
+	o = json_object();
+	json_object_set_new(o, "socket", conf_json_str(c->control_socket));
+	json_object_set_new(o, "uid", json_integer(c->control_uid));
+	json_object_set_new(root, "control", o);
+
+	o = json_object();
+	json_object_set_new(o, "keep_on_stop", json_boolean(c->keep_on_stop));
+	json_object_set_new(o, "deny_action", json_string(conf_deny_names[c->deny_action]));
+	json_object_set_new(root, "ruleset", o);
+
+	if (c->mode == CONF_MODE_GATEWAY) {
+		o = json_object();
+		arr = json_array();
+		for (unsigned i = 0; i < c->nlan_ifaces; i++)
+			json_array_append_new(arr, conf_json_str(c->lan_ifaces[i]));
+		json_object_set_new(o, "lan_interfaces", arr);
+		json_object_set_new(o, "enforce_output", json_boolean(c->gateway_enforce_output));
+		json_object_set_new(o, "shared_allowances", json_boolean(c->shared_allowances));
+		json_object_set_new(root, "gateway", o);
+	}
+
+	json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', f);
+	json_decref(root);
+}
+
+void conf_free(struct conf **cp)
+{
+	struct conf *c;
+
+	if (!cp || !*cp)
+		return;
+	c = *cp;
+	for (unsigned i = 0; i < CONF_MAX_SERVERS; i++) {
+		free(c->servers[i].name);
+		free(c->servers[i].url);
+		free(c->servers[i].tls_name);
+		free(c->servers[i].ca_file);
+	}
+	free(c->client_cert);
+	free(c->client_key);
+	free(c->verdict_log);
+	free(c->control_socket);
+	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
+		free(c->lan_ifaces[i]);
+	free(c->path);
+	free(c);
+	*cp = NULL;
+}
+
+const char *conf_mode_name(enum conf_mode m)
+{
+	if ((unsigned)m < ARRAY_SIZE(conf_mode_names))
+		return conf_mode_names[m];
+	return "?";
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: dependencies, build, unit tests, integration tests
+# (root, network namespaces), the unit tests again under ASan+UBSan, and a
+# short run of every fuzzer. Exits non-zero on any failure.
+#   FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+fuzz_seconds=${FUZZ_SECONDS:-20}
+
+bash test/setup.sh
+
+echo "== build"
+bash test/build.sh "$top/build"
+
+echo "== unit tests and corpus replays"
+(cd build && ctest -L unit --output-on-failure -j2)
+
+echo "== integration tests (root, network namespaces)"
+(cd build && ctest -L integration --output-on-failure)
+
+echo "== unit tests under ASan+UBSan"
+bash test/build.sh "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DZTDNS_SANITIZE=ON \
+	-DCMAKE_C_COMPILER=clang
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ctest -L unit --output-on-failure -j2)
+
+if [ "$fuzz_seconds" -gt 0 ]; then
+	echo "== fuzzers, ${fuzz_seconds}s each"
+	bash test/fuzz/run.sh "$fuzz_seconds"
+fi
+
+echo "== all tests passed"

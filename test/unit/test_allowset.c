@@ -1,0 +1,215 @@
+/* Allowset: insert, lookup, refresh, expiry, sweep, bound, names, and one
+ * writer with several concurrent readers. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "check.h"
+#include "core/allowset.h"
+
+static struct addr v4(unsigned n)
+{
+	struct addr a;
+	uint8_t b[4] = {198, 18, (uint8_t)(n >> 8), (uint8_t)n};
+
+	addr_from_v4(&a, b);
+	return a;
+}
+
+static void test_basic(void)
+{
+	struct allowset *as = allowset_new(16, 2);
+	struct allowset_view v;
+	struct addr a = v4(1), b = v4(2), six, scope = v4(99);
+	struct allowset_stats st;
+
+	CHECK(as != NULL);
+	addr_parse("2001:db8::1", &six);
+	CHECK(allowset_lookup(as, NULL, &a, 1000, NULL, false) == ALLOWSET_MISS);
+	CHECK(allowset_add(as, NULL, &a, 5000, ALLOWSET_LEARNED, "a.example", "s1", 1000) == 0);
+	CHECK(allowset_lookup(as, NULL, &a, 1000, &v, true) == ALLOWSET_HIT);
+	CHECK_STREQ(v.names, "a.example");
+	CHECK_STREQ(v.server, "s1");
+	CHECK(v.expires_ms == 5000);
+	CHECK(v.source == ALLOWSET_LEARNED);
+	/* The exact boundary: at expires_ms it is expired. */
+	CHECK(allowset_lookup(as, NULL, &a, 4999, NULL, false) == ALLOWSET_HIT);
+	CHECK(allowset_lookup(as, NULL, &a, 5000, NULL, false) == ALLOWSET_EXPIRED);
+	/* Another address, another family, another scope: separate keys. */
+	CHECK(allowset_lookup(as, NULL, &b, 1000, NULL, false) == ALLOWSET_MISS);
+	CHECK(allowset_lookup(as, NULL, &six, 1000, NULL, false) == ALLOWSET_MISS);
+	CHECK(allowset_lookup(as, &scope, &a, 1000, NULL, false) == ALLOWSET_MISS);
+	/* Refresh keeps the later expiry and adds names up to the bound. */
+	CHECK(allowset_add(as, NULL, &a, 3000, ALLOWSET_LEARNED, "b.example", NULL, 1000) == 0);
+	CHECK(allowset_add(as, NULL, &a, 9000, ALLOWSET_LEARNED, "A.EXAMPLE", NULL, 1000) == 0);
+	CHECK(allowset_add(as, NULL, &a, 9000, ALLOWSET_LEARNED, "c.example", NULL, 1000) == 0);
+	CHECK(allowset_lookup(as, NULL, &a, 1000, &v, false) == ALLOWSET_HIT);
+	CHECK(v.expires_ms == 9000);
+	CHECK_STREQ(v.names, "a.example, b.example");
+	CHECK(v.hits == 1);
+	allowset_get_stats(as, &st);
+	CHECK(st.names_dropped == 1);
+	CHECK(st.inserts == 1 && st.refreshes == 3);
+	/* A manual allow is not demoted by a later lookup. */
+	CHECK(allowset_add(as, NULL, &b, 9000, ALLOWSET_MANUAL, NULL, "operator", 1000) == 0);
+	CHECK(allowset_add(as, NULL, &b, 9000, ALLOWSET_LEARNED, "x", NULL, 1000) == 0);
+	CHECK(allowset_lookup(as, NULL, &b, 1000, &v, false) == ALLOWSET_HIT);
+	CHECK(v.source == ALLOWSET_MANUAL);
+	/* Remove. */
+	CHECK(allowset_remove(as, NULL, &b) == 0);
+	CHECK(allowset_remove(as, NULL, &b) == -ENOENT);
+	CHECK(allowset_lookup(as, NULL, &b, 1000, NULL, false) == ALLOWSET_MISS);
+	/* Scoped entry. */
+	CHECK(allowset_add(as, &scope, &six, 9000, ALLOWSET_LEARNED, "v6", NULL, 1000) == 0);
+	CHECK(allowset_lookup(as, &scope, &six, 1000, &v, false) == ALLOWSET_HIT);
+	CHECK(addr_equal(&v.scope, &scope));
+	CHECK(allowset_lookup(as, NULL, &six, 1000, NULL, false) == ALLOWSET_MISS);
+	CHECK(allowset_flush(as) == 2);
+	CHECK(allowset_lookup(as, NULL, &a, 1000, NULL, false) == ALLOWSET_MISS);
+	allowset_free(&as);
+	CHECK(as == NULL);
+	allowset_free(&as); /* NULL-safe */
+}
+
+static void test_bound_and_sweep(void)
+{
+	struct allowset *as = allowset_new(100, 4);
+	struct allowset_stats st;
+	struct addr extra = v4(1000), late = v4(1001);
+
+	/* Fill with 50 short-lived and 50 long-lived entries. */
+	for (unsigned i = 0; i < 100; i++) {
+		struct addr a = v4(i);
+
+		CHECK(allowset_add(as, NULL, &a, i < 50 ? 2000 : 100000, ALLOWSET_LEARNED, NULL,
+				   NULL, 1000) == 0);
+	}
+	/* Full of unexpired entries: refused, counted, remembered. */
+	CHECK(allowset_add(as, NULL, &extra, 50000, ALLOWSET_LEARNED, NULL, NULL, 1500) ==
+	      -ENOSPC);
+	CHECK(allowset_was_refused(as, NULL, &extra));
+	CHECK(!allowset_was_refused(as, NULL, &late));
+	allowset_get_stats(as, &st);
+	CHECK(st.full == 1 && st.entries == 100);
+	/* Nothing unexpired was evicted. */
+	for (unsigned i = 0; i < 100; i++) {
+		struct addr a = v4(i);
+
+		CHECK(allowset_lookup(as, NULL, &a, 1500, NULL, false) == ALLOWSET_HIT);
+	}
+	/* Once the short ones expire, a new insert evicts expired ones only. */
+	CHECK(allowset_add(as, NULL, &late, 50000, ALLOWSET_LEARNED, NULL, NULL, 3000) == 0);
+	allowset_get_stats(as, &st);
+	CHECK(st.evicted == 50);
+	CHECK(st.entries == 51);
+	for (unsigned i = 50; i < 100; i++) {
+		struct addr a = v4(i);
+
+		CHECK(allowset_lookup(as, NULL, &a, 3000, NULL, false) == ALLOWSET_HIT);
+	}
+	/* The sweep keeps recently expired entries (for "expired N s ago"),
+	 * and removes them after the keep window. */
+	allowset_sweep(as, 100001);
+	allowset_get_stats(as, &st);
+	CHECK(st.entries == 51 && st.swept == 0);
+	CHECK(allowset_lookup(as, NULL, &late, 100001, NULL, false) == ALLOWSET_EXPIRED);
+	allowset_sweep(as, 100000 + ALLOWSET_EXPIRED_KEEP_MS);
+	allowset_get_stats(as, &st);
+	/* The 50 long-lived entries and "late" are all past the window. */
+	CHECK(st.swept == 51);
+	CHECK(st.entries == 0);
+	allowset_free(&as);
+}
+
+#define READERS 3
+#define KEYS 4096
+#define ROUNDS 200
+
+struct stress {
+	struct allowset *as;
+	atomic_bool stop;
+	atomic_ulong lookups, bad;
+};
+
+/* Keys below KEYS/2 are always present with a far expiry; readers must never
+ * miss them while the writer churns the upper half. */
+static void *reader(void *arg)
+{
+	struct stress *s = arg;
+	unsigned long n = 0, seed = (unsigned long)pthread_self();
+
+	allowset_reader_register();
+	while (!atomic_load(&s->stop) && n < 50000000UL) {
+		struct addr a;
+		struct allowset_view v;
+
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		a = v4((unsigned)(seed >> 33) % (KEYS / 2));
+		if (allowset_lookup(s->as, NULL, &a, 1000, &v, true) != ALLOWSET_HIT ||
+		    !addr_equal(&v.addr, &a) || v.nnames != 1)
+			atomic_fetch_add(&s->bad, 1);
+		n++;
+	}
+	atomic_fetch_add(&s->lookups, n);
+	allowset_reader_unregister();
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	struct stress s = {.as = allowset_new(KEYS * 2, 4)};
+	pthread_t th[READERS];
+	struct allowset_stats st;
+
+	allowset_reader_register();
+	for (unsigned i = 0; i < KEYS / 2; i++) {
+		struct addr a = v4(i);
+
+		allowset_add(s.as, NULL, &a, 1000000, ALLOWSET_LEARNED, "stable.example", NULL, 0);
+	}
+	for (unsigned i = 0; i < READERS; i++)
+		pthread_create(&th[i], NULL, reader, &s);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		for (unsigned i = KEYS / 2; i < KEYS; i++) {
+			struct addr a = v4(i);
+
+			allowset_add(s.as, NULL, &a, 1000000, ALLOWSET_LEARNED, "churn.example",
+				     NULL, 0);
+		}
+		/* Renaming a stable key replaces its names under readers. */
+		for (unsigned i = 0; i < 64; i++) {
+			struct addr a = v4(i);
+
+			allowset_add(s.as, NULL, &a, 1000000 + r, ALLOWSET_LEARNED,
+				     "stable.example", "srv", 0);
+		}
+		for (unsigned i = KEYS / 2; i < KEYS; i++) {
+			struct addr a = v4(i);
+
+			allowset_remove(s.as, NULL, &a);
+		}
+	}
+	atomic_store(&s.stop, true);
+	for (unsigned i = 0; i < READERS; i++)
+		pthread_join(th[i], NULL);
+	allowset_get_stats(s.as, &st);
+	CHECK_MSG(atomic_load(&s.bad) == 0, "%lu bad lookups", atomic_load(&s.bad));
+	CHECK(atomic_load(&s.lookups) > 0);
+	CHECK(st.entries == KEYS / 2);
+	printf("concurrent: %lu lookups by %d readers during %d churn rounds\n",
+	       atomic_load(&s.lookups), READERS, ROUNDS);
+	allowset_free(&s.as);
+	allowset_reader_unregister();
+}
+
+int main(void)
+{
+	allowset_reader_register();
+	test_basic();
+	test_bound_and_sweep();
+	allowset_reader_unregister();
+	test_concurrent();
+	CHECK_DONE();
+}

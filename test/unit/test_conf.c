@@ -1,0 +1,947 @@
+/*
+ * The configuration parser: a table of bad documents, each with the error
+ * (file, JSON path, reason) it must produce, every numeric bound probed just
+ * outside and just inside, good documents checked field by field, and the
+ * canonical dump loaded again.
+ *
+ * Inline JSON uses ' for " so that the tables stay readable; dq() swaps them.
+ */
+#include "policy/conf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "test/unit/check.h"
+
+#define DOH                                                                                        \
+	"{'protocol':'doh','url':'https://dns.example.test/dns-query','bootstrap':['192.0.2.53']}"
+#define DOT "{'protocol':'dot','address':'192.0.2.85','tls_name':'dot.example.test'}"
+/* A valid host document plus extra root keys. */
+#define HOST(extra) "{'mode':'host','servers':[" DOH "]" extra "}"
+/* A host document with one server made of the given fields. */
+#define SRV(fields) "{'mode':'host','servers':[{" fields "}]}"
+#define DOHF                                                                                       \
+	"'protocol':'doh','url':'https://dns.example.test/dns-query','bootstrap':['192.0.2.53']"
+#define DOTF "'protocol':'dot','address':'192.0.2.85','tls_name':'dot.example.test'"
+#define PIN0 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+static struct conf_errors errs;
+
+static char *dq(const char *s)
+{
+	char *d = strdup(s);
+
+	for (char *p = d; p && *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	return d;
+}
+
+static int parse(const char *js, struct conf **c)
+{
+	char *j = dq(js);
+	int ret = conf_parse(j, strlen(j), "t.json", c, &errs);
+
+	free(j);
+	return ret;
+}
+
+static bool has_msg(char (*msgs)[CONF_ERR_LEN], unsigned n, const char *sub)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (strstr(msgs[i], sub))
+			return true;
+	return false;
+}
+
+static void dump_errors(void)
+{
+	conf_errors_print(&errs, stderr);
+}
+
+/* The document must be refused with an error containing "t.json: " + expect. */
+static void expect_bad(const char *js, const char *expect)
+{
+	struct conf *c = (struct conf *)1;
+	char want[CONF_ERR_LEN];
+	int ret = parse(js, &c);
+
+	snprintf(want, sizeof(want), "t.json: %s", expect);
+	CHECK_MSG(ret == -EINVAL, "rc %d for %s", ret, js);
+	CHECK_MSG(c == NULL, "conf not NULL for %s", js);
+	CHECK_MSG(errs.count >= 1, "no error for %s", js);
+	if (!has_msg(errs.msg, errs.count, want)) {
+		CHECK_MSG(0, "no error contains '%s' for %s; got:", want, js);
+		dump_errors();
+	} else {
+		CHECK(1);
+	}
+	conf_free(&c);
+}
+
+static struct conf *expect_good(const char *js)
+{
+	struct conf *c = NULL;
+	int ret = parse(js, &c);
+
+	CHECK_MSG(ret == 0 && c, "rc %d for %s", ret, js);
+	CHECK_MSG(errs.count == 0, "%u errors for %s", errs.count, js);
+	if (ret != 0)
+		dump_errors();
+	return c;
+}
+
+static const struct {
+	const char *json, *expect;
+} bad[] = {
+    /* structure, keys, types */
+    {HOST(",'bogus':1"), "bogus: unknown key"},
+    {HOST(",'limits':{'learned_maxx':100}"), "limits.learned_maxx: unknown key"},
+    {SRV(DOHF ",'colour':'red'"), "servers[0].colour: unknown key"},
+    {HOST(",'gateway':{'lan_interfaces':['eth0']}"), "gateway: only allowed when mode"},
+    {"{'servers':[" DOH "]}", "mode: required"},
+    {"{'mode':'host'}", "servers: required"},
+    {"{'mode':'router','servers':[" DOH "]}", "mode: \"router\" is not one of"},
+    {"{'mode':1,'servers':[" DOH "]}", "mode: expected a string, got an integer"},
+    {HOST(",'enforce':'yes'"), "enforce: expected true or false, got a string"},
+    {HOST(",'enforce':1"), "enforce: expected true or false"},
+    {"{'mode':'host','servers':[]}", "servers: must not be empty"},
+    {"{'mode':'host','servers':" DOH "}", "servers: expected an array, got an object"},
+    {"{'mode':'host','servers':['x']}", "servers[0]: expected an object, got a string"},
+    {HOST(",'queue':5"), "queue: expected an object, got an integer"},
+    {HOST(",'limits':{'cname_depth':1.5}"), "limits.cname_depth: expected an integer, got a real"},
+    {HOST(",'limits':{'cname_depth':'8'}"),
+     "limits.cname_depth: expected an integer, got a string"},
+    {HOST(",'limits':{'cname_depth':null}"), "limits.cname_depth: expected an integer, got null"},
+    {"[1,2]", "(root): expected an object, got an array"},
+    {"{'mode':'host','servers':[" DOH "],'mode':'host'}",
+     "line 1 column 122: duplicate object key near '\"mode\"'"},
+    {"{'mode':'host',", "line 1 column"},
+    {"", "(root): the file is empty"},
+    {"  \n\t", "(root): the file is empty"},
+    {"{'mode':'host','servers':[" DOH "]} x", "line 1 column"},
+    /* servers */
+    {SRV("'url':'https://dns.example.test/q','bootstrap':['192.0.2.53']"),
+     "servers[0].protocol: required"},
+    {SRV("'protocol':'udp','address':'192.0.2.53'"), "servers[0].protocol: \"udp\" is not one of"},
+    {SRV("'protocol':'doh','bootstrap':['192.0.2.53']"), "servers[0].url: required"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/q'"), "servers[0].bootstrap: required"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/q','bootstrap':[]"),
+     "servers[0].bootstrap: must not be empty"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/q','bootstrap':'192.0.2.53'"),
+     "servers[0].bootstrap: expected an array"},
+    {SRV(DOHF ",'address':['192.0.2.1']"), "servers[0].address: not allowed with protocol \"doh\""},
+    {SRV(DOHF ",'port':443"), "servers[0].port: not allowed with protocol \"doh\""},
+    {SRV(DOTF ",'url':'https://dns.example.test/q'"),
+     "servers[0].url: not allowed with protocol \"dot\""},
+    {SRV(DOTF ",'bootstrap':['192.0.2.1']"),
+     "servers[0].bootstrap: not allowed with protocol \"dot\""},
+    {SRV("'protocol':'dot','tls_name':'dot.example.test'"), "servers[0].address: required"},
+    {SRV("'protocol':'dot','address':'192.0.2.85'"), "servers[0].tls_name: required"},
+    {SRV("'protocol':'dot','address':[],'tls_name':'d.example.test'"),
+     "servers[0].address: must not be empty"},
+    {SRV("'protocol':'dot','address':5,'tls_name':'d.example.test'"),
+     "servers[0].address: expected an IP address or an array"},
+    {SRV("'protocol':'doh','url':'http://dns.example.test/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"http://dns.example.test/q\" must use https"},
+    {SRV("'protocol':'doh','url':'ftp://dns.example.test/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"ftp://dns.example.test/q\" must start with"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://dns.example.test\" has no path"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test:0/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://dns.example.test:0/q\" has a bad port"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test:65536/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://dns.example.test:65536/q\" has a bad port"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test:/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://dns.example.test:/q\" has a bad port"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test:44x3/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://dns.example.test:44x3/q\" has a bad port"},
+    {SRV("'protocol':'doh','url':'https:///q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https:///q\" has no host"},
+    {SRV("'protocol':'doh','url':'https://user@dns.example.test/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://user@dns.example.test/q\" has a host that is neither"},
+    {SRV("'protocol':'doh','url':'https://-bad.example.test/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://-bad.example.test/q\" has a host"},
+    {SRV("'protocol':'doh','url':'https://[2001:db8::1/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://[2001:db8::1/q\" has an IPv6 address without"},
+    {SRV("'protocol':'doh','url':'https://[192.0.2.1]/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://[192.0.2.1]/q\" has a bad IPv6"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/a b','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://dns.example.test/a b\" has a space"},
+    {SRV("'protocol':'doh','url':'https://1.2.3/q','bootstrap':['192.0.2.53']"),
+     "servers[0].url: \"https://1.2.3/q\" has a host"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/q','bootstrap':['192.0.2.300']"),
+     "servers[0].bootstrap[0]: \"192.0.2.300\" is not an IP address"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/q','bootstrap':['192.0.2.53',53]"),
+     "servers[0].bootstrap[1]: expected an IP address string, got an integer"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/"
+	 "q','bootstrap':['192.0.2.53','192.0.2.53']"),
+     "servers[0].bootstrap[1]: \"192.0.2.53\" is listed twice"},
+    {SRV("'protocol':'doh','url':'https://dns.example.test/q','bootstrap':['0.0.0.0']"),
+     "servers[0].bootstrap[0]: \"0.0.0.0\" cannot be a server address"},
+    {SRV("'protocol':'dot','address':['192.0.2.85','ff02::1'],'tls_name':'d.example.test'"),
+     "servers[0].address[1]: \"ff02::1\" cannot be a server address"},
+    {SRV("'protocol':'dot','address':['192.0.2.85','dns.example.test'],'tls_name':'d.example."
+	 "test'"),
+     "servers[0].address[1]: \"dns.example.test\" is not an IP address"},
+    {SRV("'protocol':'dot','address':'192.0.2.850','tls_name':'d.example.test'"),
+     "servers[0].address: \"192.0.2.850\" is not an IP address"},
+    {SRV("'protocol':'dot','address':['1.1.1.1','1.1.1.2','1.1.1.3','1.1.1.4','1.1.1.5','1.1.1.6',"
+	 "'1.1.1.7','1.1.1.8','1.1.1.9'],'tls_name':'d.example.test'"),
+     "servers[0].address: has 9 elements, at most 8"},
+    {SRV(DOHF ",'spki_pins':['!!!!not-base64!!!!']"),
+     "servers[0].spki_pins[0]: \"!!!!not-base64!!!!\" is not padded base64"},
+    {SRV(DOHF ",'spki_pins':['" PIN0 "','AAAAAAAAAAAAAAAAAAAAAA==']"),
+     "servers[0].spki_pins[1]: \"AAAAAAAAAAAAAAAAAAAAAA==\" decodes to 16 bytes"},
+    {SRV(DOHF ",'spki_pins':['AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==']"),
+     "servers[0].spki_pins[0]: \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==\" decodes to 34 "
+     "bytes"},
+    {SRV(DOHF ",'spki_pins':['AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8']"),
+     "servers[0].spki_pins[0]: \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\" is not padded "
+     "base64"},
+    {SRV(DOHF ",'spki_pins':['AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd=h8=']"),
+     "servers[0].spki_pins[0]: \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd=h8=\" is not padded "
+     "base64"},
+    {SRV(DOHF ",'spki_pins':[]"), "servers[0].spki_pins: must not be empty"},
+    {SRV(DOHF ",'spki_pins':'" PIN0 "'"), "servers[0].spki_pins: expected an array"},
+    {SRV(DOHF ",'spki_pins':['" PIN0 "','" PIN0 "','" PIN0 "','" PIN0 "','" PIN0 "','" PIN0
+	      "','" PIN0 "','" PIN0 "','" PIN0 "']"),
+     "servers[0].spki_pins: has 9 elements, at most 8"},
+    {SRV(DOHF ",'tls_name':'bad name'"), "servers[0].tls_name: \"bad name\" is neither"},
+    {SRV(DOHF ",'tls_name':''"), "servers[0].tls_name: \"\" is neither"},
+    {SRV(DOHF ",'tls_name':'[2001:db8::1]'"), "servers[0].tls_name: \"[2001:db8::1]\" is neither"},
+    {SRV(DOHF ",'ca_file':'ca.pem'"), "servers[0].ca_file: \"ca.pem\" must be an absolute path"},
+    {SRV(DOHF ",'ca_file':7"), "servers[0].ca_file: expected a string or null"},
+    {SRV(DOHF ",'ca_file':'/etc/\\nca.pem'"),
+     "servers[0].ca_file: \"/etc/\\x0aca.pem\" contains a control"},
+    {SRV(DOHF ",'name':'has space'"), "servers[0].name: \"has space\" must be"},
+    {SRV(DOHF ",'name':''"), "servers[0].name: \"\" must be"},
+    {"{'mode':'host','servers':[{" DOHF ",'name':'a'},{" DOTF ",'name':'a'}]}",
+     "servers[1].name: \"a\" is already the name of servers[0]"},
+    {"{'mode':'host','servers':[{" DOHF ",'name':'server1'},{" DOTF "}]}",
+     "servers[1].name: \"server1\" is already the name of servers[0]"},
+    {SRV(DOTF ",'port':'853'"), "servers[0].port: expected an integer"},
+    /* client certificate */
+    {HOST(",'client_cert':'/etc/ztdns/c.pem'"), "client_key: required when client_cert is set"},
+    {HOST(",'client_key':'/etc/ztdns/c.key'"), "client_cert: required when client_key is set"},
+    {HOST(",'client_cert':'c.pem','client_key':'/etc/ztdns/c.key'"),
+     "client_cert: \"c.pem\" must be an absolute path"},
+    {HOST(",'client_cert':'/etc/ztdns/c.pem','client_key':'./c.key'"),
+     "client_key: \"./c.key\" must be an absolute path"},
+    /* exceptions */
+    {HOST(",'exceptions':['0.0.0.0/0']"),
+     "exceptions[0]: \"0.0.0.0/0\" would allow everything and disable the firewall"},
+    {HOST(",'exceptions':['11.0.0.0/8','::/0']"),
+     "exceptions[1]: \"::/0\" would allow everything and disable the firewall"},
+    {HOST(",'exceptions':['8.0.0.0/0']"), "exceptions[0]: \"8.0.0.0/0\" would allow everything"},
+    {HOST(",'exceptions':['11.0.0.1/8']"),
+     "exceptions[0]: \"11.0.0.1/8\" has host bits set (did you mean \"11.0.0.0/8\"?)"},
+    {HOST(",'exceptions':['2a00::1/16']"),
+     "exceptions[0]: \"2a00::1/16\" has host bits set (did you mean \"2a00::/16\"?)"},
+    {HOST(",'exceptions':['11.0.0.0/8','12.0.0.0/8','11.0.0.0/8']"),
+     "exceptions[2]: \"11.0.0.0/8\" is the same prefix as exceptions[0]"},
+    {HOST(",'exceptions':['2a00::/16','2a00:0::/16']"),
+     "exceptions[1]: \"2a00:0::/16\" is the same prefix as exceptions[0]"},
+    {HOST(",'exceptions':['11.0.0.0/33']"),
+     "exceptions[0]: \"11.0.0.0/33\" has a bad prefix length (1..32)"},
+    {HOST(",'exceptions':['2a00::/129']"),
+     "exceptions[0]: \"2a00::/129\" has a bad prefix length (1..128)"},
+    {HOST(",'exceptions':['11.0.0.0/']"), "exceptions[0]: \"11.0.0.0/\" has a bad prefix length"},
+    {HOST(",'exceptions':['11.0.0.0/-8']"),
+     "exceptions[0]: \"11.0.0.0/-8\" has a bad prefix length (1..32)"},
+    {HOST(",'exceptions':['banana']"),
+     "exceptions[0]: \"banana\" is not an IP address or CIDR prefix"},
+    {HOST(",'exceptions':['/8']"), "exceptions[0]: \"/8\" is not an IP address"},
+    {HOST(",'exceptions':[24]"), "exceptions[0]: expected a CIDR prefix string, got an integer"},
+    {HOST(",'exceptions':'11.0.0.0/8'"), "exceptions: expected an array, got a string"},
+    /* listen */
+    {HOST(",'listen':['127.0.0.1']"), "listen[0]: \"127.0.0.1\" has no port"},
+    {HOST(",'listen':['::1:53']"), "listen[0]: \"::1:53\": an IPv6 address must be in brackets"},
+    {HOST(",'listen':['[::1]']"), "listen[0]: \"[::1]\" must be \"[IPv6]:port\""},
+    {HOST(",'listen':['[::1]:0']"), "listen[0]: \"[::1]:0\" has a bad port"},
+    {HOST(",'listen':['127.0.0.1:65536']"), "listen[0]: \"127.0.0.1:65536\" has a bad port"},
+    {HOST(",'listen':['127.0.0.1:']"), "listen[0]: \"127.0.0.1:\" has a bad port"},
+    {HOST(",'listen':['localhost:53']"), "listen[0]: \"localhost:53\" has a bad IPv4 address"},
+    {HOST(",'listen':['[127.0.0.1]:53']"), "listen[0]: \"[127.0.0.1]:53\" has a bad IPv6 address"},
+    {HOST(",'listen':['127.0.0.1:53','127.0.0.1:53']"),
+     "listen[1]: \"127.0.0.1:53\" is listed twice"},
+    {HOST(",'listen':[]"), "listen: must not be empty"},
+    {HOST(",'listen':'127.0.0.1:53'"), "listen: expected an array"},
+    /* cross-field bounds */
+    {HOST(",'queue':{'num':65535,'count':2}"), "queue.count: queues 65535..65536 go past 65535"},
+    {HOST(",'limits':{'pending_queries':10,'pending_per_client':11}"),
+     "limits.pending_per_client: 11 is more than pending_queries (10)"},
+    {HOST(",'limits':{'pending_per_client':2000}"),
+     "limits.pending_per_client: 2000 is more than pending_queries (1024)"},
+    {HOST(",'ttl':{'min':100,'max':50}"), "ttl.min: 100 is more than ttl.max (50)"},
+    {HOST(",'ttl':{'min':86400,'max':3600}"), "ttl.min: 86400 is more than ttl.max (3600)"},
+    /* log, control, ruleset */
+    {HOST(",'log':{'level':'verbose'}"),
+     "log.level: \"verbose\" is not one of \"error\", \"warning\", \"info\", \"debug\""},
+    {HOST(",'log':{'verdicts':'no'}"), "log.verdicts: expected true or false"},
+    {HOST(",'log':{'verdict_file':'verdicts.log'}"),
+     "log.verdict_file: \"verdicts.log\" must be an absolute path"},
+    {HOST(",'log':{'format':'xml'}"), "log.format: \"xml\" is not one of \"json\", \"text\""},
+    {HOST(",'log':{'colour':true}"), "log.colour: unknown key"},
+    {HOST(",'control':{'socket':'ztdns.sock'}"),
+     "control.socket: \"ztdns.sock\" must be an absolute path"},
+    {HOST(",'control':{'socket':'/run/ztdns/"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaa.sock'}"),
+     "control.socket: \"/run/ztdns/aaaaaaaaaaa"},
+    {HOST(",'control':{'socket':null}"), "control.socket: expected a string, got null"},
+    {HOST(",'ruleset':{'deny_action':'accept'}"),
+     "ruleset.deny_action: \"accept\" is not one of \"drop\", \"reject\""},
+    {HOST(",'ruleset':{'keep_on_stop':1}"), "ruleset.keep_on_stop: expected true or false"},
+    /* gateway */
+    {"{'mode':'gateway','servers':[" DOH "]}", "gateway: required when mode is \"gateway\""},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{}}", "gateway.lan_interfaces: required"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':[]}}",
+     "gateway.lan_interfaces: must not be empty"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['eth/0']}}",
+     "gateway.lan_interfaces[0]: \"eth/0\" is not a valid interface name"},
+    {"{'mode':'gateway','servers':[" DOH
+     "],'gateway':{'lan_interfaces':['eth0','abcdefghijklmnop']}}",
+     "gateway.lan_interfaces[1]: \"abcdefghijklmnop\" is not a valid interface name"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['eth 0']}}",
+     "gateway.lan_interfaces[0]: \"eth 0\" is not a valid"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['']}}",
+     "gateway.lan_interfaces[0]: \"\" is not a valid"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['..']}}",
+     "gateway.lan_interfaces[0]: \"..\" is not a valid"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['eth0:1']}}",
+     "gateway.lan_interfaces[0]: \"eth0:1\" is not a valid"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['eth1','eth1']}}",
+     "gateway.lan_interfaces[1]: \"eth1\" is listed twice"},
+    {"{'mode':'gateway','servers':[" DOH
+     "],'gateway':{'lan_interfaces':['eth1'],'shared_allowances':'yes'}}",
+     "gateway.shared_allowances: expected true or false"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['eth1'],'wan':'eth0'}}",
+     "gateway.wan: unknown key"},
+    {"{'mode':'sidecar','servers':[" DOH "],'gateway':{'lan_interfaces':['eth1']}}",
+     "gateway: only allowed when mode is \"gateway\" (mode is \"sidecar\")"},
+    /* values are escaped in messages */
+    {HOST(",'b\\u0001d':1"), "b\\x01d: unknown key"},
+    {HOST(",'exceptions':['1\\\"2']"), "exceptions[0]: \"1\\\"2\" is not an IP address"},
+};
+
+static void test_bad_table(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		expect_bad(bad[i].json, bad[i].expect);
+	printf("%zu bad documents\n", ARRAY_SIZE(bad));
+}
+
+/* Every integer bound: min-1 and max+1 refused with the path, min and max
+ * accepted and visible in the canonical dump. */
+static const struct {
+	const char *section, *key;
+	long long min, max;
+	const char *extra; /* other keys of the section so that min/max pass */
+} bounds[] = {
+    {"queue", "num", 0, 65535, ""},
+    {"queue", "count", 1, 16, ""},
+    {"queue", "maxlen", 4096, 1048576, ""},
+    {"limits", "learned_max", 16, 16777216, ""},
+    {"limits", "addrs_per_name", 1, 1024, ""},
+    {"limits", "names_per_addr", 1, 64, ""},
+    {"limits", "cname_depth", 1, 16, ""},
+    {"limits", "records_per_message", 1, 4096, ""},
+    {"limits", "pending_queries", 1, 65536, ",'pending_per_client':1"},
+    {"limits", "pending_per_client", 1, 65536, ",'pending_queries':65536"},
+    {"limits", "upstream_timeout_ms", 100, 60000, ""},
+    {"ttl", "min", 0, 86400, ",'max':604800"},
+    {"ttl", "max", 1, 604800, ",'min':0"},
+    {"ttl", "grace", 0, 3600, ""},
+    {"control", "uid", 0, 4294967294LL, ""},
+};
+
+static char *dump_string(const struct conf *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	conf_dump(c, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_bounds(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bounds); i++) {
+		long long probe[4] = {bounds[i].min - 1, bounds[i].max + 1, bounds[i].min,
+				      bounds[i].max};
+
+		for (int k = 0; k < 4; k++) {
+			char js[512], want[128];
+
+			snprintf(js, sizeof(js), HOST(",'%s':{'%s':%lld%s}"), bounds[i].section,
+				 bounds[i].key, probe[k], bounds[i].extra);
+			if (k < 2) {
+				snprintf(want, sizeof(want),
+					 "%s.%s: %lld is out of range %lld..%lld",
+					 bounds[i].section, bounds[i].key, probe[k], bounds[i].min,
+					 bounds[i].max);
+				expect_bad(js, want);
+			} else {
+				struct conf *c = expect_good(js);
+				char *d = c ? dump_string(c) : NULL;
+
+				snprintf(want, sizeof(want), "\"%s\": %lld", bounds[i].key,
+					 probe[k]);
+				CHECK_MSG(d && strstr(d, want), "%s not in dump", want);
+				free(d);
+				conf_free(&c);
+			}
+		}
+	}
+	/* The per-server integers. */
+	expect_bad(SRV(DOHF ",'priority':-1"), "servers[0].priority: -1 is out of range 0..1000");
+	expect_bad(SRV(DOHF ",'priority':1001"),
+		   "servers[0].priority: 1001 is out of range 0..1000");
+	expect_bad(SRV(DOTF ",'port':0"), "servers[0].port: 0 is out of range 1..65535");
+	expect_bad(SRV(DOTF ",'port':65536"), "servers[0].port: 65536 is out of range 1..65535");
+	expect_bad(SRV(DOTF ",'port':99999999999999999999"), "line 1 column");
+}
+
+/* n copies of the DoH server in one host document. */
+static void servers_doc(char *js, size_t cap, int n)
+{
+	size_t o = (size_t)snprintf(js, cap, "{'mode':'host','servers':[");
+
+	for (int i = 0; i < n && o < cap; i++)
+		o += (size_t)snprintf(js + o, cap - o, "%s%s", i ? "," : "", DOH);
+	if (o < cap)
+		snprintf(js + o, cap - o, "]}");
+}
+
+static void test_too_many_servers(void)
+{
+	char js[2048];
+	struct conf *c = NULL;
+
+	servers_doc(js, sizeof(js), CONF_MAX_SERVERS + 1);
+	expect_bad(js, "servers: has 9 elements, at most 8 servers are allowed");
+	/* Exactly the bound is fine. */
+	servers_doc(js, sizeof(js), CONF_MAX_SERVERS);
+	c = expect_good(js);
+	CHECK(c && c->nservers == CONF_MAX_SERVERS);
+	CHECK(c && strcmp(c->servers[7].name, "server7") == 0);
+	conf_free(&c);
+}
+
+static void test_too_many_exceptions(void)
+{
+	size_t cap = (CONF_MAX_EXCEPTIONS + 2) * 24 + 256;
+	char *js = malloc(cap);
+	struct conf *c = NULL;
+	size_t o = 0;
+
+	o += (size_t)snprintf(js + o, cap - o, "{'mode':'host','servers':[%s],'exceptions':[", DOH);
+	for (int i = 0; i < CONF_MAX_EXCEPTIONS; i++)
+		o += (size_t)snprintf(js + o, cap - o, "%s'%d.%d.%d.0/24'", i ? "," : "",
+				      11 + i / 65536, (i / 256) % 256, i % 256);
+	snprintf(js + o, cap - o, "]}");
+	c = expect_good(js);
+	CHECK(c && c->nexceptions == CONF_MAX_EXCEPTIONS);
+	conf_free(&c);
+	snprintf(js + o, cap - o, ",'12.0.0.0/8']}");
+	expect_bad(js, "exceptions: has 1025 elements, at most 1024 prefixes are allowed");
+	free(js);
+}
+
+static void test_multiple_errors(void)
+{
+	struct conf *c = NULL;
+	int ret = conf_load("conf/multi_error.json", &c, &errs);
+	static const char *const want[] = {
+	    "conf/multi_error.json: bogus: unknown key",
+	    "conf/multi_error.json: mode: \"router\" is not one of",
+	    "conf/multi_error.json: servers[0].url: \"http://dns.example.test/dns-query\" must use "
+	    "https",
+	    "conf/multi_error.json: servers[0].bootstrap[0]: \"192.0.2.300\" is not an IP address",
+	    "conf/multi_error.json: exceptions[0]: \"0.0.0.0/0\" would allow everything",
+	    "conf/multi_error.json: limits.learned_max: 1 is out of range",
+	};
+
+	CHECK(ret == -EINVAL);
+	CHECK(c == NULL);
+	CHECK_MSG(errs.count == ARRAY_SIZE(want), "%u errors", errs.count);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		CHECK_MSG(has_msg(errs.msg, errs.count, want[i]), "missing '%s'", want[i]);
+	/* A warning is reported along with the errors. */
+	CHECK(errs.nwarn == 1);
+	CHECK(has_msg(
+	    errs.warn, errs.nwarn,
+	    "conf/multi_error.json: exceptions[1]: warning: \"10.0.0.0/8\" is not globally"));
+	CHECK(errs.dropped == 0);
+}
+
+static void test_dropped(void)
+{
+	char js[8192];
+	size_t o = 0;
+	struct conf *c = NULL;
+
+	o += (size_t)snprintf(js + o, sizeof(js) - o,
+			      "{'mode':'host','servers':[%s],'exceptions':[", DOH);
+	for (int i = 0; i < 100; i++)
+		o += (size_t)snprintf(js + o, sizeof(js) - o, "%s'0.0.0.0/0'", i ? "," : "");
+	snprintf(js + o, sizeof(js) - o, "]}");
+	CHECK(parse(js, &c) == -EINVAL);
+	CHECK(c == NULL);
+	CHECK(errs.count == CONF_MAX_ERRORS);
+	CHECK_MSG(errs.dropped == 100 - CONF_MAX_ERRORS, "dropped %u", errs.dropped);
+	CHECK(strstr(errs.msg[CONF_MAX_ERRORS - 1], "exceptions[63]:") != NULL);
+}
+
+static void test_files(void)
+{
+	struct conf *c = (struct conf *)1;
+
+	CHECK(conf_load("conf/empty.json", &c, &errs) == -EINVAL && c == NULL);
+	CHECK(has_msg(errs.msg, errs.count, "conf/empty.json: (root): the file is empty"));
+	CHECK(conf_load("conf/syntax.json", &c, &errs) == -EINVAL && c == NULL);
+	CHECK(has_msg(errs.msg, errs.count, "conf/syntax.json: line 4 column"));
+	CHECK(conf_load("conf/dupkey.json", &c, &errs) == -EINVAL && c == NULL);
+	CHECK(has_msg(errs.msg, errs.count, "conf/dupkey.json: line 3 column"));
+	CHECK(has_msg(errs.msg, errs.count, "duplicate object key"));
+	CHECK(conf_load("conf/does-not-exist.json", &c, &errs) == -ENOENT && c == NULL);
+	CHECK(has_msg(errs.msg, errs.count, "conf/does-not-exist.json: cannot read: "));
+	CHECK(conf_load("conf", &c, &errs) == -EISDIR && c == NULL);
+	CHECK(has_msg(errs.msg, errs.count, "conf: cannot read: "));
+}
+
+static void test_big_file(void)
+{
+	char path[] = "/tmp/test_conf_XXXXXX";
+	int fd = mkstemp(path);
+	struct conf *c = (struct conf *)1;
+	static char chunk[65536];
+	char *js = dq(HOST(""));
+	size_t len = strlen(js);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	/* Exactly 1 MiB of valid JSON (the document padded with spaces) loads. */
+	memset(chunk, ' ', sizeof(chunk));
+	CHECK(write(fd, js, len) == (ssize_t)len);
+	for (size_t n = len; n < 1024 * 1024;) {
+		size_t w = UTIL_MIN(sizeof(chunk), 1024 * 1024 - n);
+
+		CHECK(write(fd, chunk, w) == (ssize_t)w);
+		n += w;
+	}
+	CHECK(conf_load(path, &c, &errs) == 0 && c != NULL);
+	conf_free(&c);
+	/* One byte more does not. */
+	CHECK(write(fd, " ", 1) == 1);
+	c = (struct conf *)1;
+	CHECK(conf_load(path, &c, &errs) == -EFBIG && c == NULL);
+	CHECK(has_msg(errs.msg, errs.count, "the file is larger than 1048576 bytes"));
+	close(fd);
+	unlink(path);
+	free(js);
+}
+
+static bool ep_is(const struct conf_endpoint *ep, const char *a, uint16_t port)
+{
+	struct addr x;
+
+	return addr_parse(a, &x) == 0 && addr_equal(&x, &ep->addr) && ep->port == port;
+}
+
+static bool addr_is(const struct addr *a, const char *s)
+{
+	struct addr x;
+
+	return addr_parse(s, &x) == 0 && addr_equal(&x, a);
+}
+
+static void test_minimal_doh_defaults(void)
+{
+	struct conf *c = expect_good(HOST(""));
+
+	if (!c)
+		return;
+	CHECK_STREQ(c->path, "t.json");
+	CHECK(c->mode == CONF_MODE_HOST);
+	CHECK(c->enforce == true);
+	CHECK(c->nservers == 1);
+	CHECK_STREQ(c->servers[0].name, "server0");
+	CHECK(c->servers[0].proto == CONF_PROTO_DOH);
+	CHECK_STREQ(c->servers[0].url, "https://dns.example.test/dns-query");
+	CHECK_STREQ(c->servers[0].tls_name, "dns.example.test");
+	CHECK(c->servers[0].port == 443);
+	CHECK(c->servers[0].naddrs == 1 && addr_is(&c->servers[0].addrs[0], "192.0.2.53"));
+	CHECK(c->servers[0].ca_file == NULL);
+	CHECK(c->servers[0].npins == 0);
+	CHECK(c->servers[0].priority == 0);
+	CHECK(c->client_cert == NULL && c->client_key == NULL);
+	CHECK(c->nexceptions == 0);
+	CHECK(c->nlisten == 2);
+	CHECK(ep_is(&c->listen[0], "127.0.0.1", 53));
+	CHECK(ep_is(&c->listen[1], "::1", 53));
+	CHECK(c->queue_num == 0 && c->queue_count == 1 && c->queue_maxlen == 4096);
+	CHECK(c->limits.learned_max == 65536);
+	CHECK(c->limits.addrs_per_name == 64);
+	CHECK(c->limits.names_per_addr == 8);
+	CHECK(c->limits.cname_depth == 8);
+	CHECK(c->limits.records_per_message == 256);
+	CHECK(c->limits.pending_queries == 1024);
+	CHECK(c->limits.pending_per_client == 64);
+	CHECK(c->limits.upstream_timeout_ms == 3000);
+	CHECK(c->ttl.min == 5 && c->ttl.max == 86400 && c->ttl.grace == 30);
+	CHECK(c->log_level == CONF_LOG_INFO);
+	CHECK(c->log_verdicts == false);
+	CHECK(c->verdict_log == NULL);
+	CHECK(c->log_format == CONF_LOG_JSON);
+	CHECK_STREQ(c->control_socket, "/run/ztdns/control.sock");
+	CHECK(c->control_uid == 0);
+	CHECK(c->keep_on_stop == false);
+	CHECK(c->deny_action == CONF_DENY_DROP);
+	CHECK(c->nlan_ifaces == 0);
+	CHECK(c->gateway_enforce_output == true);
+	CHECK(c->shared_allowances == false);
+	CHECK(errs.nwarn == 0);
+	conf_free(&c);
+	CHECK(c == NULL);
+	conf_free(&c); /* NULL-safe */
+	conf_free(NULL);
+}
+
+static void test_minimal_dot(void)
+{
+	struct conf *c = expect_good("{'mode':'sidecar','servers':[" DOT "]}");
+
+	if (!c)
+		return;
+	CHECK(c->mode == CONF_MODE_SIDECAR);
+	CHECK(c->servers[0].proto == CONF_PROTO_DOT);
+	CHECK(c->servers[0].url == NULL);
+	CHECK(c->servers[0].port == 853);
+	CHECK_STREQ(c->servers[0].tls_name, "dot.example.test");
+	CHECK(c->servers[0].naddrs == 1 && addr_is(&c->servers[0].addrs[0], "192.0.2.85"));
+	conf_free(&c);
+
+	c = expect_good(SRV("'protocol':'dot','address':['2001:db8::853','192.0.2.85'],"
+			    "'tls_name':'2001:db8::853','port':8853"));
+	if (!c)
+		return;
+	CHECK(c->servers[0].port == 8853);
+	CHECK(c->servers[0].naddrs == 2);
+	CHECK(addr_is(&c->servers[0].addrs[0], "2001:db8::853"));
+	CHECK_STREQ(c->servers[0].tls_name, "2001:db8::853");
+	conf_free(&c);
+}
+
+static void test_urls(void)
+{
+	static const struct {
+		const char *url, *host;
+		uint16_t port;
+	} ok[] = {
+	    {"https://dns.example.test/dns-query", "dns.example.test", 443},
+	    {"HTTPS://dns.example.test:8443/dns-query", "dns.example.test", 8443},
+	    {"https://[2001:db8::53]:4443/dns-query{?dns}", "2001:db8::53", 4443},
+	    {"https://[2001:db8::53]/q", "2001:db8::53", 443},
+	    {"https://192.0.2.53/dns-query?x=1", "192.0.2.53", 443},
+	    {"https://192.0.2.53:1/", "192.0.2.53", 1},
+	    {"https://a:65535/", "a", 65535},
+	    {"https://xn--bcher-kva.example/q", "xn--bcher-kva.example", 443},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		char js[512];
+		struct conf *c;
+
+		snprintf(js, sizeof(js),
+			 SRV("'protocol':'doh','url':'%s','bootstrap':['192.0.2.53']"), ok[i].url);
+		c = expect_good(js);
+		if (!c)
+			continue;
+		CHECK_STREQ(c->servers[0].url, ok[i].url);
+		CHECK_STREQ(c->servers[0].tls_name, ok[i].host);
+		CHECK_MSG(c->servers[0].port == ok[i].port, "%s: port %u", ok[i].url,
+			  c->servers[0].port);
+		conf_free(&c);
+	}
+}
+
+static const uint8_t pin0[32] = {0,  1,	 2,  3,	 4,  5,	 6,  7,	 8,  9,	 10, 11, 12, 13, 14, 15,
+				 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+static void test_full(void)
+{
+	struct conf *c = NULL;
+	uint8_t ff[32];
+
+	CHECK(conf_load("conf/full.json", &c, &errs) == 0);
+	if (!c) {
+		dump_errors();
+		return;
+	}
+	CHECK(errs.count == 0 && errs.nwarn == 0);
+	CHECK_STREQ(c->path, "conf/full.json");
+	CHECK(c->mode == CONF_MODE_SIDECAR);
+	CHECK(c->enforce == false);
+	CHECK(c->nservers == 2);
+	CHECK_STREQ(c->servers[0].name, "primary");
+	CHECK(c->servers[0].proto == CONF_PROTO_DOH);
+	CHECK(c->servers[0].port == 8443);
+	CHECK_STREQ(c->servers[0].tls_name, "pdns.example.test");
+	CHECK(c->servers[0].naddrs == 2);
+	CHECK(addr_is(&c->servers[0].addrs[1], "2001:db8::53"));
+	CHECK_STREQ(c->servers[0].ca_file, "/etc/ztdns/ca.pem");
+	CHECK(c->servers[0].npins == 2);
+	CHECK(memcmp(c->servers[0].pins[0], pin0, 32) == 0);
+	memset(ff, 0xff, sizeof(ff));
+	CHECK(memcmp(c->servers[0].pins[1], ff, 32) == 0);
+	CHECK(c->servers[0].priority == 10);
+	CHECK_STREQ(c->servers[1].name, "backup");
+	CHECK(c->servers[1].proto == CONF_PROTO_DOT);
+	CHECK(c->servers[1].port == 8853);
+	CHECK(c->servers[1].naddrs == 2);
+	CHECK(c->servers[1].priority == 20);
+	CHECK(c->servers[1].ca_file == NULL);
+	CHECK_STREQ(c->client_cert, "/etc/ztdns/client.pem");
+	CHECK_STREQ(c->client_key, "/etc/ztdns/client.key");
+	CHECK(c->nexceptions == 3);
+	CHECK(c->exceptions[1].len == 16 && addr_is(&c->exceptions[1].addr, "11.1.0.0"));
+	CHECK(c->exceptions[2].len == 32 && c->exceptions[2].addr.family == AF_INET6);
+	CHECK(c->nlisten == 2);
+	CHECK(ep_is(&c->listen[0], "127.0.0.53", 53));
+	CHECK(ep_is(&c->listen[1], "::1", 5353));
+	CHECK(c->queue_num == 100 && c->queue_count == 4 && c->queue_maxlen == 8192);
+	CHECK(c->limits.learned_max == 100000);
+	CHECK(c->limits.addrs_per_name == 32);
+	CHECK(c->limits.names_per_addr == 4);
+	CHECK(c->limits.cname_depth == 6);
+	CHECK(c->limits.records_per_message == 128);
+	CHECK(c->limits.pending_queries == 2048);
+	CHECK(c->limits.pending_per_client == 128);
+	CHECK(c->limits.upstream_timeout_ms == 2500);
+	CHECK(c->ttl.min == 10 && c->ttl.max == 3600 && c->ttl.grace == 60);
+	CHECK(c->log_level == CONF_LOG_DEBUG);
+	CHECK(c->log_verdicts == true);
+	CHECK_STREQ(c->verdict_log, "/var/log/ztdns/verdicts.log");
+	CHECK(c->log_format == CONF_LOG_TEXT);
+	CHECK_STREQ(c->control_socket, "/run/ztdns/ctl.sock");
+	CHECK(c->control_uid == 1000);
+	CHECK(c->keep_on_stop == true);
+	CHECK(c->deny_action == CONF_DENY_REJECT);
+	conf_free(&c);
+}
+
+static void test_gateway(void)
+{
+	struct conf *c = NULL;
+
+	CHECK(conf_load("conf/gateway.json", &c, &errs) == 0);
+	if (!c) {
+		dump_errors();
+		return;
+	}
+	CHECK(c->mode == CONF_MODE_GATEWAY);
+	CHECK_STREQ(conf_mode_name(c->mode), "gateway");
+	CHECK(c->nlan_ifaces == 2);
+	CHECK_STREQ(c->lan_ifaces[0], "eth1");
+	CHECK_STREQ(c->lan_ifaces[1], "br-lan");
+	CHECK(c->gateway_enforce_output == false);
+	CHECK(c->shared_allowances == true);
+	CHECK(ep_is(&c->listen[0], "192.168.1.1", 53));
+	conf_free(&c);
+	/* Defaults of the gateway section. */
+	c = expect_good("{'mode':'gateway','servers':[" DOT
+			"],'gateway':{'lan_interfaces':['a']}}");
+	CHECK(c && c->gateway_enforce_output == true && c->shared_allowances == false);
+	conf_free(&c);
+}
+
+static void test_warnings(void)
+{
+	struct conf *c = expect_good(HOST(",'exceptions':['10.0.0.0/8','11.0.0.0/8','fd00::/8']"));
+
+	CHECK(c && c->nexceptions == 3);
+	CHECK(errs.nwarn == 2);
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "t.json: exceptions[0]: warning: \"10.0.0.0/8\" is not globally routable"));
+	CHECK(has_msg(errs.warn, errs.nwarn, "t.json: exceptions[2]: warning: \"fd00::/8\""));
+	CHECK(!has_msg(errs.warn, errs.nwarn, "exceptions[1]"));
+	conf_free(&c);
+
+	/* Single addresses are /32 and /128. */
+	c = expect_good(HOST(",'exceptions':['11.2.3.4','2a00::1','11.2.3.5/32']"));
+	CHECK(c && c->exceptions[0].len == 32 && c->exceptions[1].len == 128);
+	CHECK(c && c->exceptions[2].len == 32);
+	conf_free(&c);
+}
+
+static void test_nulls_and_print(void)
+{
+	struct conf *c =
+	    expect_good(HOST(",'client_cert':null,'client_key':null,'log':{'verdict_file':null}"));
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	CHECK(c && c->client_cert == NULL && c->verdict_log == NULL);
+	conf_free(&c);
+	expect_bad(HOST(",'client_cert':'/a','client_key':null"), "client_key: required");
+
+	CHECK(parse(HOST(",'exceptions':['10.0.0.0/8','x'],'bogus':1"), &c) == -EINVAL);
+	f = open_memstream(&buf, &len);
+	conf_errors_print(&errs, f);
+	fclose(f);
+	CHECK(strstr(buf, "t.json: bogus: unknown key\n") != NULL);
+	CHECK(strstr(buf, "t.json: exceptions[1]: \"x\" is not an IP address or CIDR prefix\n"));
+	CHECK(strstr(buf, "t.json: exceptions[0]: warning: ") != NULL);
+	free(buf);
+}
+
+/* Everything conf_dump writes, compared field by field. */
+static bool conf_same(const struct conf *a, const struct conf *b)
+{
+#define SAME(x)	   ((a->x) == (b->x))
+#define SAMESTR(x) ((!a->x && !b->x) || (a->x && b->x && strcmp(a->x, b->x) == 0))
+	if (!SAME(mode) || !SAME(enforce) || !SAME(nservers) || !SAMESTR(client_cert) ||
+	    !SAMESTR(client_key) || !SAME(nexceptions) || !SAME(nlisten) || !SAME(queue_num) ||
+	    !SAME(queue_count) || !SAME(queue_maxlen) ||
+	    memcmp(&a->limits, &b->limits, sizeof(a->limits)) != 0 ||
+	    memcmp(&a->ttl, &b->ttl, sizeof(a->ttl)) != 0 || !SAME(log_level) ||
+	    !SAME(log_verdicts) || !SAMESTR(verdict_log) || !SAME(log_format) ||
+	    !SAMESTR(control_socket) || !SAME(control_uid) || !SAME(keep_on_stop) ||
+	    !SAME(deny_action) || !SAME(nlan_ifaces) || !SAME(gateway_enforce_output) ||
+	    !SAME(shared_allowances))
+		return false;
+	for (unsigned i = 0; i < a->nservers; i++) {
+		const struct conf_server *x = &a->servers[i], *y = &b->servers[i];
+
+		if (strcmp(x->name, y->name) || x->proto != y->proto ||
+		    (x->url ? !y->url || strcmp(x->url, y->url) : y->url != NULL) ||
+		    strcmp(x->tls_name, y->tls_name) || x->port != y->port ||
+		    x->naddrs != y->naddrs ||
+		    (x->ca_file ? !y->ca_file || strcmp(x->ca_file, y->ca_file)
+				: y->ca_file != NULL) ||
+		    x->npins != y->npins || memcmp(x->pins, y->pins, sizeof(x->pins)) ||
+		    x->priority != y->priority)
+			return false;
+		for (unsigned j = 0; j < x->naddrs; j++)
+			if (!addr_equal(&x->addrs[j], &y->addrs[j]))
+				return false;
+	}
+	for (unsigned i = 0; i < a->nexceptions; i++)
+		if (a->exceptions[i].len != b->exceptions[i].len ||
+		    !addr_equal(&a->exceptions[i].addr, &b->exceptions[i].addr))
+			return false;
+	for (unsigned i = 0; i < a->nlisten; i++)
+		if (a->listen[i].port != b->listen[i].port ||
+		    !addr_equal(&a->listen[i].addr, &b->listen[i].addr))
+			return false;
+	for (unsigned i = 0; i < a->nlan_ifaces; i++)
+		if (strcmp(a->lan_ifaces[i], b->lan_ifaces[i]))
+			return false;
+	return true;
+#undef SAME
+#undef SAMESTR
+}
+
+static void round_trip(struct conf *c, const char *what)
+{
+	char *d1 = dump_string(c), *d2 = NULL;
+	struct conf *c2 = NULL;
+	int ret = conf_parse(d1, strlen(d1), "dump", &c2, &errs);
+
+	CHECK_MSG(ret == 0 && c2, "%s: dump does not load again:\n%s", what, d1);
+	if (ret != 0) {
+		dump_errors();
+		goto out;
+	}
+	CHECK_MSG(conf_same(c, c2), "%s: reloaded dump differs", what);
+	d2 = dump_string(c2);
+	CHECK_MSG(strcmp(d1, d2) == 0, "%s: dump is not a fixed point", what);
+out:
+	free(d1);
+	free(d2);
+	conf_free(&c2);
+}
+
+static void test_round_trip(void)
+{
+	static const char *const files[] = {"conf/full.json", "conf/gateway.json",
+					    "../../packaging/ztdns.example.json"};
+	struct conf *c = NULL;
+	char *d;
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		CHECK_MSG(conf_load(files[i], &c, &errs) == 0, "%s does not load", files[i]);
+		if (!c) {
+			dump_errors();
+			continue;
+		}
+		round_trip(c, files[i]);
+		conf_free(&c);
+	}
+	c = expect_good(HOST(""));
+	if (c) {
+		round_trip(c, "minimal");
+		/* The canonical form shows every default. */
+		d = dump_string(c);
+		CHECK(strstr(d, "\"learned_max\": 65536") != NULL);
+		CHECK(strstr(d, "\"socket\": \"/run/ztdns/control.sock\"") != NULL);
+		CHECK(strstr(d, "\"verdict_file\": null") != NULL);
+		CHECK(strstr(d, "\"[::1]:53\"") != NULL);
+		CHECK(strstr(d, "\"name\": \"server0\"") != NULL);
+		CHECK(strstr(d, "\"gateway\"") == NULL);
+		free(d);
+		conf_free(&c);
+	}
+	c = expect_good("{'mode':'host','servers':[" DOT "],'exceptions':['2a00::/16']}");
+	if (c) {
+		round_trip(c, "dot");
+		conf_free(&c);
+	}
+}
+
+static void test_example(void)
+{
+	struct conf *c = NULL;
+
+	CHECK(conf_load("../../packaging/ztdns.example.json", &c, &errs) == 0);
+	if (!c) {
+		dump_errors();
+		return;
+	}
+	CHECK(c->mode == CONF_MODE_HOST);
+	CHECK_STREQ(c->servers[0].url, "https://dns.example.test/dns-query");
+	CHECK(addr_is(&c->servers[0].addrs[0], "192.0.2.53"));
+	conf_free(&c);
+}
+
+int main(void)
+{
+	test_bad_table();
+	test_bounds();
+	test_too_many_servers();
+	test_too_many_exceptions();
+	test_multiple_errors();
+	test_dropped();
+	test_files();
+	test_big_file();
+	test_minimal_doh_defaults();
+	test_minimal_dot();
+	test_urls();
+	test_full();
+	test_gateway();
+	test_warnings();
+	test_nulls_and_print();
+	test_round_trip();
+	test_example();
+	CHECK_DONE();
+}

@@ -1,0 +1,198 @@
+/* Verdict reasons: one table row per rule of verdict_decide(). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "core/allowset.h"
+#include "core/verdict.h"
+#include "policy/exceptions.h"
+
+static struct packet_info pkt(const char *src, const char *dst, uint8_t proto, uint16_t sport,
+			      uint16_t dport)
+{
+	struct packet_info p = {0};
+
+	addr_parse(src, &p.src);
+	addr_parse(dst, &p.dst);
+	p.proto = proto;
+	p.sport = sport;
+	p.dport = dport;
+	return p;
+}
+
+struct row {
+	const char *src, *dst;
+	uint8_t proto;
+	uint16_t sport, dport;
+	uint8_t icmp_type;
+	enum verdict_reason want;
+};
+
+int main(void)
+{
+	struct prefix ex[2];
+	struct verdict_policy pol = {.enforce = true};
+	struct verdict_result r;
+	struct addr a;
+	const uint64_t now = 100000;
+
+	allowset_reader_register();
+	addr_prefix_parse("203.0.113.0/24", &ex[0]);
+	addr_prefix_parse("2001:db8:e::/48", &ex[1]);
+	pol.allowset = allowset_new(16, 4);
+	pol.exceptions = exceptions_new(ex, 2);
+	addr_parse("192.0.2.53", &pol.infra[0].addr);
+	pol.infra[0].port = 853;
+	pol.ninfra = 1;
+
+	addr_parse("198.51.100.10", &a);
+	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_LEARNED, "web.example", "s1",
+		     now - 1000);
+	addr_parse("198.51.100.11", &a);
+	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_MANUAL, NULL, "operator",
+		     now);
+	addr_parse("198.51.100.12", &a);
+	allowset_add(pol.allowset, NULL, &a, now - 7000, ALLOWSET_LEARNED, "old.example", "s1",
+		     now - 60000);
+	addr_parse("2001:db8::10", &a);
+	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_LEARNED, "v6.example", "s1",
+		     now);
+	static const struct row rows[] = {
+		{"192.0.2.1", "198.51.100.10", IPPROTO_TCP, 40000, 443, 0, VERDICT_LEARNED},
+		{"192.0.2.1", "198.51.100.10", IPPROTO_UDP, 40000, 443, 0, VERDICT_LEARNED},
+		{"192.0.2.1", "198.51.100.11", IPPROTO_TCP, 40000, 22, 0, VERDICT_MANUAL},
+		{"192.0.2.1", "198.51.100.12", IPPROTO_TCP, 40000, 443, 0, VERDICT_EXPIRED},
+		{"192.0.2.1", "198.51.100.99", IPPROTO_TCP, 40000, 443, 0, VERDICT_NEVER_RESOLVED},
+		{"192.0.2.1", "203.0.113.77", IPPROTO_TCP, 40000, 80, 0, VERDICT_EXCEPTION},
+		{"192.0.2.1", "203.0.113.77", IPPROTO_ICMP, 0, 0, 8, VERDICT_EXCEPTION},
+		{"2001:db8::1", "2001:db8:e::5", IPPROTO_UDP, 5000, 53, 0, VERDICT_EXCEPTION},
+		{"2001:db8::1", "2001:db8::10", IPPROTO_TCP, 5000, 443, 0, VERDICT_LEARNED},
+		{"2001:db8::1", "2001:db8::11", IPPROTO_TCP, 5000, 443, 0, VERDICT_NEVER_RESOLVED},
+		/* IPv4-mapped form of a learned IPv4 address is another key. */
+		{"::ffff:192.0.2.1", "::ffff:198.51.100.10", IPPROTO_TCP, 1, 443, 0,
+		 VERDICT_NEVER_RESOLVED},
+		/* Infrastructure. */
+		{"0.0.0.0", "255.255.255.255", IPPROTO_UDP, 68, 67, 0, VERDICT_INFRA},
+		{"192.0.2.1", "255.255.255.255", IPPROTO_UDP, 67, 68, 0, VERDICT_NEVER_RESOLVED},
+		{"fe80::1", "ff02::1:2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA},
+		{"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_INFRA},
+		{"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 133, VERDICT_INFRA},
+		{"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 128, VERDICT_NEVER_RESOLVED},
+		{"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 138, VERDICT_NEVER_RESOLVED},
+		{"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 853, 0, VERDICT_INFRA},
+		/* The DNS server on another port or protocol is not infra. */
+		{"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 53, 0, VERDICT_NEVER_RESOLVED},
+		{"192.0.2.1", "192.0.2.53", IPPROTO_UDP, 40000, 853, 0, VERDICT_NEVER_RESOLVED},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct packet_info p =
+			pkt(rows[i].src, rows[i].dst, rows[i].proto, rows[i].sport, rows[i].dport);
+
+		p.icmp_type = rows[i].icmp_type;
+		verdict_decide(&pol, &p, now, &r);
+		CHECK_MSG(r.reason == rows[i].want, "row %zu (%s -> %s): got %s want %s", i,
+			  rows[i].src, rows[i].dst, verdict_reason_name(r.reason),
+			  verdict_reason_name(rows[i].want));
+		CHECK_MSG(r.accept == verdict_reason_accepts(rows[i].want), "row %zu accept", i);
+		CHECK(!r.would_deny);
+	}
+
+	/* Evidence carried with the verdict. */
+	{
+		struct packet_info p = pkt("192.0.2.1", "198.51.100.10", IPPROTO_TCP, 1, 443);
+
+		verdict_decide(&pol, &p, now, &r);
+		CHECK_STREQ(r.view.names, "web.example");
+		CHECK(r.view.expires_ms == now + 60000);
+		p = pkt("192.0.2.1", "198.51.100.12", IPPROTO_TCP, 1, 443);
+		verdict_decide(&pol, &p, now, &r);
+		CHECK(r.expired_ago_ms == 7000);
+		CHECK_STREQ(r.view.names, "old.example");
+		p = pkt("192.0.2.1", "203.0.113.9", IPPROTO_TCP, 1, 443);
+		verdict_decide(&pol, &p, now, &r);
+		CHECK(r.subnet.len == 24);
+	}
+
+	/* Unparsable: dropped when enforcing. */
+	verdict_decide(&pol, NULL, now, &r);
+	CHECK(r.reason == VERDICT_UNPARSABLE && !r.accept);
+
+	/* Audit: every deny becomes an accept marked would-deny; accepts stay. */
+	pol.enforce = false;
+	verdict_decide(&pol, NULL, now, &r);
+	CHECK(r.reason == VERDICT_UNPARSABLE && r.accept && r.would_deny);
+	{
+		struct packet_info p = pkt("192.0.2.1", "198.51.100.99", IPPROTO_TCP, 1, 443);
+
+		verdict_decide(&pol, &p, now, &r);
+		CHECK(r.reason == VERDICT_NEVER_RESOLVED && r.accept && r.would_deny);
+		p = pkt("192.0.2.1", "198.51.100.10", IPPROTO_TCP, 1, 443);
+		verdict_decide(&pol, &p, now, &r);
+		CHECK(r.reason == VERDICT_LEARNED && r.accept && !r.would_deny);
+	}
+	pol.enforce = true;
+
+	/* Scoped (gateway): an allowance learned for client A is not B's;
+	 * an operator allow (global scope) is everyone's. */
+	{
+		struct allowset *as = allowset_new(16, 4);
+		struct verdict_policy g = pol;
+		struct addr ca, dst, man;
+		struct packet_info p;
+
+		g.allowset = as;
+		g.scoped = true;
+		addr_parse("192.0.2.10", &ca);
+		addr_parse("198.51.100.50", &dst);
+		addr_parse("198.51.100.51", &man);
+		allowset_add(as, &ca, &dst, now + 1000, ALLOWSET_LEARNED, "a.example", NULL, now);
+		allowset_add(as, NULL, &man, now + 1000, ALLOWSET_MANUAL, NULL, NULL, now);
+		p = pkt("192.0.2.10", "198.51.100.50", IPPROTO_TCP, 1, 443);
+		verdict_decide(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_LEARNED && r.accept);
+		p = pkt("192.0.2.11", "198.51.100.50", IPPROTO_TCP, 1, 443);
+		verdict_decide(&g, &p, now, &r);
+		CHECK(!r.accept);
+		p = pkt("192.0.2.11", "198.51.100.51", IPPROTO_TCP, 1, 443);
+		verdict_decide(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_MANUAL && r.accept);
+		allowset_free(&as);
+	}
+
+	/* Over-cap: the table is full of unexpired entries, so an answer's
+	 * address could not be remembered; the denial says so. */
+	{
+		struct allowset *as = allowset_new(2, 4);
+		struct verdict_policy o = pol;
+		struct addr x;
+		struct packet_info p;
+
+		o.allowset = as;
+		addr_parse("198.51.100.60", &x);
+		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) == 0);
+		addr_parse("198.51.100.61", &x);
+		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) == 0);
+		addr_parse("198.51.100.62", &x);
+		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) ==
+		      -ENOSPC);
+		p = pkt("192.0.2.1", "198.51.100.62", IPPROTO_TCP, 1, 443);
+		verdict_decide(&o, &p, now, &r);
+		CHECK(r.reason == VERDICT_OVER_CAP && !r.accept);
+		p = pkt("192.0.2.1", "198.51.100.63", IPPROTO_TCP, 1, 443);
+		verdict_decide(&o, &p, now, &r);
+		CHECK(r.reason == VERDICT_NEVER_RESOLVED);
+		allowset_free(&as);
+	}
+
+	for (unsigned i = 0; i < VERDICT_REASON_COUNT; i++)
+		CHECK(verdict_reason_name(i)[0] != 'u' || i == VERDICT_UNPARSABLE);
+	CHECK_STREQ(verdict_reason_name(VERDICT_NEVER_RESOLVED), "never-resolved");
+	CHECK_STREQ(verdict_reason_name(VERDICT_REASON_COUNT), "unknown");
+
+	exceptions_free((struct exceptions **)&pol.exceptions);
+	allowset_free(&pol.allowset);
+	allowset_reader_unregister();
+	CHECK_DONE();
+}
