@@ -88,6 +88,14 @@ static unsigned long hash_key(const struct allowset_key *k)
 	return (unsigned long)h;
 }
 
+/* Iterate entries. liburcu's cds_lfht_for_each_entry() computes
+ * container_of(NULL), which UBSan rightly reports; this walks nodes. */
+#define for_each_entry(ht, it, e)                                                                  \
+	for (cds_lfht_first((ht), (it));                                                           \
+	     cds_lfht_iter_get_node(it) &&                                                         \
+	     ((e) = caa_container_of(cds_lfht_iter_get_node(it), struct allowset_entry, node), 1); \
+	     cds_lfht_next((ht), (it)))
+
 static int match_key(struct cds_lfht_node *node, const void *key)
 {
 	const struct allowset_entry *e = caa_container_of(node, struct allowset_entry, node);
@@ -152,7 +160,7 @@ void allowset_free(struct allowset **asp)
 		return;
 	as = *asp;
 	rcu_read_lock();
-	cds_lfht_for_each_entry(as->ht, &it, e, node) drop_entry(as, e);
+	for_each_entry(as->ht, &it, e) drop_entry(as, e);
 	rcu_read_unlock();
 	/* Wait for every callback before the table goes away. */
 	rcu_barrier();
@@ -240,7 +248,7 @@ static size_t remove_expired(struct allowset *as, uint64_t now_ms, bool only_kee
 	struct allowset_entry *e;
 	size_t n = 0;
 
-	cds_lfht_for_each_entry(as->ht, &it, e, node)
+	for_each_entry(as->ht, &it, e)
 	{
 		uint64_t exp = atomic_load_explicit(&e->expires_ms, memory_order_relaxed);
 
@@ -378,7 +386,7 @@ size_t allowset_flush(struct allowset *as)
 	size_t n = 0;
 
 	rcu_read_lock();
-	cds_lfht_for_each_entry(as->ht, &it, e, node)
+	for_each_entry(as->ht, &it, e)
 	{
 		drop_entry(as, e);
 		n++;
@@ -458,7 +466,7 @@ int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, 
 	int rc = 0;
 
 	rcu_read_lock();
-	cds_lfht_for_each_entry(as->ht, &it, e, node)
+	for_each_entry(as->ht, &it, e)
 	{
 		fill_view(e, &v);
 		rc = fn(&v, arg);

@@ -462,8 +462,8 @@ static void test_multiple_errors(void)
 	static const char *const want[] = {
 	    "conf/multi_error.json: bogus: unknown key",
 	    "conf/multi_error.json: mode: \"router\" is not one of",
-	    "conf/multi_error.json: servers[0].url: \"http://dns.example.test/dns-query\" must use "
-	    "https",
+	    ("conf/multi_error.json: servers[0].url: \"http://dns.example.test/dns-query\" must use "
+	     "https"),
 	    "conf/multi_error.json: servers[0].bootstrap[0]: \"192.0.2.300\" is not an IP address",
 	    "conf/multi_error.json: exceptions[0]: \"0.0.0.0/0\" would allow everything",
 	    "conf/multi_error.json: limits.learned_max: 1 is out of range",
