@@ -133,6 +133,13 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	d->started_ms = allowset_now_ms();
 	log_set_level(syslog_level(c->log_level));
 
+	if (c->deny_action == CONF_DENY_REJECT) {
+		/* Refuse rather than silently drop what the operator asked to
+		 * reject. */
+		log_err("%s: ruleset.deny_action \"reject\" is not implemented yet; use \"drop\"",
+			c->path);
+		return -ENOTSUP;
+	}
 	d->allowset = allowset_new(c->limits.learned_max, c->limits.names_per_addr);
 	d->exceptions = exceptions_new(c->exceptions, c->nexceptions);
 	if (!d->allowset || !d->exceptions) {
@@ -260,6 +267,12 @@ int daemon_reload(struct daemon *d)
 	}
 	for (unsigned i = 0; i < errs->nwarn; i++)
 		log_warnx("%s", errs->warn[i]);
+	if (nc->deny_action == CONF_DENY_REJECT) {
+		rc = -ENOTSUP;
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+			 "ruleset.deny_action \"reject\" is not implemented yet");
+		goto fail;
+	}
 	nex = exceptions_new(nc->exceptions, nc->nexceptions);
 	if (!nex) {
 		rc = -ENOMEM;
