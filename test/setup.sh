@@ -11,6 +11,8 @@ PACKAGES=(
 	# integration tests: namespaces, rules, traffic
 	iproute2 iptables nftables conntrack socat ncat iputils-ping python3 procps
 	tcpdump valgrind
+	# the Protective DNS lab: a real DoH/DoT server, an mTLS terminator, clients
+	unbound openssl curl bind9-dnsutils nginx libnginx-mod-stream
 )
 
 if [ "$(id -u)" -ne 0 ]; then
