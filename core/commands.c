@@ -12,7 +12,64 @@
 #include "core/nfqueue.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "dns/stub.h"
+#include "dns/upstream.h"
 #include "policy/exceptions.h"
+
+static json_t *dns_json(struct daemon *d)
+{
+	static const char *const rcodes[6] = {"noerror",  "formerr", "servfail",
+					      "nxdomain", "notimp",  "refused"};
+	struct stub_stats st;
+	json_t *rc = json_object(), *servers = json_array();
+
+	if (!d->stub || !d->upstream)
+		return json_null();
+	stub_get_stats(d->stub, &st);
+	for (unsigned i = 0; i < 6; i++)
+		json_object_set_new(rc, rcodes[i], json_integer((json_int_t)st.rcodes[i]));
+	json_object_set_new(rc, "other", json_integer((json_int_t)st.rcode_other));
+	for (unsigned i = 0; i < upstream_count(d->upstream); i++) {
+		struct upstream_server_stats ss;
+		json_t *lat = json_array();
+
+		upstream_get_server_stats(d->upstream, i, &ss);
+		for (unsigned b = 0; b < 8; b++)
+			json_array_append_new(lat, json_integer((json_int_t)ss.latency_buckets[b]));
+		json_array_append_new(
+		    servers,
+		    json_pack(
+			"{s:s, s:s, s:i, s:b, s:i, s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, "
+			"s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			"name", ss.name, "protocol", ss.proto, "priority", ss.priority, "healthy",
+			ss.healthy, "consecutive_failures", (int)ss.consecutive_failures,
+			"selected", (json_int_t)ss.selected, "failovers", (json_int_t)ss.failovers,
+			"latency_ms_sum", (json_int_t)ss.latency_ms_sum, "answers_timed",
+			(json_int_t)ss.latency_count, "latency_ms_le_1_2_5_10_50_100_1000_inf", lat,
+			"transport", "queries", (json_int_t)ss.t.queries, "answers",
+			(json_int_t)ss.t.answers, "timeouts", (json_int_t)ss.t.timeouts,
+			"identity_errors", (json_int_t)ss.t.identity_errors, "conn_errors",
+			(json_int_t)ss.t.conn_errors, "protocol_errors",
+			(json_int_t)ss.t.protocol_errors, "connections",
+			(json_int_t)ss.t.connections, "resumed", (json_int_t)ss.t.resumed,
+			"inflight", (json_int_t)ss.t.inflight, "inflight_refused",
+			(json_int_t)ss.t.inflight_refused));
+	}
+	return json_pack(
+	    "{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	    "udp_queries", (json_int_t)st.udp_queries, "tcp_queries", (json_int_t)st.tcp_queries,
+	    "rcodes", rc, "dropped", (json_int_t)st.dropped, "malformed_answered",
+	    (json_int_t)st.formerr, "pending", (json_int_t)st.pending, "pending_full",
+	    (json_int_t)st.pending_full, "client_full", (json_int_t)st.client_full, "tcp_conns",
+	    (json_int_t)st.tcp_conns, "tcp_refused", (json_int_t)st.tcp_refused, "tcp_idle_closed",
+	    (json_int_t)st.tcp_idle_closed, "tcp_out_overflow", (json_int_t)st.tcp_out_overflow,
+	    "truncated", (json_int_t)st.truncated, "canary", (json_int_t)st.canary,
+	    "upstream_errors", (json_int_t)st.upstream_errors, "bad_answers",
+	    (json_int_t)st.bad_answers, "chain_errors", (json_int_t)st.chain_errors, "learned",
+	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "addrs_dropped",
+	    (json_int_t)st.addrs_dropped, "servers", servers);
+}
 
 static json_t *cmd_status(struct daemon *d)
 {
@@ -49,23 +106,24 @@ static json_t *cmd_status(struct daemon *d)
 						      ks.portid, "fail_open", 0));
 		json_array_append_new(queues, q);
 	}
-	return json_pack(
-	    "{s:b, s:b, s:s, s:s, s:I, s:b, s:b, "
-	    "s:{s:I, s:I, s:I, s:o}, "
-	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
-	    "s:o, s:o, s:{s:s, s:I, s:I, s:s}}",
-	    "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode), "enforce",
-	    d->conf->enforce ? "enforce" : "audit", "uptime_s",
-	    (json_int_t)((now - d->started_ms) / 1000), "fail_open", 0, "queue_bypass", 0,
-	    "verdicts", "accepted", (json_int_t)d->cnt.accepted, "denied",
-	    (json_int_t)d->cnt.denied, "would_deny", (json_int_t)d->cnt.would_deny, "by_reason",
-	    reasons, "allowset", "entries", (json_int_t)as.entries, "capacity",
-	    (json_int_t)allowset_capacity(d->allowset), "inserts", (json_int_t)as.inserts,
-	    "refreshes", (json_int_t)as.refreshes, "full", (json_int_t)as.full, "evicted",
-	    (json_int_t)as.evicted, "swept", (json_int_t)as.swept, "names_dropped",
-	    (json_int_t)as.names_dropped, "packet_errors", perr, "queues", queues, "config", "path",
-	    d->conf->path, "reloads", (json_int_t)d->cnt.reloads, "reload_failures",
-	    (json_int_t)d->cnt.reload_failures, "last_reload_error", d->last_reload_error);
+	return json_pack("{s:b, s:b, s:s, s:s, s:I, s:b, s:b, "
+			 "s:{s:I, s:I, s:I, s:o}, "
+			 "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+			 "s:o, s:o, s:o, s:{s:s, s:I, s:I, s:s}}",
+			 "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode),
+			 "enforce", d->conf->enforce ? "enforce" : "audit", "uptime_s",
+			 (json_int_t)((now - d->started_ms) / 1000), "fail_open", 0, "queue_bypass",
+			 0, "verdicts", "accepted", (json_int_t)d->cnt.accepted, "denied",
+			 (json_int_t)d->cnt.denied, "would_deny", (json_int_t)d->cnt.would_deny,
+			 "by_reason", reasons, "allowset", "entries", (json_int_t)as.entries,
+			 "capacity", (json_int_t)allowset_capacity(d->allowset), "inserts",
+			 (json_int_t)as.inserts, "refreshes", (json_int_t)as.refreshes, "full",
+			 (json_int_t)as.full, "evicted", (json_int_t)as.evicted, "swept",
+			 (json_int_t)as.swept, "names_dropped", (json_int_t)as.names_dropped,
+			 "packet_errors", perr, "queues", queues, "dns", dns_json(d), "config",
+			 "path", d->conf->path, "reloads", (json_int_t)d->cnt.reloads,
+			 "reload_failures", (json_int_t)d->cnt.reload_failures, "last_reload_error",
+			 d->last_reload_error);
 }
 
 static json_t *view_json(const struct allowset_view *v, uint64_t now)

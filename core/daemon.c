@@ -12,6 +12,8 @@
 #include "core/ruleset.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "dns/stub.h"
+#include "dns/upstream.h"
 #include "policy/exceptions.h"
 
 static int syslog_level(enum conf_log_level l)
@@ -184,6 +186,16 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	ev_prepare_init(&d->flush, on_flush);
 	ev_prepare_start(loop, &d->flush);
 
+	d->upstream = upstream_new(loop, c, &err);
+	if (!d->upstream) {
+		log_err("cannot set up the Protective DNS clients: %s", strerror(-err));
+		return err;
+	}
+	d->stub = stub_new(loop, c, d->upstream, d->allowset, &err);
+	if (!d->stub) {
+		log_err("cannot start the DNS stub: %s", strerror(-err));
+		return err;
+	}
 	d->control = control_new(loop, c->control_socket, c->control_uid, commands_handle, d, &err);
 	if (!d->control) {
 		log_err("cannot open control socket %s: %s", c->control_socket, strerror(-err));
@@ -211,6 +223,9 @@ void daemon_stop(struct daemon *d)
 		d->rules_installed = false;
 	}
 	control_free(&d->control);
+	/* The upstream first: its queries complete (cancelled) into the stub. */
+	upstream_free(&d->upstream);
+	stub_free(&d->stub);
 	for (unsigned i = 0; i < d->nqueues; i++)
 		nfqueue_free(&d->queues[i]);
 	d->nqueues = 0;
@@ -230,8 +245,44 @@ void daemon_stop(struct daemon *d)
 	conf_free(&d->conf);
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Do two configurations ask for the same upstream clients? */
+static bool same_upstream(const struct conf *o, const struct conf *n)
+{
+	if (o->nservers != n->nservers || !str_eq(o->client_cert, n->client_cert) ||
+	    !str_eq(o->client_key, n->client_key) ||
+	    o->limits.upstream_timeout_ms != n->limits.upstream_timeout_ms)
+		return false;
+	for (unsigned i = 0; i < o->nservers; i++) {
+		const struct conf_server *a = &o->servers[i], *b = &n->servers[i];
+
+		if (!str_eq(a->name, b->name) || a->proto != b->proto || !str_eq(a->url, b->url) ||
+		    !str_eq(a->tls_name, b->tls_name) || a->port != b->port ||
+		    a->naddrs != b->naddrs || !str_eq(a->ca_file, b->ca_file) ||
+		    a->npins != b->npins || a->priority != b->priority ||
+		    memcmp(a->addrs, b->addrs, sizeof(a->addrs[0]) * a->naddrs) != 0 ||
+		    memcmp(a->pins, b->pins, sizeof(a->pins[0]) * a->npins) != 0)
+			return false;
+	}
+	return true;
+}
+
 static void restart_needed(const struct conf *o, const struct conf *n)
 {
+	bool listen_changed = o->nlisten != n->nlisten;
+
+	for (unsigned i = 0; !listen_changed && i < o->nlisten; i++)
+		listen_changed = !addr_equal(&o->listen[i].addr, &n->listen[i].addr) ||
+				 o->listen[i].port != n->listen[i].port;
+	if (listen_changed || o->limits.pending_queries != n->limits.pending_queries ||
+	    o->limits.records_per_message != n->limits.records_per_message ||
+	    o->limits.addrs_per_name != n->limits.addrs_per_name)
+		log_warnx("reload: stub listeners or pool sizes changed; they take effect after a "
+			  "restart");
 	if (o->queue_num != n->queue_num || o->queue_count != n->queue_count ||
 	    o->queue_maxlen != n->queue_maxlen)
 		log_warnx("reload: queue settings changed; they take effect after a restart");
@@ -249,6 +300,7 @@ int daemon_reload(struct daemon *d)
 	struct conf *nc = NULL;
 	struct exceptions *nex = NULL;
 	struct verdictlog *nvlog = NULL;
+	struct upstream *nup = NULL;
 	bool vlog_changed;
 	int rc;
 
@@ -291,6 +343,14 @@ int daemon_reload(struct daemon *d)
 			goto fail;
 		}
 	}
+	if (!same_upstream(d->conf, nc)) {
+		nup = upstream_new(d->loop, nc, &rc);
+		if (!nup) {
+			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+				 "cannot set up the new Protective DNS clients: %s", strerror(-rc));
+			goto fail;
+		}
+	}
 	rc = ruleset_apply(nc);
 	if (rc < 0) {
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
@@ -311,6 +371,16 @@ int daemon_reload(struct daemon *d)
 		d->vlog = nvlog;
 	}
 	log_set_level(syslog_level(nc->log_level));
+	stub_set_conf(d->stub, nc);
+	if (nup) {
+		struct upstream *old = d->upstream;
+
+		stub_set_upstream(d->stub, nup);
+		d->upstream = nup;
+		nup = NULL;
+		/* Queries in flight on the old servers are answered SERVFAIL. */
+		upstream_free(&old);
+	}
 	conf_free(&d->conf);
 	d->conf = nc;
 	d->cnt.reloads++;
@@ -323,6 +393,7 @@ fail:
 	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
 	exceptions_free(&nex);
 	verdictlog_close(&nvlog);
+	upstream_free(&nup);
 	conf_free(&nc);
 	free(errs);
 	return rc;

@@ -24,6 +24,8 @@ struct exceptions;
 struct nfqueue;
 struct control;
 struct verdictlog;
+struct upstream;
+struct stub;
 
 struct daemon_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
@@ -44,6 +46,8 @@ struct daemon {
 	struct nfqueue *queues[DAEMON_MAX_QUEUES];
 	unsigned nqueues;
 	struct control *control;
+	struct upstream *upstream;
+	struct stub *stub;
 	struct verdictlog *vlog;
 	bool ready;
 	bool rules_installed;
@@ -56,9 +60,9 @@ struct daemon {
 };
 
 /* Bring everything up in order: allowset, queues bound, ruleset installed,
- * control socket. Takes ownership of c (also on failure). Returns 0 or
- * -errno with the reason logged; on failure nothing it installed remains
- * except what fail-closed demands (see ruleset.h). */
+ * upstream clients, DNS stub listening, control socket. Takes ownership of c (also on failure).
+ * Returns 0 or -errno with the reason logged; on failure nothing it installed remains except what
+ * fail-closed demands (see ruleset.h). */
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c);
 
 /* Run the loop until SIGTERM/SIGINT. */

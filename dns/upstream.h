@@ -31,16 +31,64 @@ typedef void (*upstream_done_cb)(void *arg, int status, const uint8_t *answer, s
 
 /* Counters every transport keeps (per server). */
 struct upstream_transport_stats {
-	uint64_t queries;         /* accepted by *_query() */
-	uint64_t answers;         /* status 0 callbacks */
-	uint64_t timeouts;        /* -ETIMEDOUT */
-	uint64_t identity_errors; /* -EACCES: CA, name or pin mismatch */
-	uint64_t conn_errors;     /* connect/reset */
-	uint64_t protocol_errors; /* -EPROTO, -EMSGSIZE */
-	uint64_t connections;     /* TCP+TLS connections opened */
-	uint64_t resumed;         /* TLS sessions resumed */
-	uint64_t inflight;        /* queries waiting now */
+	uint64_t queries;	   /* accepted by *_query() */
+	uint64_t answers;	   /* status 0 callbacks */
+	uint64_t timeouts;	   /* -ETIMEDOUT */
+	uint64_t identity_errors;  /* -EACCES: CA, name or pin mismatch */
+	uint64_t conn_errors;	   /* connect/reset */
+	uint64_t protocol_errors;  /* -EPROTO, -EMSGSIZE */
+	uint64_t connections;	   /* TCP+TLS connections opened */
+	uint64_t resumed;	   /* TLS sessions resumed */
+	uint64_t inflight;	   /* queries waiting now */
 	uint64_t inflight_refused; /* *_query() refused: in-flight bound reached */
 };
 
+/* ---- the service over all configured servers ---- */
+
+#include <stdbool.h>
+
+struct ev_loop;
+struct conf;
+struct upstream;
+
+#define UPSTREAM_BACKOFF_MIN_MS 1000
+#define UPSTREAM_BACKOFF_MAX_MS 30000
+#define UPSTREAM_MIN_ATTEMPT_MS 100 /* no second attempt with less time left */
+
+/* Called exactly once per upstream_query(): status as in the transport
+ * contract; server is the configured name of the server that answered (or
+ * failed last), a static string owned by the upstream. */
+typedef void (*upstream_answer_cb)(void *arg, int status, const uint8_t *answer, size_t len,
+				   const char *server);
+
+struct upstream_server_stats {
+	const char *name;
+	const char *proto; /* "doh" / "dot" */
+	int priority;
+	bool healthy;
+	unsigned consecutive_failures;
+	uint64_t selected;			/* attempts sent to this server */
+	uint64_t failovers;			/* attempts that moved on from this server */
+	uint64_t latency_ms_sum, latency_count; /* successful answers */
+	uint64_t latency_buckets[8];		/* <=1, 2, 5, 10, 50, 100, 1000, more ms */
+	struct upstream_transport_stats t;
+};
+
+/* Create a transport client per configured server (copied from c; c may be
+ * freed afterwards). Returns NULL with *err = -errno. */
+struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, int *err);
+
+/* Free every client; queries in flight complete with -ECANCELED first.
+ * NULL-safe; sets *u to NULL. */
+void upstream_free(struct upstream **u);
+
+/* Ask the servers (query copied). The whole exchange, failover included,
+ * takes at most the configured upstream timeout. Returns 0 (cb will run
+ * exactly once, later) or -errno (no callback). */
+int upstream_query(struct upstream *u, const uint8_t *q, size_t len, upstream_answer_cb cb,
+		   void *arg);
+
+unsigned upstream_count(const struct upstream *u);
+void upstream_get_server_stats(const struct upstream *u, unsigned i,
+			       struct upstream_server_stats *st);
 #endif

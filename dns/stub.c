@@ -1,0 +1,773 @@
+#include "dns/stub.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "core/allowset.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "dns/upstream.h"
+#include "dns/wire.h"
+#include "policy/conf.h"
+
+/* Header + the longest question: what is kept of a client's query. */
+#define QBUF_MAX (WIRE_HDR_LEN + WIRE_MAX_NAME + 4)
+
+struct stub_tcp;
+
+struct stub_listener {
+	struct stub *s;
+	ev_io io;
+	int fd;
+	bool tcp;
+};
+
+struct stub_pending {
+	struct stub *s;
+	bool in_use;
+	unsigned next_free;
+	/* who asked */
+	struct addr client;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	int udp_fd;	      /* -1 for TCP */
+	struct stub_tcp *tcp; /* NULL for UDP */
+	/* what was asked */
+	uint16_t up_id;
+	struct wire_name qname;
+	uint16_t qtype, qclass;
+	bool edns;
+	uint16_t udp_limit;
+	size_t qlen;
+	uint8_t qbuf[QBUF_MAX]; /* the client's header and question, as sent */
+};
+
+struct stub_tcp {
+	struct stub *s;
+	int fd;
+	ev_io rio, wio;
+	ev_timer idle;
+	struct addr peer;
+	unsigned pending;
+	bool closed;
+	size_t inlen;
+	uint8_t in[2 + WIRE_MAX_MSG];
+	uint8_t *out;
+	size_t outlen, outoff;
+	struct stub_tcp *prev, *next;
+};
+
+struct stub {
+	struct ev_loop *loop;
+	const struct conf *c;
+	struct upstream *up;
+	struct allowset *as;
+	struct stub_listener *listeners;
+	unsigned nlisteners;
+	struct stub_pending *pool;
+	unsigned pool_size, free_head, npending;
+	struct stub_tcp *conns;
+	unsigned nconns;
+	struct stub_stats st;
+	/* scratch for one answer at a time (single-threaded) */
+	struct wire_rr *rr;
+	size_t rr_max;
+	struct wire_found *found;
+	size_t found_max;
+	uint8_t out[WIRE_MAX_MSG + 2];
+	bool closing;
+};
+
+static void tcp_close(struct stub_tcp *t);
+static void tcp_send(struct stub_tcp *t, const uint8_t *msg, size_t len);
+
+static void count_rcode(struct stub *s, unsigned rcode)
+{
+	if (rcode < ARRAY_SIZE(s->st.rcodes))
+		s->st.rcodes[rcode]++;
+	else
+		s->st.rcode_other++;
+}
+
+/* ---- replies ---- */
+
+static void reply_udp(struct stub *s, int fd, const struct sockaddr_storage *peer,
+		      socklen_t peerlen, const uint8_t *msg, size_t len)
+{
+	if (sendto(fd, msg, len, MSG_DONTWAIT, (const struct sockaddr *)peer, peerlen) < 0)
+		log_ratelimited(LOG_WARNING, "stub: sendto: %s", strerror(errno));
+	(void)s;
+}
+
+/* An error answer to the query in q (qlen bytes). */
+static void reply_error(struct stub *s, const uint8_t *q, size_t qlen, unsigned rcode, bool edns,
+			int udp_fd, const struct sockaddr_storage *peer, socklen_t peerlen,
+			struct stub_tcp *tcp)
+{
+	uint8_t buf[QBUF_MAX + 64];
+	size_t len;
+
+	if (wire_build_error(q, qlen, rcode, edns ? STUB_UPSTREAM_EDNS : 0, buf, sizeof(buf),
+			     &len) != WIRE_OK)
+		return;
+	count_rcode(s, rcode);
+	if (tcp)
+		tcp_send(tcp, buf, len);
+	else
+		reply_udp(s, udp_fd, peer, peerlen, buf, len);
+}
+
+/* ---- pending pool ---- */
+
+static struct stub_pending *pending_get(struct stub *s)
+{
+	struct stub_pending *p;
+
+	if (s->free_head == s->pool_size)
+		return NULL;
+	p = &s->pool[s->free_head];
+	s->free_head = p->next_free;
+	p->in_use = true;
+	s->npending++;
+	return p;
+}
+
+static void pending_put(struct stub *s, struct stub_pending *p)
+{
+	struct stub_tcp *t = p->tcp;
+
+	p->in_use = false;
+	p->tcp = NULL;
+	p->next_free = s->free_head;
+	s->free_head = (unsigned)(p - s->pool);
+	s->npending--;
+	if (t) {
+		t->pending--;
+		if (t->closed && t->pending == 0)
+			tcp_close(t);
+	}
+}
+
+static unsigned pending_of(const struct stub *s, const struct addr *client)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < s->pool_size; i++)
+		if (s->pool[i].in_use && addr_equal(&s->pool[i].client, client))
+			n++;
+	return n;
+}
+
+/* ---- the answer path: learn, then answer ---- */
+
+static uint32_t clamp_ttl(const struct conf *c, uint32_t ttl)
+{
+	if (ttl < c->ttl.min)
+		return c->ttl.min;
+	if (ttl > c->ttl.max)
+		return c->ttl.max;
+	return ttl;
+}
+
+/* Put what the answer proves in the allowset. Returns false if the answer
+ * must not be passed on (the chain is broken). */
+static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg *m,
+		  const char *server)
+{
+	const struct conf *c = s->c;
+	const bool scoped = c->mode == CONF_MODE_GATEWAY && !c->shared_allowances;
+	struct wire_chain chain;
+	char name[WIRE_NAME_STRLEN];
+	uint64_t now = allowset_now_ms();
+	size_t max = UTIL_MIN(s->found_max, (size_t)c->limits.addrs_per_name);
+	enum wire_err e;
+
+	e = wire_chain_extract(m, UTIL_MIN(c->limits.cname_depth, WIRE_CHAIN_LIMIT), s->found, max,
+			       &chain);
+	if (e != WIRE_OK) {
+		s->st.chain_errors++;
+		log_ratelimited(LOG_WARNING, "stub: answer for %s refused: %s",
+				wire_name_format(&p->qname, name, sizeof(name)), wire_strerror(e));
+		return false;
+	}
+	if (chain.dropped) {
+		s->st.addrs_dropped += chain.dropped;
+		log_ratelimited(LOG_WARNING, "stub: %s: %zu addresses over limits.addrs_per_name",
+				wire_name_format(&p->qname, name, sizeof(name)), chain.dropped);
+	}
+	if (chain.nfound == 0)
+		return true;
+	wire_name_format(&p->qname, name, sizeof(name));
+	for (size_t i = 0; i < chain.nfound; i++) {
+		const struct wire_found *f = &chain.found[i];
+		uint32_t ttl = clamp_ttl(c, UTIL_MIN(f->ttl, chain.min_ttl));
+		uint64_t expires = now + ((uint64_t)ttl + c->ttl.grace) * 1000u;
+		int rc = allowset_add(s->as, scoped ? &p->client : NULL, &f->addr, expires,
+				      ALLOWSET_LEARNED, name, server, now);
+
+		if (rc == 0) {
+			s->st.learned++;
+		} else {
+			char a[ADDR_STRLEN];
+
+			s->st.learn_refused++;
+			log_ratelimited(LOG_WARNING, "stub: cannot allow %s for %s: %s",
+					addr_format(&f->addr, a, sizeof(a)), name, strerror(-rc));
+		}
+	}
+	return true;
+}
+
+/* Rewrite a copy of the upstream answer for the client: its ID, its
+ * question's case, TTLs capped at ttl.max (so the client never caches past
+ * the allowance), and no OPT record for a client that sent none (RFC 6891
+ * §7). Works on s->out; returns the new length. */
+static size_t rewrite_answer(struct stub *s, struct stub_pending *p, const struct wire_msg *m)
+{
+	uint8_t *o = s->out;
+	size_t len = m->len;
+	uint32_t cap = s->c->ttl.max;
+
+	memcpy(o, m->buf, len);
+	o[0] = p->qbuf[0];
+	o[1] = p->qbuf[1];
+	/* The question name sits uncompressed at offset 12 in both, and is
+	 * the same name, so it has the same length. */
+	memcpy(o + WIRE_HDR_LEN, p->qbuf + WIRE_HDR_LEN, p->qname.len);
+	for (size_t i = 0; i < m->nrr; i++) {
+		const struct wire_rr *rr = &m->rr[i];
+		uint8_t *t = o + rr->rdata_off - 6; /* TTL precedes RDLENGTH */
+
+		if (rr->type == WIRE_TYPE_OPT || rr->ttl <= cap)
+			continue;
+		t[0] = (uint8_t)(cap >> 24);
+		t[1] = (uint8_t)(cap >> 16);
+		t[2] = (uint8_t)(cap >> 8);
+		t[3] = (uint8_t)cap;
+	}
+	if (!p->edns && m->edns) {
+		for (size_t i = 0; i < m->nrr; i++) {
+			const struct wire_rr *rr = &m->rr[i];
+			size_t start = rr->name_off, end = (size_t)rr->rdata_off + rr->rdlen;
+			uint16_t ar;
+
+			if (rr->type != WIRE_TYPE_OPT)
+				continue;
+			memmove(o + start, o + end, len - end);
+			len -= end - start;
+			ar = (uint16_t)((o[10] << 8 | o[11]) - 1);
+			o[10] = (uint8_t)(ar >> 8);
+			o[11] = (uint8_t)ar;
+			break;
+		}
+	}
+	return len;
+}
+
+static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len,
+			const char *server)
+{
+	struct stub_pending *p = arg;
+	struct stub *s = p->s;
+	struct wire_msg m;
+	unsigned rcode = WIRE_RCODE_SERVFAIL;
+	enum wire_err e;
+	size_t outlen;
+	bool tc = false;
+
+	if (s->closing || (p->tcp && p->tcp->closed))
+		goto done;
+	if (status < 0) {
+		s->st.upstream_errors++;
+		goto fail;
+	}
+	e = wire_msg_parse(answer, len, s->rr, s->rr_max, &m);
+	if (e == WIRE_OK)
+		e = wire_answer_matches(&m, p->up_id, &p->qname, p->qtype, p->qclass);
+	if (e != WIRE_OK) {
+		s->st.bad_answers++;
+		log_ratelimited(LOG_WARNING, "stub: bad answer from %s: %s", server,
+				wire_strerror(e));
+		goto fail;
+	}
+	/* Invariant 2: the allowset first, the answer after. */
+	if (m.rcode == WIRE_RCODE_NOERROR && !learn(s, p, &m, server))
+		goto fail;
+	outlen = rewrite_answer(s, p, &m);
+	if (!p->tcp) {
+		if (wire_fit_udp(s->out, &outlen, p->udp_limit, p->edns ? STUB_UPSTREAM_EDNS : 0,
+				 &tc) != WIRE_OK)
+			goto fail;
+		if (tc)
+			s->st.truncated++;
+		count_rcode(s, m.rcode & 0xf);
+		reply_udp(s, p->udp_fd, &p->peer, p->peerlen, s->out, outlen);
+	} else {
+		count_rcode(s, m.rcode & 0xf);
+		tcp_send(p->tcp, s->out, outlen);
+	}
+	goto done;
+fail:
+	reply_error(s, p->qbuf, p->qlen, rcode, p->edns, p->udp_fd, &p->peer, p->peerlen, p->tcp);
+done:
+	pending_put(s, p);
+}
+
+/* ---- the query path ---- */
+
+static bool is_canary(const struct wire_name *n)
+{
+	static struct wire_name canary;
+	static bool init;
+
+	if (!init) {
+		wire_name_from_str(STUB_CANARY, &canary);
+		init = true;
+	}
+	return wire_name_equal(n, &canary);
+}
+
+static void handle_query(struct stub *s, const uint8_t *buf, size_t len, int udp_fd,
+			 const struct sockaddr_storage *peer, socklen_t peerlen,
+			 struct stub_tcp *tcp)
+{
+	struct wire_query q;
+	struct stub_pending *p;
+	struct addr client;
+	uint8_t up[QBUF_MAX + 32];
+	size_t uplen;
+	enum wire_err e;
+	int rc;
+
+	if (peer->ss_family == AF_INET)
+		addr_from_v4(&client, &((const struct sockaddr_in *)peer)->sin_addr);
+	else
+		addr_from_v6(&client, &((const struct sockaddr_in6 *)peer)->sin6_addr);
+	e = wire_query_parse(buf, len, &q);
+	if (e != WIRE_OK) {
+		int rcode = wire_query_rcode(e);
+
+		if (rcode < 0) {
+			s->st.dropped++;
+			return;
+		}
+		s->st.formerr++;
+		reply_error(s, buf, len, (unsigned)rcode, q.edns && e == WIRE_ERR_EDNS_VERSION,
+			    udp_fd, peer, peerlen, tcp);
+		return;
+	}
+	if (q.qclass != WIRE_CLASS_IN || q.qtype == 251 || q.qtype == 252) {
+		/* Only IN; no zone transfers (IXFR 251, AXFR 252). */
+		reply_error(s, buf, len, WIRE_RCODE_REFUSED, q.edns, udp_fd, peer, peerlen, tcp);
+		return;
+	}
+	if (is_canary(&q.qname)) {
+		/* Tells browsers to turn their own DoH off and use us. */
+		s->st.canary++;
+		reply_error(s, buf, len, WIRE_RCODE_NXDOMAIN, q.edns, udp_fd, peer, peerlen, tcp);
+		return;
+	}
+	if (s->npending >= s->pool_size || s->npending >= s->c->limits.pending_queries) {
+		s->st.pending_full++;
+		log_ratelimited(LOG_WARNING, "stub: %u queries pending, refusing more",
+				s->npending);
+		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		return;
+	}
+	if (pending_of(s, &client) >= s->c->limits.pending_per_client) {
+		char a[ADDR_STRLEN];
+
+		s->st.client_full++;
+		log_ratelimited(LOG_WARNING, "stub: client %s has too many queries pending",
+				addr_format(&client, a, sizeof(a)));
+		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		return;
+	}
+	p = pending_get(s);
+	p->s = s;
+	p->client = client;
+	memcpy(&p->peer, peer, peerlen);
+	p->peerlen = peerlen;
+	p->udp_fd = udp_fd;
+	p->tcp = tcp;
+	if (tcp)
+		tcp->pending++;
+	p->qname = q.qname;
+	p->qtype = q.qtype;
+	p->qclass = q.qclass;
+	p->edns = q.edns;
+	p->udp_limit = q.udp_limit;
+	p->qlen = UTIL_MIN((size_t)q.question_end, sizeof(p->qbuf));
+	memcpy(p->qbuf, buf, p->qlen);
+	/* A fresh query with only the question: nothing of the client's EDNS
+	 * options (client subnet...) leaves the machine. */
+	if (getrandom(&p->up_id, sizeof(p->up_id), 0) != sizeof(p->up_id))
+		p->up_id = (uint16_t)rand();
+	if (wire_build_query(p->up_id, &q.qname, q.qtype, true, STUB_UPSTREAM_EDNS, up, sizeof(up),
+			     &uplen) != WIRE_OK) {
+		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		pending_put(s, p);
+		return;
+	}
+	rc = upstream_query(s->up, up, uplen, on_upstream, p);
+	if (rc < 0) {
+		s->st.upstream_errors++;
+		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		pending_put(s, p);
+	}
+}
+
+/* ---- UDP ---- */
+
+static void on_udp(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stub_listener *l = container_of(w, struct stub_listener, io);
+	struct stub *s = l->s;
+	uint8_t buf[WIRE_MAX_MSG];
+
+	(void)loop;
+	(void)revents;
+	for (unsigned i = 0; i < STUB_UDP_BUDGET; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		ssize_t n = recvfrom(l->fd, buf, sizeof(buf), MSG_DONTWAIT,
+				     (struct sockaddr *)&peer, &plen);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_ratelimited(LOG_WARNING, "stub: recvfrom: %s", strerror(errno));
+			break;
+		}
+		s->st.udp_queries++;
+		handle_query(s, buf, (size_t)n, l->fd, &peer, plen, NULL);
+	}
+}
+
+/* ---- TCP (RFC 7766: length-prefixed, pipelined, answers in any order) ---- */
+
+static void tcp_close(struct stub_tcp *t)
+{
+	struct stub *s = t->s;
+
+	if (!t->closed) {
+		t->closed = true;
+		ev_io_stop(s->loop, &t->rio);
+		ev_io_stop(s->loop, &t->wio);
+		ev_timer_stop(s->loop, &t->idle);
+		close(t->fd);
+		t->fd = -1;
+	}
+	if (t->pending)
+		return; /* freed by the last pending_put() */
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		s->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	s->nconns--;
+	free(t->out);
+	free(t);
+}
+
+static void tcp_flush(struct stub_tcp *t)
+{
+	while (t->outoff < t->outlen) {
+		ssize_t n = send(t->fd, t->out + t->outoff, t->outlen - t->outoff,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				ev_io_start(t->s->loop, &t->wio);
+				return;
+			}
+			tcp_close(t);
+			return;
+		}
+		t->outoff += (size_t)n;
+	}
+	t->outoff = t->outlen = 0;
+	ev_io_stop(t->s->loop, &t->wio);
+}
+
+static void tcp_send(struct stub_tcp *t, const uint8_t *msg, size_t len)
+{
+	size_t need;
+	uint8_t *grown;
+
+	if (t->closed)
+		return;
+	need = t->outlen + 2 + len;
+	if (need - t->outoff > STUB_TCP_OUT_MAX) {
+		/* A client that does not read its answers loses the connection. */
+		t->s->st.tcp_out_overflow++;
+		tcp_close(t);
+		return;
+	}
+	grown = realloc(t->out, need);
+	if (!grown) {
+		tcp_close(t);
+		return;
+	}
+	t->out = grown;
+	t->out[t->outlen] = (uint8_t)(len >> 8);
+	t->out[t->outlen + 1] = (uint8_t)len;
+	memcpy(t->out + t->outlen + 2, msg, len);
+	t->outlen = need;
+	tcp_flush(t);
+}
+
+static void on_tcp_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	tcp_flush(container_of(w, struct stub_tcp, wio));
+}
+
+static void on_tcp_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stub_tcp *t = container_of(w, struct stub_tcp, idle);
+
+	(void)loop;
+	(void)revents;
+	if (t->pending) {
+		ev_timer_again(t->s->loop, &t->idle);
+		return;
+	}
+	t->s->st.tcp_idle_closed++;
+	tcp_close(t);
+}
+
+static void on_tcp_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stub_tcp *t = container_of(w, struct stub_tcp, rio);
+	struct stub *s = t->s;
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	size_t off = 0;
+	ssize_t n;
+
+	(void)revents;
+	n = recv(t->fd, t->in + t->inlen, sizeof(t->in) - t->inlen, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		tcp_close(t);
+		return;
+	}
+	t->inlen += (size_t)n;
+	ev_timer_again(loop, &t->idle);
+	if (getpeername(t->fd, (struct sockaddr *)&peer, &plen) < 0) {
+		tcp_close(t);
+		return;
+	}
+	while (t->inlen - off >= 2) {
+		size_t mlen = (size_t)t->in[off] << 8 | t->in[off + 1];
+
+		if (mlen == 0) {
+			s->st.dropped++;
+			tcp_close(t);
+			return;
+		}
+		if (t->inlen - off - 2 < mlen)
+			break;
+		s->st.tcp_queries++;
+		t->pending++; /* hold t across handle_query(), which may close it */
+		handle_query(s, t->in + off + 2, mlen, -1, &peer, plen, t);
+		t->pending--;
+		off += 2 + mlen;
+		if (t->closed) {
+			if (t->pending == 0)
+				tcp_close(t);
+			return;
+		}
+	}
+	if (off) {
+		memmove(t->in, t->in + off, t->inlen - off);
+		t->inlen -= off;
+	}
+}
+
+static void on_tcp_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stub_listener *l = container_of(w, struct stub_listener, io);
+	struct stub *s = l->s;
+	struct stub_tcp *t;
+	int one = 1;
+	int fd;
+
+	(void)revents;
+	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (s->nconns >= STUB_MAX_TCP) {
+		s->st.tcp_refused++;
+		log_ratelimited(LOG_WARNING, "stub: %u TCP connections, refusing more", s->nconns);
+		close(fd);
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	t->s = s;
+	t->fd = fd;
+	ev_io_init(&t->rio, on_tcp_read, fd, EV_READ);
+	ev_io_init(&t->wio, on_tcp_write, fd, EV_WRITE);
+	ev_init(&t->idle, on_tcp_idle);
+	t->idle.repeat = STUB_TCP_IDLE_S;
+	ev_io_start(loop, &t->rio);
+	ev_timer_again(loop, &t->idle);
+	t->next = s->conns;
+	if (s->conns)
+		s->conns->prev = t;
+	s->conns = t;
+	s->nconns++;
+	s->st.tcp_conns++;
+}
+
+/* ---- set-up ---- */
+
+static int open_listener(struct stub *s, const struct conf_endpoint *ep, bool tcp,
+			 struct stub_listener *l)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	int one = 1, fd, rc;
+
+	if (ep->addr.family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(ep->port);
+		memcpy(&sin->sin_addr, ep->addr.b, 4);
+		sl = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(ep->port);
+		memcpy(&sin6->sin6_addr, ep->addr.b, 16);
+		sl = sizeof(*sin6);
+	}
+	fd = socket(ep->addr.family,
+		    (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ep->addr.family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (tcp && listen(fd, 128) < 0)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	l->s = s;
+	l->fd = fd;
+	l->tcp = tcp;
+	ev_io_init(&l->io, tcp ? on_tcp_accept : on_udp, fd, EV_READ);
+	ev_io_start(s->loop, &l->io);
+	return 0;
+}
+
+struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstream *up,
+		      struct allowset *as, int *err)
+{
+	struct stub *s = calloc(1, sizeof(*s));
+	int rc = -ENOMEM;
+
+	if (!s)
+		goto fail;
+	s->loop = loop;
+	s->c = c;
+	s->up = up;
+	s->as = as;
+	s->pool_size = c->limits.pending_queries;
+	s->pool = calloc(s->pool_size, sizeof(*s->pool));
+	s->rr_max = c->limits.records_per_message;
+	s->rr = calloc(s->rr_max, sizeof(*s->rr));
+	s->found_max = c->limits.addrs_per_name;
+	s->found = calloc(s->found_max, sizeof(*s->found));
+	s->listeners = calloc(2 * (size_t)c->nlisten, sizeof(*s->listeners));
+	if (!s->pool || !s->rr || !s->found || !s->listeners)
+		goto fail;
+	for (unsigned i = 0; i < s->pool_size; i++)
+		s->pool[i].next_free = i + 1;
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		for (int tcp = 0; tcp < 2; tcp++) {
+			rc = open_listener(s, &c->listen[i], tcp, &s->listeners[s->nlisteners]);
+			if (rc < 0) {
+				char a[ADDR_STRLEN];
+
+				log_err("stub: cannot listen on %s port %u (%s): %s",
+					addr_format(&c->listen[i].addr, a, sizeof(a)),
+					c->listen[i].port, tcp ? "tcp" : "udp", strerror(-rc));
+				goto fail;
+			}
+			s->nlisteners++;
+		}
+	}
+	return s;
+fail:
+	stub_free(&s);
+	*err = rc;
+	return NULL;
+}
+
+void stub_set_conf(struct stub *s, const struct conf *c)
+{
+	s->c = c;
+}
+
+void stub_set_upstream(struct stub *s, struct upstream *up)
+{
+	s->up = up;
+}
+
+void stub_free(struct stub **sp)
+{
+	struct stub *s;
+
+	if (!sp || !*sp)
+		return;
+	s = *sp;
+	s->closing = true;
+	for (unsigned i = 0; i < s->nlisteners; i++) {
+		ev_io_stop(s->loop, &s->listeners[i].io);
+		close(s->listeners[i].fd);
+	}
+	/* Queries still pending reference their connection: detach them. */
+	for (unsigned i = 0; s->pool && i < s->pool_size; i++)
+		s->pool[i].tcp = NULL;
+	while (s->conns) {
+		s->conns->pending = 0;
+		tcp_close(s->conns);
+	}
+	free(s->listeners);
+	free(s->pool);
+	free(s->rr);
+	free(s->found);
+	free(s);
+	*sp = NULL;
+}
+
+void stub_get_stats(const struct stub *s, struct stub_stats *st)
+{
+	*st = s->st;
+	st->pending = s->npending;
+}

@@ -1,0 +1,72 @@
+/*
+ * The local DNS stub: plain DNS in from applications (UDP and TCP, RFC 1035
+ * §4.2, RFC 7766), the Protective DNS servers out (dns/upstream.c, encrypted
+ * only), and in between the one rule that makes ztdns work: the addresses an
+ * answer proves are put in the allowset BEFORE the answer is sent back
+ * (DESIGN.md invariant 2), and only those on the question's CNAME chain in
+ * the answer section (invariant 3).
+ *
+ * Bounds: pending queries in total and per client (limits.pending_*),
+ * TCP connections (STUB_MAX_TCP), pipelined queries per connection, output
+ * buffered per connection (STUB_TCP_OUT_MAX); each hit is counted.
+ */
+#ifndef ZTDNS_STUB_H
+#define ZTDNS_STUB_H
+
+#include <stdint.h>
+
+struct ev_loop;
+struct conf;
+struct upstream;
+struct allowset;
+struct stub;
+
+#define STUB_MAX_TCP	   256
+#define STUB_TCP_IDLE_S	   10.0
+#define STUB_TCP_OUT_MAX   (1u << 20)
+#define STUB_UDP_BUDGET	   64	/* datagrams read per wake-up */
+#define STUB_UPSTREAM_EDNS 1232 /* our UDP size toward the upstream message */
+#define STUB_CANARY	   "use-application-dns.net"
+
+struct stub_stats {
+	uint64_t udp_queries, tcp_queries;
+	uint64_t rcodes[6]; /* answers sent: NOERROR..REFUSED */
+	uint64_t rcode_other;
+	uint64_t dropped;      /* not answered: QR set, too short, unparsable header */
+	uint64_t formerr;      /* malformed queries answered FORMERR/NOTIMP/BADVERS */
+	uint64_t pending_full; /* refused: limits.pending_queries reached */
+	uint64_t client_full;  /* refused: limits.pending_per_client reached */
+	uint64_t tcp_conns, tcp_refused, tcp_idle_closed, tcp_out_overflow;
+	uint64_t truncated;	  /* UDP answers cut with TC=1 */
+	uint64_t canary;	  /* use-application-dns.net answered locally */
+	uint64_t upstream_errors; /* SERVFAIL because no server answered */
+	uint64_t bad_answers;	  /* SERVFAIL: unparsable or mismatched answer */
+	uint64_t chain_errors;	  /* SERVFAIL: CNAME loop, conflict, too deep */
+	uint64_t learned;	  /* addresses put in the allowset */
+	uint64_t learn_refused;	  /* allowset full (over-cap) */
+	uint64_t addrs_dropped;	  /* addresses past limits.addrs_per_name */
+	uint64_t pending;	  /* in flight now */
+};
+
+/* Open every configured listener and answer on loop. c, up and as must
+ * outlive the stub (c can be replaced with stub_set_conf()). Returns NULL
+ * with *err = -errno (EADDRINUSE, EACCES...). */
+struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstream *up,
+		      struct allowset *as, int *err);
+
+/* Swap the configuration read for TTLs, bounds and scoping (listeners and
+ * the pool size stay as they were created). c must outlive the stub. */
+void stub_set_conf(struct stub *s, const struct conf *c);
+
+/* Swap the upstream (after a reload). Queries in flight on the old one
+ * complete before it is freed by the caller. */
+void stub_set_upstream(struct stub *s, struct upstream *up);
+
+/* Close every listener and connection. Queries still in flight must have
+ * been completed (free the upstream first: they complete with -ECANCELED).
+ * NULL-safe; sets *s to NULL. */
+void stub_free(struct stub **s);
+
+void stub_get_stats(const struct stub *s, struct stub_stats *st);
+
+#endif

@@ -1,0 +1,291 @@
+#include "dns/upstream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+
+#include "core/log.h"
+#include "dns/doh.h"
+#include "dns/dot.h"
+#include "policy/conf.h"
+
+struct upstream_server {
+	char name[64];
+	enum conf_proto proto;
+	int priority;
+	struct doh_client *doh;
+	struct dot_client *dot;
+	unsigned fails;	     /* consecutive */
+	uint64_t down_until; /* monotonic ms; 0 = healthy */
+	uint64_t selected, failovers, lat_sum, lat_count;
+	uint64_t lat_buckets[8];
+};
+
+struct upstream {
+	struct ev_loop *loop;
+	uint32_t timeout_ms;
+	struct upstream_server servers[CONF_MAX_SERVERS];
+	unsigned order[CONF_MAX_SERVERS]; /* by priority, then config order */
+	unsigned n;
+};
+
+/* One question on its way: at most two attempts on two servers. */
+struct upstream_req {
+	struct upstream *u;
+	upstream_answer_cb cb;
+	void *arg;
+	uint64_t deadline, sent_at;
+	unsigned server; /* index into servers[] of the current attempt */
+	unsigned attempts;
+	size_t len;
+	uint8_t q[];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, int *err)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
+	int rc = 0;
+
+	if (!u) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	u->loop = loop;
+	u->timeout_ms = c->limits.upstream_timeout_ms;
+	for (unsigned i = 0; i < c->nservers; i++) {
+		const struct conf_server *cs = &c->servers[i];
+		struct upstream_server *s = &u->servers[i];
+
+		snprintf(s->name, sizeof(s->name), "%s", cs->name);
+		s->proto = cs->proto;
+		s->priority = cs->priority;
+		if (cs->proto == CONF_PROTO_DOH)
+			s->doh = doh_client_new(loop, cs, c->client_cert, c->client_key, &rc);
+		else
+			s->dot = dot_client_new(loop, cs, c->client_cert, c->client_key, &rc);
+		if (!s->doh && !s->dot) {
+			log_err("server %s: cannot set up its client: %s", s->name, strerror(-rc));
+			u->n = i;
+			upstream_free(&u);
+			*err = rc ? rc : -EINVAL;
+			return NULL;
+		}
+	}
+	u->n = c->nservers;
+	/* Stable insertion sort by priority: config order breaks ties. */
+	for (unsigned i = 0; i < u->n; i++) {
+		unsigned j = i;
+
+		while (j > 0 && u->servers[u->order[j - 1]].priority > u->servers[i].priority) {
+			u->order[j] = u->order[j - 1];
+			j--;
+		}
+		u->order[j] = i;
+	}
+	return u;
+}
+
+void upstream_free(struct upstream **up)
+{
+	struct upstream *u;
+
+	if (!up || !*up)
+		return;
+	u = *up;
+	for (unsigned i = 0; i < CONF_MAX_SERVERS; i++) {
+		doh_client_free(&u->servers[i].doh);
+		dot_client_free(&u->servers[i].dot);
+	}
+	free(u);
+	*up = NULL;
+}
+
+static bool healthy(const struct upstream_server *s, uint64_t now)
+{
+	return s->down_until <= now;
+}
+
+/* The preferred healthy server not yet tried; if every untried one is
+ * down, the untried one that comes back first (so a probe still happens
+ * and recovery is noticed). Returns n when none is left. */
+static unsigned pick(const struct upstream *u, uint64_t now, int exclude)
+{
+	unsigned best = u->n;
+
+	for (unsigned k = 0; k < u->n; k++) {
+		unsigned i = u->order[k];
+
+		if ((int)i == exclude)
+			continue;
+		if (healthy(&u->servers[i], now))
+			return i;
+		if (best == u->n || u->servers[i].down_until < u->servers[best].down_until)
+			best = i;
+	}
+	return best;
+}
+
+static void mark_failed(struct upstream_server *s, uint64_t now)
+{
+	uint64_t backoff = UPSTREAM_BACKOFF_MIN_MS;
+
+	s->fails++;
+	for (unsigned i = 1; i < s->fails && backoff < UPSTREAM_BACKOFF_MAX_MS; i++)
+		backoff *= 2;
+	if (backoff > UPSTREAM_BACKOFF_MAX_MS)
+		backoff = UPSTREAM_BACKOFF_MAX_MS;
+	s->down_until = now + backoff;
+}
+
+static void mark_ok(struct upstream_server *s, uint64_t latency)
+{
+	static const uint64_t edges[7] = {1, 2, 5, 10, 50, 100, 1000};
+	unsigned b = 0;
+
+	if (s->fails)
+		log_info("server %s answers again", s->name);
+	s->fails = 0;
+	s->down_until = 0;
+	s->lat_sum += latency;
+	s->lat_count++;
+	while (b < 7 && latency > edges[b])
+		b++;
+	s->lat_buckets[b]++;
+}
+
+static void on_answer(void *arg, int status, const uint8_t *answer, size_t len);
+
+static int send_attempt(struct upstream_req *r, uint64_t now)
+{
+	struct upstream *u = r->u;
+	struct upstream_server *s = &u->servers[r->server];
+	uint64_t left = r->deadline > now ? r->deadline - now : 0;
+	uint32_t budget = (uint32_t)left;
+	int rc;
+
+	/* With another server to fall back on, the first attempt gets half the
+	 * time, so that a dead primary still leaves time for the secondary. */
+	if (r->attempts == 0 && u->n > 1 && budget >= 2 * UPSTREAM_MIN_ATTEMPT_MS)
+		budget /= 2;
+	r->attempts++;
+	r->sent_at = now;
+	s->selected++;
+	if (s->doh)
+		rc = doh_client_query(s->doh, r->q, r->len, budget, on_answer, r);
+	else
+		rc = dot_client_query(s->dot, r->q, r->len, budget, on_answer, r);
+	return rc;
+}
+
+static void finish(struct upstream_req *r, int status, const uint8_t *answer, size_t len)
+{
+	r->cb(r->arg, status, answer, len, r->u->servers[r->server].name);
+	free(r);
+}
+
+static void on_answer(void *arg, int status, const uint8_t *answer, size_t len)
+{
+	struct upstream_req *r = arg;
+	struct upstream *u = r->u;
+	struct upstream_server *s = &u->servers[r->server];
+	uint64_t now = now_ms();
+	unsigned next;
+
+	if (status == 0) {
+		mark_ok(s, now - r->sent_at);
+		finish(r, 0, answer, len);
+		return;
+	}
+	if (status == -ECANCELED) {
+		finish(r, status, NULL, 0);
+		return;
+	}
+	mark_failed(s, now);
+	log_ratelimited(LOG_WARNING, "server %s: %s (attempt %u)", s->name, strerror(-status),
+			r->attempts);
+	/* Retry once, on another server, if there is one and time is left. */
+	next = r->attempts < 2 ? pick(u, now, (int)r->server) : u->n;
+	if (next < u->n && r->deadline > now + UPSTREAM_MIN_ATTEMPT_MS) {
+		unsigned failed = r->server;
+
+		s->failovers++;
+		r->server = next;
+		if (send_attempt(r, now) == 0)
+			return;
+		r->server = failed;
+	}
+	finish(r, status, NULL, 0);
+}
+
+int upstream_query(struct upstream *u, const uint8_t *q, size_t len, upstream_answer_cb cb,
+		   void *arg)
+{
+	struct upstream_req *r;
+	uint64_t now = now_ms();
+	int rc;
+
+	if (u->n == 0)
+		return -ENOENT;
+	r = malloc(sizeof(*r) + len);
+	if (!r)
+		return -ENOMEM;
+	r->u = u;
+	r->cb = cb;
+	r->arg = arg;
+	r->deadline = now + u->timeout_ms;
+	r->attempts = 0;
+	r->len = len;
+	memcpy(r->q, q, len);
+	r->server = pick(u, now, -1);
+	rc = send_attempt(r, now);
+	if (rc < 0) {
+		/* Refused at once (in-flight bound): try the next server now. */
+		unsigned next = pick(u, now, (int)r->server);
+
+		if (next < u->n) {
+			r->server = next;
+			rc = send_attempt(r, now);
+		}
+	}
+	if (rc < 0)
+		free(r);
+	return rc;
+}
+
+unsigned upstream_count(const struct upstream *u)
+{
+	return u->n;
+}
+
+void upstream_get_server_stats(const struct upstream *u, unsigned i,
+			       struct upstream_server_stats *st)
+{
+	const struct upstream_server *s = &u->servers[i];
+
+	memset(st, 0, sizeof(*st));
+	st->name = s->name;
+	st->proto = s->proto == CONF_PROTO_DOH ? "doh" : "dot";
+	st->priority = s->priority;
+	st->healthy = healthy(s, now_ms());
+	st->consecutive_failures = s->fails;
+	st->selected = s->selected;
+	st->failovers = s->failovers;
+	st->latency_ms_sum = s->lat_sum;
+	st->latency_count = s->lat_count;
+	memcpy(st->latency_buckets, s->lat_buckets, sizeof(st->latency_buckets));
+	if (s->doh)
+		doh_client_get_stats(s->doh, &st->t);
+	else if (s->dot)
+		dot_client_get_stats(s->dot, &st->t);
+}
