@@ -268,7 +268,6 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 
 	if (get_addr(req, &pi.dst, &err) < 0)
 		return err;
-	pi.src.family = pi.dst.family;
 	if (from && (!json_is_string(from) || addr_parse(json_string_value(from), &pi.src) < 0 ||
 		     pi.src.family != pi.dst.family))
 		return control_error("\"from\" must be an address of the same family");

@@ -175,9 +175,11 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 	} else {
 		sb_printf(&sb, "%s %-6s %s%-14s", when, verdict, r->would_deny ? "would-deny:" : "",
 			  verdict_reason_name(r->reason));
-		if (pkt)
+		if (pkt && pkt->src.family)
 			sb_printf(&sb, " %s %s:%u -> %s:%u", proto, src, pkt->sport, dst,
 				  pkt->dport);
+		else if (pkt) /* "explain" without --from */
+			sb_printf(&sb, " %s -> %s:%u", proto, dst, pkt->dport);
 		else
 			sb_printf(&sb, " (%s)", packet_strerror(perr));
 		if (qp && qp->has_uid)
