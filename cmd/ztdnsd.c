@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("ztdnsd", verbose ? LOG_DEBUG : LOG_INFO, !foreground);
+	/* A peer closing a TLS, TCP or control connection must be an error
+	 * return, not the end of the firewall. */
+	signal(SIGPIPE, SIG_IGN);
 	if (geteuid() != 0)
 		log_info("not running as root; CAP_NET_ADMIN is required");
 	rc = daemon_start(&d, EV_DEFAULT, c);

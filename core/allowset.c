@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 
@@ -40,8 +41,18 @@ struct allowset_entry {
 	struct allowset_meta *_Atomic meta;
 };
 
+/* How many scoped entries exist for an address, whatever their scope: lets
+ * a gateway denial say "other-client" without a scan. Writer-maintained. */
+struct allowset_addrref {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;
+	struct addr addr;
+	_Atomic unsigned count;
+};
+
 struct allowset {
 	struct cds_lfht *ht;
+	struct cds_lfht *byaddr;
 	size_t max_entries;
 	unsigned names_per_addr;
 	_Atomic uint64_t entries;
@@ -96,6 +107,61 @@ static unsigned long hash_key(const struct allowset_key *k)
 	     ((e) = caa_container_of(cds_lfht_iter_get_node(it), struct allowset_entry, node), 1); \
 	     cds_lfht_next((ht), (it)))
 
+static unsigned long hash_addr(const struct addr *a)
+{
+	struct allowset_key k;
+
+	make_key(&k, NULL, a);
+	return hash_key(&k);
+}
+
+static int match_addr(struct cds_lfht_node *node, const void *key)
+{
+	const struct allowset_addrref *r = caa_container_of(node, struct allowset_addrref, node);
+
+	return addr_equal(&r->addr, key);
+}
+
+static struct allowset_addrref *find_ref(struct allowset *as, const struct addr *a)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(as->byaddr, hash_addr(a), match_addr, a, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct allowset_addrref, node) : NULL;
+}
+
+static void free_ref_rcu(struct rcu_head *h)
+{
+	free(caa_container_of(h, struct allowset_addrref, rcu));
+}
+
+/* Writer, read lock held. Count one more (delta 1) or one less (-1) scoped
+ * entry for a. Returns -ENOMEM when a new counter cannot be allocated. */
+static int ref_update(struct allowset *as, const struct addr *a, int delta)
+{
+	struct allowset_addrref *r = find_ref(as, a);
+
+	if (!r) {
+		if (delta < 0)
+			return 0;
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		r->addr = *a;
+		cds_lfht_node_init(&r->node);
+		cds_lfht_add(as->byaddr, hash_addr(a), &r->node);
+	}
+	if (delta > 0) {
+		atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+	} else if (atomic_fetch_sub_explicit(&r->count, 1, memory_order_relaxed) == 1) {
+		if (cds_lfht_del(as->byaddr, &r->node) == 0)
+			call_rcu(&r->rcu, free_ref_rcu);
+	}
+	return 0;
+}
+
 static int match_key(struct cds_lfht_node *node, const void *key)
 {
 	const struct allowset_entry *e = caa_container_of(node, struct allowset_entry, node);
@@ -120,7 +186,12 @@ struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr)
 	while (init < max_entries / 4 && init < (1UL << 16))
 		init <<= 1;
 	as->ht = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
-	if (!as->ht) {
+	as->byaddr = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (!as->ht || !as->byaddr) {
+		if (as->ht)
+			cds_lfht_destroy(as->ht, NULL);
+		if (as->byaddr)
+			cds_lfht_destroy(as->byaddr, NULL);
 		free(as);
 		errno = ENOMEM;
 		return NULL;
@@ -145,6 +216,8 @@ static void free_entry_rcu(struct rcu_head *h)
 static void drop_entry(struct allowset *as, struct allowset_entry *e)
 {
 	if (cds_lfht_del(as->ht, &e->node) == 0) {
+		if (e->key.scope.family)
+			ref_update(as, &e->key.addr, -1);
 		atomic_fetch_sub_explicit(&as->entries, 1, memory_order_relaxed);
 		call_rcu(&e->rcu, free_entry_rcu);
 	}
@@ -165,6 +238,7 @@ void allowset_free(struct allowset **asp)
 	/* Wait for every callback before the table goes away. */
 	rcu_barrier();
 	cds_lfht_destroy(as->ht, NULL);
+	cds_lfht_destroy(as->byaddr, NULL);
 	free(as);
 	*asp = NULL;
 }
@@ -356,6 +430,14 @@ int allowset_add(struct allowset *as, const struct addr *scope, const struct add
 	}
 	atomic_fetch_add_explicit(&as->entries, 1, memory_order_relaxed);
 	as->st.inserts++;
+	if (k.scope.family && ref_update(as, a, 1) < 0) {
+		/* Without its counter the entry would be invisible to
+		 * "other-client"; undo it rather than keep it half-known. */
+		cds_lfht_del(as->ht, &e->node);
+		atomic_fetch_sub_explicit(&as->entries, 1, memory_order_relaxed);
+		call_rcu(&e->rcu, free_entry_rcu);
+		rc = -ENOMEM;
+	}
 out:
 	rcu_read_unlock();
 	return rc;
@@ -475,6 +557,26 @@ int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, 
 	}
 	rcu_read_unlock();
 	return rc;
+}
+
+bool allowset_scoped_elsewhere(struct allowset *as, const struct addr *a)
+{
+	struct allowset_addrref *r;
+	bool found;
+
+	rcu_read_lock();
+	r = find_ref(as, a);
+	found = r && atomic_load_explicit(&r->count, memory_order_relaxed) > 0;
+	rcu_read_unlock();
+	return found;
+}
+
+const struct addr *allowset_scope_self(void)
+{
+	/* A family no packet has: the gateway's own flows and lookups. */
+	static const struct addr self = {.family = AF_LOCAL};
+
+	return &self;
 }
 
 void allowset_get_stats(struct allowset *as, struct allowset_stats *st)

@@ -101,6 +101,14 @@ enum allowset_result allowset_lookup(struct allowset *as, const struct addr *sco
  * was full? */
 bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a);
 
+/* Any registered thread. Does any scoped entry (any client's, expired or
+ * not) exist for a? For "other-client" denials in gateway mode. */
+bool allowset_scoped_elsewhere(struct allowset *as, const struct addr *a);
+
+/* The scope of the machine's own flows and lookups in gateway mode (an
+ * address of family AF_LOCAL, which no packet carries). */
+const struct addr *allowset_scope_self(void);
+
 /* Writer. Call fn for every entry (expired ones too) until it returns
  * non-zero; returns that value or 0. */
 int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, void *arg),

@@ -1,6 +1,7 @@
 #include "core/commands.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
@@ -134,7 +135,9 @@ static json_t *view_json(const struct allowset_view *v, uint64_t now)
 		      "source", v->source == ALLOWSET_MANUAL ? "manual" : "learned", "names",
 		      v->names, "server", v->server, "hits", (json_int_t)v->hits);
 
-	if (v->scope.family)
+	if (v->scope.family == AF_LOCAL)
+		json_object_set_new(o, "client", json_string("self"));
+	else if (v->scope.family)
 		json_object_set_new(o, "client", json_string(addr_format(&v->scope, s, sizeof(s))));
 	if (v->expires_ms > now)
 		json_object_set_new(o, "expires_in_s",
@@ -285,7 +288,7 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 	pi.dport = port ? (uint16_t)json_integer_value(port) : (pi.proto == IPPROTO_TCP ? 443 : 0);
 	if (pi.proto == IPPROTO_ICMP || pi.proto == IPPROTO_ICMPV6)
 		pi.icmp_type = pi.dst.family == AF_INET ? 8 : 128;
-	verdict_decide(&d->policy, &pi, now, &r);
+	verdict_decide(&d->policy, &pi, from ? NULL : allowset_scope_self(), now, &r);
 	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, now);
 	{
 		json_t *o =

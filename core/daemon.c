@@ -52,7 +52,9 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	enum packet_err pe = packet_parse(qp->payload, qp->len, &pi);
 	uint64_t now = allowset_now_ms();
 
-	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL, now, &r);
+	/* No input interface: the machine's own flow (OUTPUT). */
+	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
+		       qp->indev == 0 ? allowset_scope_self() : NULL, now, &r);
 	nfqueue_verdict(q, qp->id, r.accept);
 
 	d->cnt.verdicts[r.reason]++;

@@ -198,108 +198,178 @@ static bool wants_fwd(const struct conf *c)
 	return c->mode == CONF_MODE_GATEWAY;
 }
 
-/* The transaction: remove old jumps (lines from the current listing), then
- * (re)fill the chains and insert the jumps; or, with c NULL, drop them. */
-static void render_txn(const struct conf *c, int family, const char *listing, FILE *out)
+/* The stub's port for redirected LAN DNS: the first listener of the family
+ * that is not loopback (REDIRECT sends to the LAN interface's address). */
+static unsigned stub_port(const struct conf *c, int family)
 {
-	bool have_out = false, have_fwd = false;
-	const char *p = listing;
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		const struct addr *a = &c->listen[i].addr;
+		bool loop = (a->family == AF_INET && a->b[0] == 127) ||
+			    (a->family == AF_INET6 && a->b[15] == 1 &&
+			     memcmp(a->b, (const uint8_t[15]){0}, 15) == 0);
 
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len > 3 && strncmp(p, "-N ", 3) == 0) {
-			if (len == 3 + strlen(RULESET_CHAIN_OUT) &&
-			    strncmp(p + 3, RULESET_CHAIN_OUT, len - 3) == 0)
-				have_out = true;
-			if (len == 3 + strlen(RULESET_CHAIN_FWD) &&
-			    strncmp(p + 3, RULESET_CHAIN_FWD, len - 3) == 0)
-				have_fwd = true;
-		}
-		p = nl ? nl + 1 : NULL;
+		if (a->family == family && !loop)
+			return c->listen[i].port;
 	}
-	fprintf(out, "*filter\n");
-	if (have_out || (c && wants_out(c)))
-		fprintf(out, ":%s - [0:0]\n", RULESET_CHAIN_OUT);
-	if (have_fwd || (c && wants_fwd(c)))
-		fprintf(out, ":%s - [0:0]\n", RULESET_CHAIN_FWD);
-	/* Every existing jump to one of our chains, from any built-in chain. */
+	return 53;
+}
+
+static void dns_rules(const struct conf *c, int family, FILE *out)
+{
+	unsigned port = stub_port(c, family);
+
+	/* Plain DNS from the LAN to any address goes to the stub instead. */
+	fprintf(out, "-A %s -p udp -m udp --dport 53 -j REDIRECT --to-ports %u\n",
+		RULESET_CHAIN_DNS, port);
+	fprintf(out, "-A %s -p tcp -m tcp --dport 53 -j REDIRECT --to-ports %u\n",
+		RULESET_CHAIN_DNS, port);
+	for (unsigned i = 0; i < c->nlan_ifaces; i++)
+		fprintf(out, "-I PREROUTING 1 -i %s -j %s\n", c->lan_ifaces[i], RULESET_CHAIN_DNS);
+}
+
+struct ruleset_chain {
+	const char *table;
+	const char *name;
+	bool (*wanted)(const struct conf *c);
+};
+
+static const struct ruleset_chain chains[] = {
+    {"filter", RULESET_CHAIN_OUT, wants_out},
+    {"filter", RULESET_CHAIN_FWD, wants_fwd},
+    {"nat", RULESET_CHAIN_DNS, wants_fwd},
+};
+
+static bool line_is(const char *p, size_t len, const char *prefix, const char *name)
+{
+	size_t pl = strlen(prefix), nl = strlen(name);
+
+	return len == pl + nl && strncmp(p, prefix, pl) == 0 && strncmp(p + pl, name, nl) == 0;
+}
+
+/* Is this listing line a rule of one of our chains (not a jump to one)? */
+static bool in_our_chain(const char *p, size_t len)
+{
+	for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
+		size_t nl = strlen(chains[i].name);
+
+		if (len > 4 + nl && strncmp(p, "-A ", 3) == 0 &&
+		    strncmp(p + 3, chains[i].name, nl) == 0 && p[3 + nl] == ' ')
+			return true;
+	}
+	return false;
+}
+
+/* One table's part of the transaction, from its current listing ("iptables
+ * -t TABLE -S"): delete every jump to our chains, (re)fill the chains c wants
+ * and jump to them again, delete the ones it does not want. With c NULL,
+ * remove everything of ours. A table with nothing of ours and nothing wanted
+ * is left alone (not even created). */
+static void render_table(const struct conf *c, int family, const char *table, const char *listing,
+			 FILE *out)
+{
+	bool exists[sizeof(chains) / sizeof(chains[0])] = {0}, want_any = false, jumps = false;
+	const char *p;
+
 	for (p = listing; p && *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
 
-		if (len > 3 && strncmp(p, "-A ", 3) == 0 &&
-		    (strncmp(p, "-A " RULESET_CHAIN_OUT " ", 4 + strlen(RULESET_CHAIN_OUT)) != 0) &&
-		    (strncmp(p, "-A " RULESET_CHAIN_FWD " ", 4 + strlen(RULESET_CHAIN_FWD)) != 0)) {
-			const char *j = memmem(p, len, " -j ZTDNS-", 10);
-
-			if (j)
-				fprintf(out, "-D %.*s\n", (int)(len - 3), p + 3);
-		}
+		for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++)
+			if (strcmp(chains[i].table, table) == 0 &&
+			    line_is(p, len, "-N ", chains[i].name))
+				exists[i] = true;
+		if (strncmp(p, "-A ", 3) == 0 && !in_our_chain(p, len) &&
+		    memmem(p, len, " -j ZTDNS-", 10))
+			jumps = true;
 		p = nl ? nl + 1 : NULL;
 	}
-	if (c) {
-		if (wants_out(c)) {
-			chain_rules(c, family, RULESET_CHAIN_OUT, out);
-			fprintf(out, "-I OUTPUT 1 -j %s\n", RULESET_CHAIN_OUT);
-		} else if (have_out) {
-			fprintf(out, "-X %s\n", RULESET_CHAIN_OUT);
+	for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++)
+		if (strcmp(chains[i].table, table) == 0)
+			want_any |= exists[i] || (c && chains[i].wanted(c));
+	if (!want_any && !jumps)
+		return;
+	fprintf(out, "*%s\n", table);
+	for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++)
+		if (strcmp(chains[i].table, table) == 0 &&
+		    (exists[i] || (c && chains[i].wanted(c))))
+			fprintf(out, ":%s - [0:0]\n", chains[i].name);
+	for (p = listing; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (strncmp(p, "-A ", 3) == 0 && !in_our_chain(p, len) &&
+		    memmem(p, len, " -j ZTDNS-", 10))
+			fprintf(out, "-D %.*s\n", (int)(len - 3), p + 3);
+		p = nl ? nl + 1 : NULL;
+	}
+	for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
+		const struct ruleset_chain *ch = &chains[i];
+
+		if (strcmp(ch->table, table) != 0)
+			continue;
+		if (c && ch->wanted(c)) {
+			if (strcmp(ch->name, RULESET_CHAIN_DNS) == 0) {
+				dns_rules(c, family, out);
+			} else {
+				chain_rules(c, family, ch->name, out);
+				if (strcmp(ch->name, RULESET_CHAIN_OUT) == 0)
+					fprintf(out, "-I OUTPUT 1 -j %s\n", ch->name);
+				else
+					for (unsigned j = 0; j < c->nlan_ifaces; j++)
+						fprintf(out, "-I FORWARD 1 -i %s -j %s\n",
+							c->lan_ifaces[j], ch->name);
+			}
+		} else if (exists[i]) {
+			fprintf(out, "-X %s\n", ch->name);
 		}
-		if (wants_fwd(c)) {
-			chain_rules(c, family, RULESET_CHAIN_FWD, out);
-			for (unsigned i = 0; i < c->nlan_ifaces; i++)
-				fprintf(out, "-I FORWARD 1 -i %s -j %s\n", c->lan_ifaces[i],
-					RULESET_CHAIN_FWD);
-		} else if (have_fwd) {
-			fprintf(out, "-X %s\n", RULESET_CHAIN_FWD);
-		}
-	} else {
-		if (have_out)
-			fprintf(out, "-X %s\n", RULESET_CHAIN_OUT);
-		if (have_fwd)
-			fprintf(out, "-X %s\n", RULESET_CHAIN_FWD);
 	}
 	fprintf(out, "COMMIT\n");
 }
 
 int ruleset_render(const struct conf *c, int family, FILE *out)
 {
-	render_txn(c, family, "", out);
+	render_table(c, family, "filter", "", out);
+	render_table(c, family, "nat", "", out);
 	return 0;
 }
 
-/* Apply (c) or remove (c NULL) for one family. */
+/* Apply (c) or remove (c NULL) for one family, both tables in one run of
+ * the restore tool. */
 static int apply_family(const struct conf *c, int family)
 {
+	static const char *const tables[] = {"filter", "nat"};
 	char restore[256], list[256];
 	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
-	char *listing = NULL, *txn = NULL;
+	char *txn = NULL;
 	size_t txnlen = 0;
 	FILE *f;
-	int rc;
+	int rc = 0;
 
 	if (!pick_tool(family, restore, list, sizeof(restore))) {
 		log_err("%s: no iptables-restore / ip6tables-restore found", fam);
 		return -ENOENT;
 	}
-	{
-		char *argv[] = {list, "-w", "10", "-t", "filter", "-S", NULL};
+	f = open_memstream(&txn, &txnlen);
+	if (!f)
+		return -errno;
+	for (size_t i = 0; i < 2; i++) {
+		char *argv[] = {list, "-w", "10", "-t", (char *)tables[i], "-S", NULL};
+		char *listing = NULL;
 
 		rc = run(argv, NULL, 0, &listing, LISTING_MAX);
 		if (rc != 0) {
-			log_err("%s: %s -S failed (status %d)", fam, list, rc);
+			log_err("%s: %s -t %s -S failed (status %d)", fam, list, tables[i], rc);
+			free(listing);
+			fclose(f);
 			rc = rc < 0 ? rc : -EIO;
 			goto out;
 		}
+		render_table(c, family, tables[i], listing, f);
+		free(listing);
 	}
-	f = open_memstream(&txn, &txnlen);
-	if (!f) {
-		rc = -errno;
-		goto out;
-	}
-	render_txn(c, family, listing, f);
 	fclose(f);
+	if (txnlen == 0)
+		goto out; /* nothing of ours, nothing wanted */
 	{
 		char *argv[] = {restore, "-w", "10", "--noflush", NULL};
 
@@ -313,7 +383,6 @@ static int apply_family(const struct conf *c, int family)
 	}
 	log_debug("%s ruleset %s with %s", fam, c ? "installed" : "removed", restore);
 out:
-	free(listing);
 	free(txn);
 	return rc;
 }

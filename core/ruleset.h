@@ -19,6 +19,7 @@ struct conf;
 
 #define RULESET_CHAIN_OUT "ZTDNS-OUT"
 #define RULESET_CHAIN_FWD "ZTDNS-FWD"
+#define RULESET_CHAIN_DNS "ZTDNS-DNS" /* nat: LAN DNS redirected to the stub */
 
 /* Write what ruleset_apply() would feed to iptables-restore (family AF_INET)
  * or ip6tables-restore (AF_INET6) on a system without our chains. */

@@ -54,10 +54,10 @@ static bool is_dns_server(const struct verdict_policy *p, const struct packet_in
 	return false;
 }
 
-static void decide(const struct verdict_policy *p, const struct packet_info *pkt, uint64_t now_ms,
-		   struct verdict_result *r)
+static void decide(const struct verdict_policy *p, const struct packet_info *pkt,
+		   const struct addr *client, uint64_t now_ms, struct verdict_result *r)
 {
-	const struct addr *scope = p->scoped ? &pkt->src : NULL;
+	const struct addr *scope = p->scoped ? (client ? client : &pkt->src) : NULL;
 	const struct prefix *ex;
 	enum allowset_result ar;
 
@@ -95,11 +95,15 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 		r->reason = VERDICT_OVER_CAP;
 		return;
 	}
+	if (scope && allowset_scoped_elsewhere(p->allowset, &pkt->dst)) {
+		r->reason = VERDICT_OTHER_CLIENT;
+		return;
+	}
 	r->reason = VERDICT_NEVER_RESOLVED;
 }
 
-void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt, uint64_t now_ms,
-		    struct verdict_result *r)
+void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt,
+		    const struct addr *client, uint64_t now_ms, struct verdict_result *r)
 {
 	r->would_deny = false;
 	r->expired_ago_ms = 0;
@@ -109,7 +113,7 @@ void verdict_decide(const struct verdict_policy *p, const struct packet_info *pk
 	if (!pkt)
 		r->reason = VERDICT_UNPARSABLE;
 	else
-		decide(p, pkt, now_ms, r);
+		decide(p, pkt, client, now_ms, r);
 	r->accept = verdict_reason_accepts(r->reason);
 	if (!r->accept && !p->enforce) {
 		r->accept = true;

@@ -58,11 +58,13 @@ struct verdict_result {
 };
 
 /* Decide for a parsed packet (pkt NULL: the packet could not be parsed).
- * client is the scope in gateway mode (the packet's source), ignored
- * otherwise. now_ms is allowset_now_ms(). Thread-safe for registered
- * allowset readers. */
-void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt, uint64_t now_ms,
-		    struct verdict_result *r);
+ * With p->scoped (gateway, per-client allowances), client is the scope to
+ * look allowances up in: NULL means the packet's source (a forwarded flow),
+ * allowset_scope_self() the gateway's own flows. Operator allows (the unset
+ * scope) count for every client. now_ms is allowset_now_ms(). Thread-safe
+ * for registered allowset readers. */
+void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt,
+		    const struct addr *client, uint64_t now_ms, struct verdict_result *r);
 
 /* "learned", "exception", ..., "unparsable". */
 const char *verdict_reason_name(enum verdict_reason r);

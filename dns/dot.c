@@ -105,6 +105,7 @@ struct dot_client {
 };
 
 static void dot_connect_addr(struct dot_client *c);
+static void dot_addr_failed(struct dot_client *c, int err);
 
 /* ---------------------------------------------------------------- lists */
 
@@ -161,7 +162,7 @@ static unsigned dot_inflight(const struct dot_client *c)
 	return DOT_MAX_INFLIGHT - c->nfree;
 }
 
-/* Release the client if nothing of it is on the stack any more. */
+/* Release the memory; only when none of our handlers is on the stack. */
 static void dot_destroy(struct dot_client *c)
 {
 	SSL_SESSION_free(c->session);
@@ -598,12 +599,7 @@ static void dot_handshake(struct dot_client *c)
 	}
 	if (err == SSL_ERROR_SYSCALL) {
 		/* closed or reset during the handshake: maybe only this address */
-		ERR_clear_error();
-		dot_conn_close(c, false);
-		c->last_err = -ECONNRESET;
-		c->addr_tries++;
-		c->addr_idx = (c->addr_idx + 1) % c->srv.naddrs;
-		dot_connect_addr(c);
+		dot_addr_failed(c, -ECONNRESET);
 		return;
 	}
 	log_ratelimited(LOG_WARNING, "dot %s: %s", c->srv.name, why);

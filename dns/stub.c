@@ -180,6 +180,18 @@ static uint32_t clamp_ttl(const struct conf *c, uint32_t ttl)
 	return ttl;
 }
 
+/* In gateway mode, a lookup from the machine itself (loopback) opens flows
+ * for the machine itself, and one from a LAN client for that client. */
+static const struct addr *scope_of(const struct addr *client)
+{
+	static const uint8_t v6lo[16] = {[15] = 1};
+
+	if ((client->family == AF_INET && client->b[0] == 127) ||
+	    (client->family == AF_INET6 && memcmp(client->b, v6lo, 16) == 0))
+		return allowset_scope_self();
+	return client;
+}
+
 /* Put what the answer proves in the allowset. Returns false if the answer
  * must not be passed on (the chain is broken). */
 static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg *m,
@@ -213,8 +225,8 @@ static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg 
 		const struct wire_found *f = &chain.found[i];
 		uint32_t ttl = clamp_ttl(c, UTIL_MIN(f->ttl, chain.min_ttl));
 		uint64_t expires = now + ((uint64_t)ttl + c->ttl.grace) * 1000u;
-		int rc = allowset_add(s->as, scoped ? &p->client : NULL, &f->addr, expires,
-				      ALLOWSET_LEARNED, name, server, now);
+		int rc = allowset_add(s->as, scoped ? scope_of(&p->client) : NULL, &f->addr,
+				      expires, ALLOWSET_LEARNED, name, server, now);
 
 		if (rc == 0) {
 			s->st.learned++;

@@ -91,7 +91,7 @@ int main(void)
 			pkt(rows[i].src, rows[i].dst, rows[i].proto, rows[i].sport, rows[i].dport);
 
 		p.icmp_type = rows[i].icmp_type;
-		verdict_decide(&pol, &p, now, &r);
+		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK_MSG(r.reason == rows[i].want, "row %zu (%s -> %s): got %s want %s", i,
 			  rows[i].src, rows[i].dst, verdict_reason_name(r.reason),
 			  verdict_reason_name(rows[i].want));
@@ -103,33 +103,33 @@ int main(void)
 	{
 		struct packet_info p = pkt("192.0.2.1", "198.51.100.10", IPPROTO_TCP, 1, 443);
 
-		verdict_decide(&pol, &p, now, &r);
+		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK_STREQ(r.view.names, "web.example");
 		CHECK(r.view.expires_ms == now + 60000);
 		p = pkt("192.0.2.1", "198.51.100.12", IPPROTO_TCP, 1, 443);
-		verdict_decide(&pol, &p, now, &r);
+		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK(r.expired_ago_ms == 7000);
 		CHECK_STREQ(r.view.names, "old.example");
 		p = pkt("192.0.2.1", "203.0.113.9", IPPROTO_TCP, 1, 443);
-		verdict_decide(&pol, &p, now, &r);
+		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK(r.subnet.len == 24);
 	}
 
 	/* Unparsable: dropped when enforcing. */
-	verdict_decide(&pol, NULL, now, &r);
+	verdict_decide(&pol, NULL, NULL, now, &r);
 	CHECK(r.reason == VERDICT_UNPARSABLE && !r.accept);
 
 	/* Audit: every deny becomes an accept marked would-deny; accepts stay. */
 	pol.enforce = false;
-	verdict_decide(&pol, NULL, now, &r);
+	verdict_decide(&pol, NULL, NULL, now, &r);
 	CHECK(r.reason == VERDICT_UNPARSABLE && r.accept && r.would_deny);
 	{
 		struct packet_info p = pkt("192.0.2.1", "198.51.100.99", IPPROTO_TCP, 1, 443);
 
-		verdict_decide(&pol, &p, now, &r);
+		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK(r.reason == VERDICT_NEVER_RESOLVED && r.accept && r.would_deny);
 		p = pkt("192.0.2.1", "198.51.100.10", IPPROTO_TCP, 1, 443);
-		verdict_decide(&pol, &p, now, &r);
+		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK(r.reason == VERDICT_LEARNED && r.accept && !r.would_deny);
 	}
 	pol.enforce = true;
@@ -150,13 +150,36 @@ int main(void)
 		allowset_add(as, &ca, &dst, now + 1000, ALLOWSET_LEARNED, "a.example", NULL, now);
 		allowset_add(as, NULL, &man, now + 1000, ALLOWSET_MANUAL, NULL, NULL, now);
 		p = pkt("192.0.2.10", "198.51.100.50", IPPROTO_TCP, 1, 443);
-		verdict_decide(&g, &p, now, &r);
+		verdict_decide(&g, &p, NULL, now, &r);
 		CHECK(r.reason == VERDICT_LEARNED && r.accept);
 		p = pkt("192.0.2.11", "198.51.100.50", IPPROTO_TCP, 1, 443);
-		verdict_decide(&g, &p, now, &r);
+		verdict_decide(&g, &p, NULL, now, &r);
 		CHECK(!r.accept);
+		CHECK(r.reason == VERDICT_OTHER_CLIENT);
+		/* The gateway's own flow is not client A's either. */
+		verdict_decide(&g, &p, allowset_scope_self(), now, &r);
+		CHECK(r.reason == VERDICT_OTHER_CLIENT);
+		/* A destination nobody resolved. */
+		p = pkt("192.0.2.11", "198.51.100.59", IPPROTO_TCP, 1, 443);
+		verdict_decide(&g, &p, NULL, now, &r);
+		CHECK(r.reason == VERDICT_NEVER_RESOLVED);
+		/* The gateway's own lookups are its own. */
+		allowset_add(as, allowset_scope_self(), &dst, now + 1000, ALLOWSET_LEARNED, "a", NULL,
+			     now);
+		p = pkt("203.0.113.1", "198.51.100.50", IPPROTO_TCP, 1, 443);
+		verdict_decide(&g, &p, allowset_scope_self(), now, &r);
+		CHECK(r.reason == VERDICT_LEARNED);
+		/* When A's entry goes, B's denial for it is never-resolved
+		 * again only once no other client holds it. */
+		allowset_remove(as, &ca, &dst);
+		p = pkt("192.0.2.11", "198.51.100.50", IPPROTO_TCP, 1, 443);
+		verdict_decide(&g, &p, NULL, now, &r);
+		CHECK(r.reason == VERDICT_OTHER_CLIENT); /* self still has it */
+		allowset_remove(as, allowset_scope_self(), &dst);
+		verdict_decide(&g, &p, NULL, now, &r);
+		CHECK(r.reason == VERDICT_NEVER_RESOLVED);
 		p = pkt("192.0.2.11", "198.51.100.51", IPPROTO_TCP, 1, 443);
-		verdict_decide(&g, &p, now, &r);
+		verdict_decide(&g, &p, NULL, now, &r);
 		CHECK(r.reason == VERDICT_MANUAL && r.accept);
 		allowset_free(&as);
 	}
@@ -178,10 +201,10 @@ int main(void)
 		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) ==
 		      -ENOSPC);
 		p = pkt("192.0.2.1", "198.51.100.62", IPPROTO_TCP, 1, 443);
-		verdict_decide(&o, &p, now, &r);
+		verdict_decide(&o, &p, NULL, now, &r);
 		CHECK(r.reason == VERDICT_OVER_CAP && !r.accept);
 		p = pkt("192.0.2.1", "198.51.100.63", IPPROTO_TCP, 1, 443);
-		verdict_decide(&o, &p, now, &r);
+		verdict_decide(&o, &p, NULL, now, &r);
 		CHECK(r.reason == VERDICT_NEVER_RESOLVED);
 		allowset_free(&as);
 	}
