@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,16 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ztdnsctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
 		   "commands:\n"
 		   "  status                      counters and state\n"
-		   "  list [--name NAME]          learned and manual allowances\n"
+		   "  list [--name NAME] [--client ADDR|self|operator]\n"
+		   "                              learned and manual allowances\n"
 		   "  allow ADDR [--ttl SECONDS]  allow an address for a while (reason manual)\n"
 		   "  revoke ADDR                 remove an allowance\n"
 		   "  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
 		   "                              the verdict a new flow would get now, and why\n"
+		   "  flush                       remove every allowance\n"
+		   "  watch [--verdict accept|drop] [--reason R] [--addr A] [--port P]\n"
+		   "        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
+		   "                              live verdicts (coloured on a terminal)\n"
 		   "  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"
 		   "SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n");
 }
@@ -155,7 +161,7 @@ static void print_status(json_t *r)
 	       get_int(r, "allowset", "entries"), get_int(r, "allowset", "capacity"),
 	       get_int(r, "allowset", "full"));
 	json_array_foreach(queues, i, q) printf(
-	    "queue %lld:   %lld packets, %lld accepted, %lld dropped, %lld enobufs, "
+	    "queue %lld:   %lld packets, %lld accepted, %lld dropped, %lld rejected, %lld enobufs, "
 	    "kernel: %lld queue-full drops, %lld socket drops\n",
 	    get_int(q, "num", NULL), get_int(q, "packets", NULL), get_int(q, "accepted", NULL),
 	    get_int(q, "dropped", NULL), get_int(q, "enobufs", NULL),
@@ -213,6 +219,124 @@ static int wait_ready(const char *path, double timeout)
 	}
 }
 
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+static void print_event(const char *line, size_t len, bool json, bool color)
+{
+	json_error_t jerr;
+	json_t *ev;
+	const char *verdict, *reason;
+	bool accept;
+
+	if (json) {
+		printf("%.*s\n", (int)len, line);
+		return;
+	}
+	ev = json_loadb(line, len, 0, &jerr);
+	if (!ev)
+		return;
+	verdict = json_string_value(json_object_get(ev, "verdict"));
+	reason = json_string_value(json_object_get(ev, "reason"));
+	accept = verdict && strcmp(verdict, "accept") == 0;
+	printf("%s %s%-6s%s %-16s %s %s:%lld -> %s:%lld",
+	       json_string_value(json_object_get(ev, "time")),
+	       color ? (accept ? "\033[32m" : "\033[31m") : "", verdict ? verdict : "?",
+	       color ? "\033[0m" : "", reason ? reason : "?",
+	       json_string_value(json_object_get(ev, "proto")) ?: "-",
+	       json_string_value(json_object_get(ev, "src")) ?: "-", get_int(ev, "sport", NULL),
+	       json_string_value(json_object_get(ev, "dst")) ?: "-", get_int(ev, "dport", NULL));
+	if (json_object_get(ev, "names"))
+		printf(" names=[%s]", json_string_value(json_object_get(ev, "names")));
+	if (json_object_get(ev, "subnet"))
+		printf(" subnet=%s", json_string_value(json_object_get(ev, "subnet")));
+	if (json_object_get(ev, "expired_ago_s"))
+		printf(" expired %llds ago", get_int(ev, "expired_ago_s", NULL));
+	if (json_object_get(ev, "uid"))
+		printf(" uid=%lld", get_int(ev, "uid", NULL));
+	printf("\n");
+	json_decref(ev);
+}
+
+/* Subscribe and print verdicts until count lines, timeout seconds (0: no
+ * limit) or a signal. */
+static int watch(const char *path, json_t *req, long count, long timeout, bool json)
+{
+	char *text = json_dumps(req, JSON_COMPACT), buf[65536];
+	size_t len = 0;
+	long seen = 0;
+	bool first = true, color = !json && isatty(1);
+	struct timespec start, now;
+	int fd = connect_to(path), rc = 0;
+
+	if (fd < 0) {
+		fprintf(stderr, "ztdnsctl: cannot connect to %s: %s\n", path, strerror(errno));
+		free(text);
+		return EX_UNAVAILABLE;
+	}
+	signal(SIGINT, on_watch_signal);
+	signal(SIGTERM, on_watch_signal);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!text || dprintf(fd, "%s\n", text) < 0) {
+		rc = EX_UNAVAILABLE;
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!watch_stop && (count == 0 || seen < count)) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+		char *nl;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (timeout && now.tv_sec - start.tv_sec >= timeout)
+			break;
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		n = read(fd, buf + len, sizeof(buf) - len);
+		if (n <= 0) {
+			fprintf(stderr, "ztdnsctl: the daemon closed the connection\n");
+			rc = EX_UNAVAILABLE;
+			break;
+		}
+		len += (size_t)n;
+		while ((nl = memchr(buf, '\n', len))) {
+			size_t l = (size_t)(nl - buf);
+
+			if (first) {
+				json_error_t jerr;
+				json_t *r = json_loadb(buf, l, 0, &jerr);
+
+				first = false;
+				if (!r || !json_is_true(json_object_get(r, "ok"))) {
+					fprintf(stderr, "ztdnsctl: %s\n",
+						r ? json_string_value(json_object_get(r, "error"))
+						  : "bad response");
+					json_decref(r);
+					rc = 1;
+					goto out;
+				}
+				json_decref(r);
+			} else if (count == 0 || seen < count) {
+				print_event(buf, l, json, color);
+				seen++;
+			}
+			memmove(buf, nl + 1, len - l - 1);
+			len -= l + 1;
+		}
+		if (len == sizeof(buf))
+			len = 0; /* a line longer than any event: drop it */
+	}
+out:
+	close(fd);
+	free(text);
+	return rc;
+}
+
 static bool parse_long(const char *s, long lo, long hi, long *out)
 {
 	char *end;
@@ -229,13 +353,26 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-	    {"ttl", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'N'},
-	    {"port", required_argument, NULL, 'p'},   {"proto", required_argument, NULL, 'P'},
-	    {"from", required_argument, NULL, 'F'},   {"timeout", required_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"name", required_argument, NULL, 'N'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"proto", required_argument, NULL, 'P'},
+	    {"from", required_argument, NULL, 'F'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"client", required_argument, NULL, 'C'},
+	    {"verdict", required_argument, NULL, 'V'},
+	    {"reason", required_argument, NULL, 'R'},
+	    {"addr", required_argument, NULL, 'A'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("ZTDNS_CONTROL"), *name = NULL, *proto = NULL, *from = NULL;
+	const char *client = NULL, *verdict = NULL, *reason = NULL, *waddr = NULL;
+	long count = 0;
+	bool timeout_set = false;
 	bool json = false;
 	long ttl = 0, port = -1, timeout = 10;
 	const char *cmd;
@@ -276,8 +413,29 @@ int main(int argc, char **argv)
 			from = optarg;
 			break;
 		case 'T':
-			if (!parse_long(optarg, 0, 3600, &timeout)) {
-				fprintf(stderr, "ztdnsctl: --timeout: \"%s\" is not 0..3600\n",
+			if (!parse_long(optarg, 0, 86400, &timeout)) {
+				fprintf(stderr, "ztdnsctl: --timeout: \"%s\" is not 0..86400\n",
+					optarg);
+				return EX_USAGE;
+			}
+			timeout_set = true;
+			break;
+		case 'C':
+			client = optarg;
+			break;
+		case 'V':
+			verdict = optarg;
+			break;
+		case 'R':
+			reason = optarg;
+			break;
+		case 'A':
+			waddr = optarg;
+			break;
+		case 'n':
+			if (!parse_long(optarg, 1, 1000000000L, &count)) {
+				fprintf(stderr,
+					"ztdnsctl: --count: \"%s\" is not a positive number\n",
 					optarg);
 				return EX_USAGE;
 			}
@@ -322,6 +480,19 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "proto", json_string(proto));
 	if (from)
 		json_object_set_new(req, "from", json_string(from));
+	if (client)
+		json_object_set_new(req, "client", json_string(client));
+	if (verdict)
+		json_object_set_new(req, "verdict", json_string(verdict));
+	if (reason)
+		json_object_set_new(req, "reason", json_string(reason));
+	if (waddr)
+		json_object_set_new(req, "addr", json_string(waddr));
+	if (strcmp(cmd, "watch") == 0) {
+		rc = watch(path, req, count, timeout_set ? timeout : 0, json);
+		json_decref(req);
+		return rc;
+	}
 	resp = transact(path, req, false);
 	json_decref(req);
 	if (!resp)
@@ -337,6 +508,8 @@ int main(int argc, char **argv)
 		print_status(resp);
 	} else if (strcmp(cmd, "list") == 0) {
 		print_list(resp);
+	} else if (strcmp(cmd, "flush") == 0) {
+		printf("removed %lld allowances\n", get_int(resp, "removed", NULL));
 	} else if (strcmp(cmd, "explain") == 0) {
 		printf("%s\n", json_string_value(json_object_get(resp, "text")));
 	} else {

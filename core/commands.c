@@ -91,13 +91,14 @@ static json_t *cmd_status(struct daemon *d)
 		json_t *q;
 
 		nfqueue_get_stats(d->queues[i], &st);
-		q = json_pack(
-		    "{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "num",
-		    nfqueue_num(d->queues[i]), "packets", (json_int_t)st.packets, "accepted",
-		    (json_int_t)st.accepted, "dropped", (json_int_t)st.dropped, "enobufs",
-		    (json_int_t)st.enobufs, "malformed", (json_int_t)st.malformed, "send_errors",
-		    (json_int_t)st.send_errors, "nl_errors", (json_int_t)st.nl_errors, "batches",
-		    (json_int_t)st.batches, "batch_max", (json_int_t)st.batch_max);
+		q = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "num",
+			      nfqueue_num(d->queues[i]), "packets", (json_int_t)st.packets,
+			      "accepted", (json_int_t)st.accepted, "dropped",
+			      (json_int_t)st.dropped, "rejected", (json_int_t)st.rejected,
+			      "enobufs", (json_int_t)st.enobufs, "malformed",
+			      (json_int_t)st.malformed, "send_errors", (json_int_t)st.send_errors,
+			      "nl_errors", (json_int_t)st.nl_errors, "batches",
+			      (json_int_t)st.batches, "batch_max", (json_int_t)st.batch_max);
 		if (nfqueue_kernel_stats(nfqueue_num(d->queues[i]), &ks) == 0)
 			json_object_set_new(q, "kernel",
 					    json_pack("{s:i, s:i, s:i, s:i, s:i, s:b}", "waiting",
@@ -152,6 +153,8 @@ static json_t *view_json(const struct allowset_view *v, uint64_t now)
 struct list_ctx {
 	json_t *arr;
 	const char *name;
+	bool by_client;
+	struct addr client; /* family AF_LOCAL: "self"; 0: operator (global) */
 	size_t count, total;
 	uint64_t now;
 };
@@ -176,6 +179,8 @@ static int list_one(const struct allowset_view *v, void *arg)
 
 	if (lc->name && !names_contain(v->names, lc->name))
 		return 0;
+	if (lc->by_client && !addr_equal(&v->scope, &lc->client))
+		return 0;
 	lc->total++;
 	if (lc->count >= COMMANDS_LIST_MAX)
 		return 0;
@@ -187,13 +192,27 @@ static int list_one(const struct allowset_view *v, void *arg)
 static json_t *cmd_list(struct daemon *d, json_t *req)
 {
 	struct list_ctx lc = {.arr = json_array(), .now = allowset_now_ms()};
-	json_t *name = json_object_get(req, "name");
+	json_t *name = json_object_get(req, "name"), *client = json_object_get(req, "client");
 
 	if (name && !json_is_string(name)) {
 		json_decref(lc.arr);
 		return control_error("\"name\" must be a string");
 	}
 	lc.name = name ? json_string_value(name) : NULL;
+	if (client) {
+		const char *cs = json_is_string(client) ? json_string_value(client) : "";
+
+		lc.by_client = true;
+		if (strcmp(cs, "self") == 0) {
+			lc.client = *allowset_scope_self();
+		} else if (strcmp(cs, "operator") == 0 || strcmp(cs, "global") == 0) {
+			memset(&lc.client, 0, sizeof(lc.client));
+		} else if (addr_parse(cs, &lc.client) < 0) {
+			json_decref(lc.arr);
+			return control_error("\"client\" must be an address, \"self\" or "
+					     "\"operator\"");
+		}
+	}
 	allowset_walk(d->allowset, list_one, &lc);
 	return json_pack("{s:b, s:o, s:I, s:b}", "ok", 1, "entries", lc.arr, "total",
 			 (json_int_t)lc.total, "truncated", lc.total > lc.count);
@@ -310,7 +329,75 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 	}
 }
 
-json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid)
+static json_t *cmd_flush(struct daemon *d, uid_t uid)
+{
+	size_t n = allowset_flush(d->allowset);
+
+	log_info("operator (uid %u) flushed %zu allowances", (unsigned)uid, n);
+	return json_pack("{s:b, s:I}", "ok", 1, "removed", (json_int_t)n);
+}
+
+static const char *const watch_keys[] = {"verdict", "reason", "addr", "port", "proto"};
+
+static json_t *cmd_watch(struct daemon *d, json_t *req, struct control_client *cl)
+{
+	json_t *filter = json_object(), *v;
+	struct addr a;
+
+	(void)d;
+	for (size_t i = 0; i < ARRAY_SIZE(watch_keys); i++) {
+		v = json_object_get(req, watch_keys[i]);
+		if (!v)
+			continue;
+		if (strcmp(watch_keys[i], "port") == 0 ? !json_is_integer(v) : !json_is_string(v)) {
+			json_decref(filter);
+			return control_error("watch: bad \"%s\"", watch_keys[i]);
+		}
+		if (strcmp(watch_keys[i], "addr") == 0 &&
+		    addr_parse(json_string_value(v), &a) < 0) {
+			json_decref(filter);
+			return control_error("watch: \"%s\" is not an address",
+					     json_string_value(v));
+		}
+		json_object_set(filter, watch_keys[i], v);
+	}
+	control_subscribe(cl, filter);
+	json_decref(filter);
+	return json_pack("{s:b, s:b}", "ok", 1, "watching", 1);
+}
+
+bool commands_watch_match(json_t *filter, const void *event)
+{
+	const struct commands_event *ev = event;
+	const struct verdict_result *r = ev->r;
+	const struct packet_info *p = ev->pkt;
+	json_t *v;
+	char buf[8];
+
+	if ((v = json_object_get(filter, "verdict")) &&
+	    strcmp(json_string_value(v), r->accept ? "accept" : "drop") != 0)
+		return false;
+	if ((v = json_object_get(filter, "reason")) &&
+	    strcmp(json_string_value(v), verdict_reason_name(r->reason)) != 0)
+		return false;
+	if ((v = json_object_get(filter, "addr"))) {
+		struct addr a;
+
+		if (!p || addr_parse(json_string_value(v), &a) < 0 ||
+		    !(addr_equal(&a, &p->src) || addr_equal(&a, &p->dst)))
+			return false;
+	}
+	if ((v = json_object_get(filter, "port")) &&
+	    (!p || (json_integer_value(v) != p->dport && json_integer_value(v) != p->sport)))
+		return false;
+	if ((v = json_object_get(filter, "proto")) &&
+	    (!p ||
+	     strcmp(json_string_value(v), packet_proto_name(p->proto, buf, sizeof(buf))) != 0))
+		return false;
+	return true;
+}
+
+json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_client *cl)
 {
 	struct daemon *d = arg;
 	json_t *cmd = json_object_get(req, "cmd");
@@ -329,5 +416,9 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid)
 		return cmd_revoke(d, req, peer_uid);
 	if (strcmp(c, "explain") == 0)
 		return cmd_explain(d, req);
+	if (strcmp(c, "flush") == 0)
+		return cmd_flush(d, peer_uid);
+	if (strcmp(c, "watch") == 0)
+		return cmd_watch(d, req, cl);
 	return control_error("unknown command \"%s\"", c);
 }

@@ -27,6 +27,8 @@ struct control_client {
 	char *out;
 	size_t outlen, outoff;
 	bool closing; /* close once the output is written */
+	bool subscribed;
+	json_t *filter;
 };
 
 struct control {
@@ -38,6 +40,7 @@ struct control {
 	control_handler handler;
 	void *arg;
 	struct control_client *clients[CONTROL_MAX_CLIENTS];
+	unsigned subscribers;
 	struct control_stats st;
 };
 
@@ -62,6 +65,9 @@ static void client_close(struct control_client *cl)
 	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		if (c->clients[i] == cl)
 			c->clients[i] = NULL;
+	if (cl->subscribed)
+		c->subscribers--;
+	json_decref(cl->filter);
 	free(cl->out);
 	free(cl);
 }
@@ -137,7 +143,7 @@ static void handle_line(struct control_client *cl, const char *line, size_t len)
 		resp = control_error("bad request: %s", req ? "not a JSON object" : jerr.text);
 	} else {
 		c->st.requests++;
-		resp = c->handler(c->arg, req, cl->uid);
+		resp = c->handler(c->arg, req, cl->uid, cl);
 		if (!resp)
 			resp = control_error("internal error");
 	}
@@ -305,6 +311,49 @@ void control_free(struct control **cp)
 	unlink(c->path);
 	free(c);
 	*cp = NULL;
+}
+
+void control_subscribe(struct control_client *cl, json_t *filter)
+{
+	if (!cl->subscribed)
+		cl->ctl->subscribers++;
+	cl->subscribed = true;
+	json_decref(cl->filter);
+	cl->filter = json_incref(filter);
+}
+
+bool control_has_subscribers(const struct control *c)
+{
+	return c && c->subscribers > 0;
+}
+
+void control_publish(struct control *c, control_match match, const void *event, const char *line,
+		     size_t len)
+{
+	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *cl = c->clients[i];
+		char *grown;
+
+		if (!cl || !cl->subscribed || cl->closing)
+			continue;
+		if (cl->filter && match && !match(cl->filter, event))
+			continue;
+		if (cl->outlen - cl->outoff + len + 1 > CONTROL_WATCH_OUTPUT) {
+			c->st.events_dropped++;
+			continue;
+		}
+		grown = realloc(cl->out, cl->outlen + len + 1);
+		if (!grown) {
+			c->st.events_dropped++;
+			continue;
+		}
+		cl->out = grown;
+		memcpy(cl->out + cl->outlen, line, len);
+		cl->out[cl->outlen + len] = '\n';
+		cl->outlen += len + 1;
+		c->st.events++;
+		client_flush(cl); /* may close cl: nothing of it is used after */
+	}
 }
 
 void control_get_stats(const struct control *c, struct control_stats *st)

@@ -55,7 +55,10 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	/* No input interface: the machine's own flow (OUTPUT). */
 	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
 		       qp->indev == 0 ? allowset_scope_self() : NULL, now, &r);
-	nfqueue_verdict(q, qp->id, r.accept);
+	nfqueue_verdict(
+	    q, qp->id,
+	    r.accept ? NFQUEUE_ACCEPT
+		     : (d->conf->deny_action == CONF_DENY_REJECT ? NFQUEUE_REJECT : NFQUEUE_DROP));
 
 	d->cnt.verdicts[r.reason]++;
 	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(d->cnt.packet_errors))
@@ -66,6 +69,13 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 		d->cnt.accepted++;
 	else
 		d->cnt.denied++;
+	if (control_has_subscribers(d->control)) {
+		struct commands_event ev = {.pkt = pe == PACKET_OK ? &pi : NULL, .r = &r};
+		char line[1024];
+		size_t n = verdictlog_format(line, sizeof(line), true, qp, ev.pkt, pe, &r, now);
+
+		control_publish(d->control, commands_watch_match, &ev, line, n);
+	}
 	if (d->vlog) {
 		verdictlog_write(d->vlog, qp, pe == PACKET_OK ? &pi : NULL, pe, &r, now);
 	} else if (!r.accept || r.would_deny) {
@@ -137,13 +147,6 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	d->started_ms = allowset_now_ms();
 	log_set_level(syslog_level(c->log_level));
 
-	if (c->deny_action == CONF_DENY_REJECT) {
-		/* Refuse rather than silently drop what the operator asked to
-		 * reject. */
-		log_err("%s: ruleset.deny_action \"reject\" is not implemented yet; use \"drop\"",
-			c->path);
-		return -ENOTSUP;
-	}
 	d->allowset = allowset_new(c->limits.learned_max, c->limits.names_per_addr);
 	d->exceptions = exceptions_new(c->exceptions, c->nexceptions);
 	if (!d->allowset || !d->exceptions) {
@@ -321,12 +324,6 @@ int daemon_reload(struct daemon *d)
 	}
 	for (unsigned i = 0; i < errs->nwarn; i++)
 		log_warnx("%s", errs->warn[i]);
-	if (nc->deny_action == CONF_DENY_REJECT) {
-		rc = -ENOTSUP;
-		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
-			 "ruleset.deny_action \"reject\" is not implemented yet");
-		goto fail;
-	}
 	nex = exceptions_new(nc->exceptions, nc->nexceptions);
 	if (!nex) {
 		rc = -ENOMEM;

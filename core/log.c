@@ -43,7 +43,7 @@ static const char *level_name(int level)
 }
 
 static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 
 static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
 {

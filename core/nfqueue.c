@@ -129,20 +129,31 @@ void nfqueue_flush(struct nfqueue *q)
 	q->vcount = 0;
 }
 
-void nfqueue_verdict(struct nfqueue *q, uint32_t id, bool accept)
+void nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v)
 {
 	struct nlmsghdr *nlh;
 
 	if (VBUF_SIZE - q->vlen < VMSG_MAX)
 		nfqueue_flush(q);
 	nlh = nfq_nlmsg_put(q->vbuf + q->vlen, NFQNL_MSG_VERDICT, q->num);
-	nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
+	switch (v) {
+	case NFQUEUE_ACCEPT:
+		nfq_nlmsg_verdict_put(nlh, (int)id, NF_ACCEPT);
+		q->st.accepted++;
+		break;
+	case NFQUEUE_REJECT:
+		/* Back into the hook, marked: the REJECT rule takes it. */
+		nfq_nlmsg_verdict_put(nlh, (int)id, NF_REPEAT);
+		nfq_nlmsg_verdict_put_mark(nlh, NFQUEUE_REJECT_MARK);
+		q->st.rejected++;
+		break;
+	default:
+		nfq_nlmsg_verdict_put(nlh, (int)id, NF_DROP);
+		q->st.dropped++;
+		break;
+	}
 	q->vlen += nlh->nlmsg_len;
 	q->vcount++;
-	if (accept)
-		q->st.accepted++;
-	else
-		q->st.dropped++;
 }
 
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)

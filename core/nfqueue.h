@@ -42,6 +42,7 @@ struct nfqueue_stats {
 	uint64_t packets; /* received from the kernel */
 	uint64_t accepted;
 	uint64_t dropped;
+	uint64_t rejected;    /* dropped with a reset / ICMP error (deny_action reject) */
 	uint64_t enobufs;     /* socket overruns reported by the kernel */
 	uint64_t malformed;   /* netlink messages we could not parse (packet dropped if id known) */
 	uint64_t send_errors; /* verdict sendmsg failures */
@@ -72,9 +73,17 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
  * dropped by the kernel when the queue goes away (fail closed). */
 void nfqueue_free(struct nfqueue **q);
 
+/* The mark a rejected packet is sent back into the hook with (NF_REPEAT):
+ * the ruleset's REJECT rules match it before the NFQUEUE rule, so the
+ * application gets a TCP reset or an ICMP administratively-prohibited at
+ * once instead of waiting for a timeout. */
+#define NFQUEUE_REJECT_MARK 0x5a7d0001u
+
+enum nfqueue_verdict { NFQUEUE_ACCEPT, NFQUEUE_DROP, NFQUEUE_REJECT };
+
 /* Queue a verdict; it is sent with the next flush (at the latest before the
  * loop sleeps). */
-void nfqueue_verdict(struct nfqueue *q, uint32_t id, bool accept);
+void nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v);
 
 /* Send every queued verdict now, in one sendmsg(). */
 void nfqueue_flush(struct nfqueue *q);

@@ -17,24 +17,24 @@
 
 enum packet_err {
 	PACKET_OK = 0,
-	PACKET_ERR_TRUNCATED,   /* shorter than a header it announces */
-	PACKET_ERR_VERSION,     /* not IPv4 or IPv6 */
-	PACKET_ERR_HEADER,      /* bad IHL, total length, or similar */
-	PACKET_ERR_EXT_CHAIN,   /* too many / malformed IPv6 extension headers */
-	PACKET_ERR_FRAGMENT,    /* any fragment: conntrack reassembles before our
-				 * hooks, so one seen here is refused (an IPv6 atomic
-				 * fragment, offset 0 and M=0, is walked through) */
-	PACKET_ERR_PROTO,       /* transport protocol unknown or unusable */
+	PACKET_ERR_TRUNCATED, /* shorter than a header it announces */
+	PACKET_ERR_VERSION,   /* not IPv4 or IPv6 */
+	PACKET_ERR_HEADER,    /* bad IHL, total length, or similar */
+	PACKET_ERR_EXT_CHAIN, /* too many / malformed IPv6 extension headers */
+	PACKET_ERR_FRAGMENT,  /* any fragment: conntrack reassembles before our
+			       * hooks, so one seen here is refused (an IPv6 atomic
+			       * fragment, offset 0 and M=0, is walked through) */
+	PACKET_ERR_PROTO,     /* transport protocol unknown or unusable */
 };
 
 struct packet_info {
 	struct addr src, dst;
-	uint8_t proto;     /* IPPROTO_TCP, UDP, ICMP, ICMPV6, SCTP, ... */
-	uint16_t sport;    /* host order; 0 when the protocol has no ports */
+	uint8_t proto;	/* IPPROTO_TCP, UDP, ICMP, ICMPV6, SCTP, ... */
+	uint16_t sport; /* host order; 0 when the protocol has no ports */
 	uint16_t dport;
 	uint8_t icmp_type; /* ICMP/ICMPv6 only */
 	uint8_t icmp_code;
-	uint8_t tcp_flags; /* TCP only */
+	uint8_t tcp_flags;  /* TCP only */
 	uint16_t l4_offset; /* where the transport header starts */
 };
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/nfqueue.h"
 #include "policy/conf.h"
 
 #define LISTING_MAX (4 * 1024 * 1024)
@@ -178,6 +179,14 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 		}
 	}
 	fprintf(out, "-A %s -m conntrack --ctstate INVALID -j DROP\n", chain);
+	if (c->deny_action == CONF_DENY_REJECT) {
+		/* Packets the daemon rejected come back marked (NF_REPEAT). */
+		fprintf(out, "-A %s -m mark --mark 0x%x -p tcp -j REJECT --reject-with tcp-reset\n",
+			chain, NFQUEUE_REJECT_MARK);
+		fprintf(out, "-A %s -m mark --mark 0x%x -j REJECT --reject-with %s\n", chain,
+			NFQUEUE_REJECT_MARK,
+			family == AF_INET ? "icmp-admin-prohibited" : "icmp6-adm-prohibited");
+	}
 	/* No --queue-bypass: with no reader bound, the kernel drops. */
 	if (c->queue_count > 1)
 		fprintf(out, "-A %s -m conntrack --ctstate NEW -j NFQUEUE --queue-balance %u:%u\n",
