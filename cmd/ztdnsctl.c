@@ -164,7 +164,7 @@ static void print_status(json_t *r)
 	    "queue %lld:   %lld packets, %lld accepted, %lld dropped, %lld rejected, %lld enobufs, "
 	    "kernel: %lld queue-full drops, %lld socket drops\n",
 	    get_int(q, "num", NULL), get_int(q, "packets", NULL), get_int(q, "accepted", NULL),
-	    get_int(q, "dropped", NULL), get_int(q, "enobufs", NULL),
+	    get_int(q, "dropped", NULL), get_int(q, "rejected", NULL), get_int(q, "enobufs", NULL),
 	    get_int(q, "kernel", "queue_dropped"), get_int(q, "kernel", "user_dropped"));
 	printf("reloads:    %lld ok, %lld failed\n", get_int(r, "config", "reloads"),
 	       get_int(r, "config", "reload_failures"));
