@@ -17,24 +17,15 @@
 #include "dns/upstream.h"
 #include "policy/exceptions.h"
 
-static json_t *dns_json(struct daemon *d)
+static json_t *servers_json(const struct upstream *up)
 {
-	static const char *const rcodes[6] = {"noerror",  "formerr", "servfail",
-					      "nxdomain", "notimp",  "refused"};
-	struct stub_stats st;
-	json_t *rc = json_object(), *servers = json_array();
+	json_t *servers = json_array();
 
-	if (!d->stub || !d->upstream)
-		return json_null();
-	stub_get_stats(d->stub, &st);
-	for (unsigned i = 0; i < 6; i++)
-		json_object_set_new(rc, rcodes[i], json_integer((json_int_t)st.rcodes[i]));
-	json_object_set_new(rc, "other", json_integer((json_int_t)st.rcode_other));
-	for (unsigned i = 0; i < upstream_count(d->upstream); i++) {
+	for (unsigned i = 0; i < upstream_count(up); i++) {
 		struct upstream_server_stats ss;
 		json_t *lat = json_array();
 
-		upstream_get_server_stats(d->upstream, i, &ss);
+		upstream_get_server_stats(up, i, &ss);
 		for (unsigned b = 0; b < 8; b++)
 			json_array_append_new(lat, json_integer((json_int_t)ss.latency_buckets[b]));
 		json_array_append_new(
@@ -56,9 +47,34 @@ static json_t *dns_json(struct daemon *d)
 			"inflight", (json_int_t)ss.t.inflight, "inflight_refused",
 			(json_int_t)ss.t.inflight_refused));
 	}
+	return servers;
+}
+
+static json_t *dns_json(struct daemon *d)
+{
+	static const char *const rcodes[6] = {"noerror",  "formerr", "servfail",
+					      "nxdomain", "notimp",  "refused"};
+	struct stub_stats st;
+	json_t *rc = json_object(), *ids = json_array();
+
+	if (!d->stub || !d->upstream)
+		return json_null();
+	stub_get_stats(d->stub, &st);
+	for (unsigned i = 0; i < 6; i++)
+		json_object_set_new(rc, rcodes[i], json_integer((json_int_t)st.rcodes[i]));
+	json_object_set_new(rc, "other", json_integer((json_int_t)st.rcode_other));
+	for (unsigned i = 0; i < d->nid_upstream && i < d->conf->nidentities; i++) {
+		char pb[PREFIX_STRLEN];
+
+		json_array_append_new(
+		    ids,
+		    json_pack("{s:s, s:o}", "subnet",
+			      addr_prefix_format(&d->conf->identities[i].subnet, pb, sizeof(pb)),
+			      "servers", servers_json(d->id_upstream[i])));
+	}
 	return json_pack(
 	    "{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	    "s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "udp_queries", (json_int_t)st.udp_queries, "tcp_queries", (json_int_t)st.tcp_queries,
 	    "rcodes", rc, "dropped", (json_int_t)st.dropped, "malformed_answered",
 	    (json_int_t)st.formerr, "pending", (json_int_t)st.pending, "pending_full",
@@ -69,7 +85,7 @@ static json_t *dns_json(struct daemon *d)
 	    "upstream_errors", (json_int_t)st.upstream_errors, "bad_answers",
 	    (json_int_t)st.bad_answers, "chain_errors", (json_int_t)st.chain_errors, "learned",
 	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "addrs_dropped",
-	    (json_int_t)st.addrs_dropped, "servers", servers);
+	    (json_int_t)st.addrs_dropped, "servers", servers_json(d->upstream), "identities", ids);
 }
 
 static json_t *cmd_status(struct daemon *d)

@@ -137,8 +137,80 @@ static int open_vlog(const struct conf *c, struct verdictlog **out)
 	return 0;
 }
 
+struct upstream_set {
+	struct upstream *def;
+	struct upstream *ids[CONF_MAX_IDENTITIES];
+	unsigned nids;
+};
+
+static void upstream_set_free(struct upstream_set *u)
+{
+	/* Queries in flight complete (cancelled, SERVFAIL) into the stub. */
+	upstream_free(&u->def);
+	for (unsigned i = 0; i < u->nids; i++)
+		upstream_free(&u->ids[i]);
+	u->nids = 0;
+}
+
+/* The default clients and one set per gateway client identity. */
+static int upstream_set_new(struct ev_loop *loop, const struct conf *c, struct upstream_set *u)
+{
+	int err = 0;
+
+	memset(u, 0, sizeof(*u));
+	u->def = upstream_new(loop, c, c->client_cert, c->client_key, &err);
+	if (!u->def)
+		return err;
+	for (unsigned i = 0; c->mode == CONF_MODE_GATEWAY && i < c->nidentities; i++) {
+		u->ids[i] = upstream_new(loop, c, c->identities[i].client_cert,
+					 c->identities[i].client_key, &err);
+		if (!u->ids[i]) {
+			char pb[PREFIX_STRLEN];
+
+			log_err("client identity for %s: %s",
+				addr_prefix_format(&c->identities[i].subnet, pb, sizeof(pb)),
+				strerror(-err));
+			upstream_set_free(u);
+			return err;
+		}
+		u->nids++;
+	}
+	return 0;
+}
+
+/* Hand a set to the daemon and the stub (routes by client subnet). */
+static void upstream_set_install(struct daemon *d, const struct conf *c, struct upstream_set *u)
+{
+	struct stub_route routes[CONF_MAX_IDENTITIES];
+
+	d->upstream = u->def;
+	d->nid_upstream = u->nids;
+	for (unsigned i = 0; i < u->nids; i++) {
+		d->id_upstream[i] = u->ids[i];
+		routes[i].subnet = c->identities[i].subnet;
+		routes[i].up = u->ids[i];
+	}
+	if (d->stub) {
+		stub_set_upstream(d->stub, u->def);
+		stub_set_routes(d->stub, routes, u->nids);
+	}
+	memset(u, 0, sizeof(*u));
+}
+
+static void upstream_set_take(struct daemon *d, struct upstream_set *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->def = d->upstream;
+	u->nids = d->nid_upstream;
+	memcpy(u->ids, d->id_upstream, sizeof(u->ids));
+	d->upstream = NULL;
+	d->nid_upstream = 0;
+	memset(d->id_upstream, 0, sizeof(d->id_upstream));
+}
+
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 {
+	struct upstream_set ups;
 	int rc, err = 0;
 
 	memset(d, 0, sizeof(*d));
@@ -191,16 +263,18 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	ev_prepare_init(&d->flush, on_flush);
 	ev_prepare_start(loop, &d->flush);
 
-	d->upstream = upstream_new(loop, c, &err);
-	if (!d->upstream) {
+	err = upstream_set_new(loop, c, &ups);
+	if (err < 0) {
 		log_err("cannot set up the Protective DNS clients: %s", strerror(-err));
 		return err;
 	}
-	d->stub = stub_new(loop, c, d->upstream, d->allowset, &err);
+	d->stub = stub_new(loop, c, ups.def, d->allowset, &err);
 	if (!d->stub) {
+		upstream_set_free(&ups);
 		log_err("cannot start the DNS stub: %s", strerror(-err));
 		return err;
 	}
+	upstream_set_install(d, c, &ups);
 	d->control = control_new(loop, c->control_socket, c->control_uid, commands_handle, d, &err);
 	if (!d->control) {
 		log_err("cannot open control socket %s: %s", c->control_socket, strerror(-err));
@@ -228,8 +302,13 @@ void daemon_stop(struct daemon *d)
 		d->rules_installed = false;
 	}
 	control_free(&d->control);
-	/* The upstream first: its queries complete (cancelled) into the stub. */
-	upstream_free(&d->upstream);
+	{
+		struct upstream_set old;
+
+		/* The upstreams first: their queries complete into the stub. */
+		upstream_set_take(d, &old);
+		upstream_set_free(&old);
+	}
 	stub_free(&d->stub);
 	for (unsigned i = 0; i < d->nqueues; i++)
 		nfqueue_free(&d->queues[i]);
@@ -262,6 +341,17 @@ static bool same_upstream(const struct conf *o, const struct conf *n)
 	    !str_eq(o->client_key, n->client_key) ||
 	    o->limits.upstream_timeout_ms != n->limits.upstream_timeout_ms)
 		return false;
+	if (o->mode != n->mode || o->nidentities != n->nidentities)
+		return false;
+	for (unsigned i = 0; i < o->nidentities; i++) {
+		const struct conf_identity *a = &o->identities[i], *b = &n->identities[i];
+
+		if (a->subnet.len != b->subnet.len ||
+		    !addr_equal(&a->subnet.addr, &b->subnet.addr) ||
+		    !str_eq(a->client_cert, b->client_cert) ||
+		    !str_eq(a->client_key, b->client_key))
+			return false;
+	}
 	for (unsigned i = 0; i < o->nservers; i++) {
 		const struct conf_server *a = &o->servers[i], *b = &n->servers[i];
 
@@ -305,8 +395,8 @@ int daemon_reload(struct daemon *d)
 	struct conf *nc = NULL;
 	struct exceptions *nex = NULL;
 	struct verdictlog *nvlog = NULL;
-	struct upstream *nup = NULL;
-	bool vlog_changed;
+	struct upstream_set nup = {0};
+	bool new_upstreams = false, vlog_changed;
 	int rc;
 
 	if (!errs) {
@@ -343,8 +433,9 @@ int daemon_reload(struct daemon *d)
 		}
 	}
 	if (!same_upstream(d->conf, nc)) {
-		nup = upstream_new(d->loop, nc, &rc);
-		if (!nup) {
+		rc = upstream_set_new(d->loop, nc, &nup);
+		new_upstreams = rc == 0;
+		if (rc < 0) {
 			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
 				 "cannot set up the new Protective DNS clients: %s", strerror(-rc));
 			goto fail;
@@ -371,14 +462,13 @@ int daemon_reload(struct daemon *d)
 	}
 	log_set_level(syslog_level(nc->log_level));
 	stub_set_conf(d->stub, nc);
-	if (nup) {
-		struct upstream *old = d->upstream;
+	if (new_upstreams) {
+		struct upstream_set old;
 
-		stub_set_upstream(d->stub, nup);
-		d->upstream = nup;
-		nup = NULL;
+		upstream_set_take(d, &old);
+		upstream_set_install(d, nc, &nup);
 		/* Queries in flight on the old servers are answered SERVFAIL. */
-		upstream_free(&old);
+		upstream_set_free(&old);
 	}
 	conf_free(&d->conf);
 	d->conf = nc;
@@ -392,7 +482,7 @@ fail:
 	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
 	exceptions_free(&nex);
 	verdictlog_close(&nvlog);
-	upstream_free(&nup);
+	upstream_set_free(&nup);
 	conf_free(&nc);
 	free(errs);
 	return rc;

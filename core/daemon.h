@@ -47,6 +47,8 @@ struct daemon {
 	unsigned nqueues;
 	struct control *control;
 	struct upstream *upstream;
+	struct upstream *id_upstream[CONF_MAX_IDENTITIES]; /* gateway.client_identities */
+	unsigned nid_upstream;
 	struct stub *stub;
 	struct verdictlog *vlog;
 	bool ready;

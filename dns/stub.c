@@ -79,6 +79,8 @@ struct stub {
 	unsigned pool_size, free_head, npending;
 	struct stub_tcp *conns;
 	unsigned nconns;
+	struct stub_route routes[STUB_MAX_ROUTES];
+	unsigned nroutes;
 	struct stub_stats st;
 	/* scratch for one answer at a time (single-threaded) */
 	struct wire_rr *rr;
@@ -338,6 +340,17 @@ done:
 
 /* ---- the query path ---- */
 
+static struct upstream *upstream_for(const struct stub *s, const struct addr *client)
+{
+	const struct stub_route *best = NULL;
+
+	for (unsigned i = 0; i < s->nroutes; i++)
+		if (addr_prefix_contains(&s->routes[i].subnet, client) &&
+		    (!best || s->routes[i].subnet.len > best->subnet.len))
+			best = &s->routes[i];
+	return best ? best->up : s->up;
+}
+
 static bool is_canary(const struct wire_name *n)
 {
 	static struct wire_name canary;
@@ -432,7 +445,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len, int udp
 		pending_put(s, p);
 		return;
 	}
-	rc = upstream_query(s->up, up, uplen, on_upstream, p);
+	rc = upstream_query(upstream_for(s, &client), up, uplen, on_upstream, p);
 	if (rc < 0) {
 		s->st.upstream_errors++;
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
@@ -749,6 +762,12 @@ void stub_set_conf(struct stub *s, const struct conf *c)
 void stub_set_upstream(struct stub *s, struct upstream *up)
 {
 	s->up = up;
+}
+
+void stub_set_routes(struct stub *s, const struct stub_route *routes, unsigned n)
+{
+	s->nroutes = n < STUB_MAX_ROUTES ? n : STUB_MAX_ROUTES;
+	memcpy(s->routes, routes, s->nroutes * sizeof(*routes));
 }
 
 void stub_free(struct stub **sp)

@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "core/addr.h"
+
 struct ev_loop;
 struct conf;
 struct upstream;
@@ -61,6 +63,19 @@ void stub_set_conf(struct stub *s, const struct conf *c);
 /* Swap the upstream (after a reload). Queries in flight on the old one
  * complete before it is freed by the caller. */
 void stub_set_upstream(struct stub *s, struct upstream *up);
+
+#define STUB_MAX_ROUTES 16
+
+/* Gateway: clients in a subnet ask through their own upstream (their own
+ * client certificate, so the Protective DNS server applies their policy).
+ * The longest matching subnet wins; others use the default upstream. The
+ * array is copied; the upstreams must outlive the routes (replace them with
+ * another call, n 0 to clear). */
+struct stub_route {
+	struct prefix subnet;
+	struct upstream *up;
+};
+void stub_set_routes(struct stub *s, const struct stub_route *routes, unsigned n);
 
 /* Close every listener and connection. Queries still in flight must have
  * been completed (free the upstream first: they complete with -ECANCELED).

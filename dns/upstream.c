@@ -52,7 +52,8 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, int *err)
+struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
+			      const char *client_key, int *err)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	int rc = 0;
@@ -71,9 +72,9 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, int *e
 		s->proto = cs->proto;
 		s->priority = cs->priority;
 		if (cs->proto == CONF_PROTO_DOH)
-			s->doh = doh_client_new(loop, cs, c->client_cert, c->client_key, &rc);
+			s->doh = doh_client_new(loop, cs, client_cert, client_key, &rc);
 		else
-			s->dot = dot_client_new(loop, cs, c->client_cert, c->client_key, &rc);
+			s->dot = dot_client_new(loop, cs, client_cert, client_key, &rc);
 		if (!s->doh && !s->dot) {
 			log_err("server %s: cannot set up its client: %s", s->name, strerror(-rc));
 			u->n = i;

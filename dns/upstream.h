@@ -75,8 +75,10 @@ struct upstream_server_stats {
 };
 
 /* Create a transport client per configured server (copied from c; c may be
- * freed afterwards). Returns NULL with *err = -errno. */
-struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, int *err);
+ * freed afterwards), presenting client_cert/client_key (PEM paths, both or
+ * neither; copied) to the servers. Returns NULL with *err = -errno. */
+struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
+			      const char *client_key, int *err);
 
 /* Free every client; queries in flight complete with -ECANCELED first.
  * NULL-safe; sets *u to NULL. */

@@ -1249,16 +1249,66 @@ static void conf_ruleset(struct conf_ctx *x, json_t *o, struct conf *c)
 		c->deny_action = (enum conf_deny_action)v;
 }
 
+/* gateway.client_identities[i]: {"subnet", "client_cert", "client_key"} */
+static void conf_identity(struct conf_ctx *x, json_t *e, struct conf *c)
+{
+	static const char *const keys[] = {"subnet", "client_cert", "client_key", NULL};
+	struct conf_identity *id = &c->identities[c->nidentities];
+	json_t *v;
+	char q[CONF_QUOTE_LEN];
+	size_t old;
+
+	if (!json_is_object(e)) {
+		conf_err(x, "expected an object, got %s", conf_type_name(e));
+		return;
+	}
+	conf_check_keys(x, e, keys);
+	v = json_object_get(e, "subnet");
+	old = conf_path_key(x, "subnet");
+	if (!v || !json_is_string(v) || addr_prefix_parse(json_string_value(v), &id->subnet) < 0) {
+		conf_err(x, "%s: a CIDR prefix with host bits zero is required",
+			 v && json_is_string(v) ? conf_quote(json_string_value(v), q, sizeof(q))
+						: "missing or not a string");
+	} else {
+		for (unsigned i = 0; i < c->nidentities; i++)
+			if (c->identities[i].subnet.len == id->subnet.len &&
+			    addr_equal(&c->identities[i].subnet.addr, &id->subnet.addr))
+				conf_err(x, "%s is the same subnet as client_identities[%u]",
+					 conf_quote(json_string_value(v), q, sizeof(q)), i);
+	}
+	conf_path_pop(x, old);
+	if (!json_object_get(e, "client_cert"))
+		conf_missing(x, "client_cert", "(PEM certificate for this subnet)");
+	if (!json_object_get(e, "client_key"))
+		conf_missing(x, "client_key", "(PEM key for this subnet)");
+	conf_get_path(x, e, "client_cert", false, CONF_PATH_MAX, &id->client_cert);
+	conf_get_path(x, e, "client_key", false, CONF_PATH_MAX, &id->client_key);
+	c->nidentities++;
+}
+
 static void conf_gateway(struct conf_ctx *x, json_t *o, struct conf *c)
 {
 	static const char *const keys[] = {"lan_interfaces", "enforce_output", "shared_allowances",
-					   NULL};
+					   "client_identities", NULL};
+	json_t *ids = json_object_get(o, "client_identities");
 	json_t *v = json_object_get(o, "lan_interfaces");
 	size_t n, old;
 
 	conf_check_keys(x, o, keys);
 	conf_get_bool(x, o, "enforce_output", &c->gateway_enforce_output);
 	conf_get_bool(x, o, "shared_allowances", &c->shared_allowances);
+	if (ids) {
+		size_t oi = conf_path_key(x, "client_identities");
+		size_t nids = conf_array(x, ids, CONF_MAX_IDENTITIES, "identities are");
+
+		for (size_t i = 0; i < nids; i++) {
+			size_t o2 = conf_path_index(x, i);
+
+			conf_identity(x, json_array_get(ids, i), c);
+			conf_path_pop(x, o2);
+		}
+		conf_path_pop(x, oi);
+	}
 	if (!v) {
 		conf_missing(x, "lan_interfaces", "(the interfaces the LAN clients are on)");
 		return;
@@ -1666,6 +1716,22 @@ void conf_dump(const struct conf *c, FILE *f)
 		json_object_set_new(o, "lan_interfaces", arr);
 		json_object_set_new(o, "enforce_output", json_boolean(c->gateway_enforce_output));
 		json_object_set_new(o, "shared_allowances", json_boolean(c->shared_allowances));
+		if (c->nidentities) {
+			arr = json_array();
+			for (unsigned i = 0; i < c->nidentities; i++) {
+				char pb[PREFIX_STRLEN];
+
+				json_array_append_new(
+				    arr, json_pack("{s:s, s:o, s:o}", "subnet",
+						   addr_prefix_format(&c->identities[i].subnet, pb,
+								      sizeof(pb)),
+						   "client_cert",
+						   conf_json_str(c->identities[i].client_cert),
+						   "client_key",
+						   conf_json_str(c->identities[i].client_key)));
+			}
+			json_object_set_new(o, "client_identities", arr);
+		}
 		json_object_set_new(root, "gateway", o);
 	}
 
@@ -1693,6 +1759,10 @@ void conf_free(struct conf **cp)
 	free(c->control_socket);
 	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
 		free(c->lan_ifaces[i]);
+	for (unsigned i = 0; i < CONF_MAX_IDENTITIES; i++) {
+		free(c->identities[i].client_cert);
+		free(c->identities[i].client_key);
+	}
 	free(c->path);
 	free(c);
 	*cp = NULL;

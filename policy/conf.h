@@ -15,14 +15,15 @@
 
 #include "core/addr.h"
 
-#define CONF_MAX_SERVERS 8
+#define CONF_MAX_SERVERS      8
 #define CONF_MAX_SERVER_ADDRS 8
-#define CONF_MAX_PINS 8
-#define CONF_MAX_EXCEPTIONS 1024
-#define CONF_MAX_LISTEN 8
-#define CONF_MAX_LAN_IFACES 8
-#define CONF_MAX_ERRORS 64
-#define CONF_ERR_LEN 512
+#define CONF_MAX_PINS	      8
+#define CONF_MAX_EXCEPTIONS   1024
+#define CONF_MAX_LISTEN	      8
+#define CONF_MAX_LAN_IFACES   8
+#define CONF_MAX_IDENTITIES   16
+#define CONF_MAX_ERRORS	      64
+#define CONF_ERR_LEN	      512
 
 enum conf_mode { CONF_MODE_HOST, CONF_MODE_GATEWAY, CONF_MODE_SIDECAR };
 enum conf_proto { CONF_PROTO_DOH, CONF_PROTO_DOT };
@@ -36,24 +37,24 @@ struct conf_endpoint {
 };
 
 struct conf_server {
-	char *name;        /* label for logs/metrics; default "server<i>" */
+	char *name; /* label for logs/metrics; default "server<i>" */
 	enum conf_proto proto;
-	char *url;         /* DoH: "https://host[:port]/path"; NULL for DoT */
-	char *tls_name;    /* name checked in the certificate; DoH default: URL host */
-	uint16_t port;     /* DoH: from the URL (default 443); DoT: "port" (default 853) */
+	char *url;	/* DoH: "https://host[:port]/path"; NULL for DoT */
+	char *tls_name; /* name checked in the certificate; DoH default: URL host */
+	uint16_t port;	/* DoH: from the URL (default 443); DoT: "port" (default 853) */
 	struct addr addrs[CONF_MAX_SERVER_ADDRS]; /* DoH "bootstrap" / DoT "address"(es) */
-	unsigned naddrs;   /* >= 1 */
-	char *ca_file;     /* NULL: system store */
-	uint8_t pins[CONF_MAX_PINS][32]; /* SPKI SHA-256, from base64 (RFC 7469 form) */
+	unsigned naddrs;			  /* >= 1 */
+	char *ca_file;				  /* NULL: system store */
+	uint8_t pins[CONF_MAX_PINS][32];	  /* SPKI SHA-256, from base64 (RFC 7469 form) */
 	unsigned npins;
-	int priority;      /* lower is preferred; default 0 */
+	int priority; /* lower is preferred; default 0 */
 };
 
 struct conf_limits {
-	uint32_t learned_max;         /* 65536 */
+	uint32_t learned_max;	      /* 65536 */
 	uint32_t addrs_per_name;      /* 64 */
 	uint32_t names_per_addr;      /* 8: names remembered per learned address */
-	uint32_t cname_depth;         /* 8 */
+	uint32_t cname_depth;	      /* 8 */
 	uint32_t records_per_message; /* 256 */
 	uint32_t pending_queries;     /* 1024 */
 	uint32_t pending_per_client;  /* 64 */
@@ -61,9 +62,17 @@ struct conf_limits {
 };
 
 struct conf_ttl {
-	uint32_t min;   /* 5 s */
-	uint32_t max;   /* 86400 s */
+	uint32_t min;	/* 5 s */
+	uint32_t max;	/* 86400 s */
 	uint32_t grace; /* 30 s */
+};
+
+/* Gateway: LAN clients in subnet present this certificate to the
+ * Protective DNS servers, so the server applies their policy. */
+struct conf_identity {
+	struct prefix subnet;
+	char *client_cert;
+	char *client_key;
 };
 
 struct conf {
@@ -89,28 +98,30 @@ struct conf {
 	struct conf_limits limits;
 	struct conf_ttl ttl;
 
-	enum conf_log_level log_level; /* default info */
-	bool log_verdicts;             /* one JSON line per verdict; default false */
-	char *verdict_log;             /* file path; NULL = stdout */
+	enum conf_log_level log_level;	 /* default info */
+	bool log_verdicts;		 /* one JSON line per verdict; default false */
+	char *verdict_log;		 /* file path; NULL = stdout */
 	enum conf_log_format log_format; /* verdict log format; default json */
 
 	char *control_socket; /* default /run/ztdns/control.sock */
 	uint32_t control_uid; /* besides root, this uid may use it; default 0 */
 
-	bool keep_on_stop;                 /* ruleset.keep_on_stop, default false */
+	bool keep_on_stop;		   /* ruleset.keep_on_stop, default false */
 	enum conf_deny_action deny_action; /* ruleset.deny_action, default drop */
 
 	/* gateway mode only */
 	char *lan_ifaces[CONF_MAX_LAN_IFACES];
 	unsigned nlan_ifaces;
 	bool gateway_enforce_output; /* default true */
-	bool shared_allowances;      /* default false: per-client scoping */
+	bool shared_allowances;	     /* default false: per-client scoping */
+	struct conf_identity identities[CONF_MAX_IDENTITIES]; /* gateway.client_identities */
+	unsigned nidentities;
 };
 
 struct conf_errors {
-	char msg[CONF_MAX_ERRORS][CONF_ERR_LEN]; /* "FILE: path: reason" */
-	unsigned count;   /* stored, <= CONF_MAX_ERRORS */
-	unsigned dropped; /* errors past the bound, counted not stored */
+	char msg[CONF_MAX_ERRORS][CONF_ERR_LEN];  /* "FILE: path: reason" */
+	unsigned count;				  /* stored, <= CONF_MAX_ERRORS */
+	unsigned dropped;			  /* errors past the bound, counted not stored */
 	char warn[CONF_MAX_ERRORS][CONF_ERR_LEN]; /* "FILE: path: warning: ..." */
 	unsigned nwarn;
 };

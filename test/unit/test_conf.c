@@ -298,6 +298,23 @@ static const struct {
      "ruleset.deny_action: \"accept\" is not one of \"drop\", \"reject\""},
     {HOST(",'ruleset':{'keep_on_stop':1}"), "ruleset.keep_on_stop: expected true or false"},
     /* gateway */
+#define GW(x) "{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['lan0']" x "}}"
+    {GW(",'client_identities':[]"), "gateway.client_identities: must not be empty"},
+    {GW(",'client_identities':{}"), "gateway.client_identities: expected an array"},
+    {GW(",'client_identities':[{'subnet':'192.0.2.0/25','client_cert':'/a.pem'}]"),
+     "gateway.client_identities[0].client_key: required"},
+    {GW(",'client_identities':[{'subnet':'192.0.2.1/25','client_cert':'/a','client_key':'/b'}]"),
+     "gateway.client_identities[0].subnet: \"192.0.2.1/25\": a CIDR prefix"},
+    {GW(",'client_identities':[{'client_cert':'/a','client_key':'/b'}]"),
+     "gateway.client_identities[0].subnet: missing or not a string"},
+    {GW(",'client_identities':[{'subnet':'192.0.2.0/25','client_cert':'a','client_key':'/b'}]"),
+     "gateway.client_identities[0].client_cert: \"a\" must be an absolute path"},
+    {GW(",'client_identities':[{'subnet':'192.0.2.0/25','client_cert':'/a','client_key':'/b',"
+        "'cert':'/c'}]"),
+     "gateway.client_identities[0].cert: unknown key"},
+    {GW(",'client_identities':[{'subnet':'192.0.2.0/25','client_cert':'/a','client_key':'/b'},"
+        "{'subnet':'192.0.2.0/25','client_cert':'/c','client_key':'/d'}]"),
+     "gateway.client_identities[1].subnet: \"192.0.2.0/25\" is the same subnet"},
     {"{'mode':'gateway','servers':[" DOH "]}", "gateway: required when mode is \"gateway\""},
     {"{'mode':'gateway','servers':[" DOH "],'gateway':{}}", "gateway.lan_interfaces: required"},
     {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':[]}}",
@@ -756,6 +773,14 @@ static void test_gateway(void)
 	CHECK(c->gateway_enforce_output == false);
 	CHECK(c->shared_allowances == true);
 	CHECK(ep_is(&c->listen[0], "192.168.1.1", 53));
+	CHECK(c->nidentities == 2);
+	if (c->nidentities == 2) {
+		char pb[PREFIX_STRLEN];
+
+		CHECK_STREQ(addr_prefix_format(&c->identities[0].subnet, pb, sizeof(pb)),
+			    "192.168.1.0/25");
+		CHECK_STREQ(c->identities[1].client_key, "/etc/ztdns/b.key");
+	}
 	conf_free(&c);
 	/* Defaults of the gateway section. */
 	c = expect_good("{'mode':'gateway','servers':[" DOT
