@@ -9,6 +9,7 @@
 #include "core/control.h"
 #include "core/log.h"
 #include "core/nfqueue.h"
+#include "core/notify.h"
 #include "core/ruleset.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
@@ -112,6 +113,15 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	allowset_sweep(d->allowset, allowset_now_ms());
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	/* Sent from the loop itself: a loop that hangs stops the pings. */
+	notify_send("WATCHDOG=1");
 }
 
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -281,6 +291,13 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		return err;
 	}
 	d->ready = true;
+	if (notify_watchdog_usec()) {
+		double every = (double)notify_watchdog_usec() / 2e6;
+
+		ev_timer_init(&d->watchdog, on_watchdog, every, every);
+		ev_timer_start(loop, &d->watchdog);
+	}
+	notify_send("READY=1\nSTATUS=enforcing");
 	log_info("ready: mode %s, %s, queue %u%s, %u exception(s), control %s",
 		 conf_mode_name(c->mode), c->enforce ? "enforcing" : "AUDIT (not enforcing)",
 		 c->queue_num, c->queue_count > 1 ? "+" : "", c->nexceptions, c->control_socket);
@@ -294,6 +311,8 @@ void daemon_run(struct daemon *d)
 
 void daemon_stop(struct daemon *d)
 {
+	if (d->ready)
+		notify_send("STOPPING=1");
 	if (d->rules_installed) {
 		if (d->conf && d->conf->keep_on_stop)
 			log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
@@ -318,6 +337,7 @@ void daemon_stop(struct daemon *d)
 		ev_signal_stop(d->loop, &d->sigint);
 		ev_signal_stop(d->loop, &d->sighup);
 		ev_timer_stop(d->loop, &d->sweep);
+		ev_timer_stop(d->loop, &d->watchdog);
 		ev_prepare_stop(d->loop, &d->flush);
 	}
 	verdictlog_close(&d->vlog);
@@ -404,6 +424,7 @@ int daemon_reload(struct daemon *d)
 		goto fail;
 	}
 	log_info("reloading %s", d->conf->path);
+	notify_send("RELOADING=1");
 	rc = conf_load(d->conf->path, &nc, errs);
 	if (rc < 0) {
 		for (unsigned i = 0; i < errs->count; i++)
@@ -476,10 +497,12 @@ int daemon_reload(struct daemon *d)
 	d->last_reload_error[0] = '\0';
 	free(errs);
 	log_info("configuration reloaded");
+	notify_send("READY=1\nSTATUS=enforcing (reloaded)");
 	return 0;
 fail:
 	d->cnt.reload_failures++;
 	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
+	notify_send("READY=1\nSTATUS=enforcing (last reload failed)");
 	exceptions_free(&nex);
 	verdictlog_close(&nvlog);
 	upstream_set_free(&nup);

@@ -58,6 +58,7 @@ struct daemon {
 	struct daemon_counters cnt;
 	ev_signal sigterm, sigint, sighup;
 	ev_timer sweep;
+	ev_timer watchdog;
 	ev_prepare flush;
 };
 

@@ -1226,6 +1226,92 @@ static void conf_log(struct conf_ctx *x, json_t *o, struct conf *c)
 		c->log_format = (enum conf_log_format)v;
 }
 
+static void conf_state(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"journal", "journal_interval_s", NULL};
+
+	conf_check_keys(x, o, keys);
+	conf_get_path(x, o, "journal", true, CONF_PATH_MAX, &c->journal);
+	conf_get_u32(x, o, "journal_interval_s", 1, 86400, &c->journal_interval);
+}
+
+/* "127.0.0.1:9153" or "[::1]:9153": a loopback address and a port. */
+static bool conf_loopback_endpoint(const char *s)
+{
+	char host[ADDR_STRLEN];
+	const char *colon, *h = s;
+	size_t hlen;
+	struct addr a;
+	unsigned long port;
+	char *end;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return false;
+		h = s + 1;
+		hlen = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			return false; /* IPv6 must be bracketed */
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return false;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (addr_parse(host, &a) < 0 || (*s == '[') != (a.family == AF_INET6))
+		return false;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || errno || *end || port == 0 || port > 65535)
+		return false;
+	if (a.family == AF_INET)
+		return a.b[0] == 127;
+	for (int i = 0; i < 15; i++)
+		if (a.b[i])
+			return false;
+	return a.b[15] == 1;
+}
+
+/* metrics.listen: a unix socket path or a loopback address and port (the
+ * counters say what the firewall saw: not for the network). */
+static void conf_metrics(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"listen", NULL};
+	json_t *v = json_object_get(o, "listen");
+	char q[CONF_QUOTE_LEN];
+	size_t old;
+
+	conf_check_keys(x, o, keys);
+	if (!v || json_is_null(v))
+		return;
+	old = conf_path_key(x, "listen");
+	if (!json_is_string(v)) {
+		conf_err(x, "expected a string, got %s", conf_type_name(v));
+	} else {
+		const char *s = json_string_value(v);
+		bool ok = false;
+
+		if (strncmp(s, "unix:/", 6) == 0) {
+			ok = strlen(s + 5) < CONF_SUN_PATH && !conf_has_ctl(s);
+		} else {
+			ok = conf_loopback_endpoint(s);
+		}
+		if (!ok)
+			conf_err(x,
+				 "%s must be \"unix:/absolute/path\" or a loopback address with a "
+				 "port (\"127.0.0.1:9153\", \"[::1]:9153\")",
+				 conf_quote(s, q, sizeof(q)));
+		else if (!(c->metrics = strdup(s)))
+			conf_oom(x);
+	}
+	conf_path_pop(x, old);
+}
+
 static void conf_control(struct conf_ctx *x, json_t *o, struct conf *c)
 {
 	static const char *const keys[] = {"socket", "uid", NULL};
@@ -1381,15 +1467,16 @@ static void conf_defaults(struct conf *c)
 	c->keep_on_stop = false;
 	c->deny_action = CONF_DENY_DROP;
 	c->gateway_enforce_output = true;
+	c->journal_interval = 30;
 	c->shared_allowances = false;
 }
 
 static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 {
-	static const char *const keys[] = {"mode",	 "enforce",    "servers", "client_cert",
-					   "client_key", "exceptions", "listen",  "queue",
-					   "limits",	 "ttl",	       "log",	  "control",
-					   "ruleset",	 "gateway",    NULL};
+	static const char *const keys[] = {
+	    "mode",    "enforce", "servers", "client_cert", "client_key", "exceptions",
+	    "listen",  "queue",	  "limits",  "ttl",	    "log",	  "control",
+	    "ruleset", "gateway", "state",   "metrics",	    NULL};
 	int mode = -1;
 	json_t *o;
 	int cert, key;
@@ -1441,6 +1528,18 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		size_t old = conf_path_key(x, "control");
 
 		conf_control(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "state"))) {
+		size_t old = conf_path_key(x, "state");
+
+		conf_state(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "metrics"))) {
+		size_t old = conf_path_key(x, "metrics");
+
+		conf_metrics(x, o, c);
 		conf_path_pop(x, old);
 	}
 	if ((o = conf_get_object(x, root, "ruleset"))) {
@@ -1704,6 +1803,15 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(root, "control", o);
 
 	o = json_object();
+	json_object_set_new(o, "journal", conf_json_str(c->journal));
+	json_object_set_new(o, "journal_interval_s", json_integer(c->journal_interval));
+	json_object_set_new(root, "state", o);
+
+	o = json_object();
+	json_object_set_new(o, "listen", conf_json_str(c->metrics));
+	json_object_set_new(root, "metrics", o);
+
+	o = json_object();
 	json_object_set_new(o, "keep_on_stop", json_boolean(c->keep_on_stop));
 	json_object_set_new(o, "deny_action", json_string(conf_deny_names[c->deny_action]));
 	json_object_set_new(root, "ruleset", o);
@@ -1757,6 +1865,8 @@ void conf_free(struct conf **cp)
 	free(c->client_key);
 	free(c->verdict_log);
 	free(c->control_socket);
+	free(c->journal);
+	free(c->metrics);
 	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
 		free(c->lan_ifaces[i]);
 	for (unsigned i = 0; i < CONF_MAX_IDENTITIES; i++) {

@@ -106,6 +106,11 @@ struct conf {
 	char *control_socket; /* default /run/ztdns/control.sock */
 	uint32_t control_uid; /* besides root, this uid may use it; default 0 */
 
+	char *journal;		   /* state.journal: warm-restart file; NULL = none */
+	uint32_t journal_interval; /* state.journal_interval_s, default 30 */
+	char *metrics;		   /* metrics.listen: "unix:/path", "127.0.0.1:port" or
+				    * "[::1]:port" (loopback only); NULL = off */
+
 	bool keep_on_stop;		   /* ruleset.keep_on_stop, default false */
 	enum conf_deny_action deny_action; /* ruleset.deny_action, default drop */
 

@@ -297,6 +297,17 @@ static const struct {
     {HOST(",'ruleset':{'deny_action':'accept'}"),
      "ruleset.deny_action: \"accept\" is not one of \"drop\", \"reject\""},
     {HOST(",'ruleset':{'keep_on_stop':1}"), "ruleset.keep_on_stop: expected true or false"},
+    /* state, metrics */
+    {HOST(",'state':{'journal':'rel/j.json'}"), "state.journal: \"rel/j.json\" must be an absolute"},
+    {HOST(",'state':{'journal_interval_s':0}"), "state.journal_interval_s: 0 is out of range"},
+    {HOST(",'state':{'jornal':'/j'}"), "state.jornal: unknown key"},
+    {HOST(",'metrics':{'listen':'0.0.0.0:9153'}"), "metrics.listen: \"0.0.0.0:9153\" must be"},
+    {HOST(",'metrics':{'listen':'192.0.2.1:9153'}"), "metrics.listen: \"192.0.2.1:9153\" must be"},
+    {HOST(",'metrics':{'listen':'127.0.0.1'}"), "metrics.listen: \"127.0.0.1\" must be"},
+    {HOST(",'metrics':{'listen':'[::1]:0'}"), "metrics.listen: \"[::1]:0\" must be"},
+    {HOST(",'metrics':{'listen':'::1:9153'}"), "metrics.listen: \"::1:9153\" must be"},
+    {HOST(",'metrics':{'listen':'unix:rel'}"), "metrics.listen: \"unix:rel\" must be"},
+    {HOST(",'metrics':{'listen':9153}"), "metrics.listen: expected a string"},
     /* gateway */
 #define GW(x) "{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['lan0']" x "}}"
     {GW(",'client_identities':[]"), "gateway.client_identities: must not be empty"},
@@ -756,6 +767,24 @@ static void test_full(void)
 	conf_free(&c);
 }
 
+static void test_state_metrics(void)
+{
+	struct conf *c = expect_good(HOST(",'state':{'journal':'/var/lib/ztdns/j.json',"
+					  "'journal_interval_s':5},'metrics':{'listen':'[::1]:9153'}"));
+
+	CHECK(c && c->journal && strcmp(c->journal, "/var/lib/ztdns/j.json") == 0);
+	CHECK(c && c->journal_interval == 5);
+	CHECK(c && c->metrics && strcmp(c->metrics, "[::1]:9153") == 0);
+	conf_free(&c);
+	c = expect_good(HOST(",'metrics':{'listen':'unix:/run/ztdns/metrics.sock'}"));
+	CHECK(c && c->metrics && strcmp(c->metrics, "unix:/run/ztdns/metrics.sock") == 0);
+	CHECK(c && !c->journal && c->journal_interval == 30);
+	conf_free(&c);
+	c = expect_good(HOST(",'metrics':{'listen':'127.0.0.2:1'}"));
+	CHECK(c != NULL);
+	conf_free(&c);
+}
+
 static void test_gateway(void)
 {
 	struct conf *c = NULL;
@@ -964,6 +993,7 @@ int main(void)
 	test_urls();
 	test_full();
 	test_gateway();
+	test_state_metrics();
 	test_warnings();
 	test_nulls_and_print();
 	test_round_trip();
