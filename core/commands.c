@@ -124,24 +124,30 @@ static json_t *cmd_status(struct daemon *d)
 						      ks.portid, "fail_open", 0));
 		json_array_append_new(queues, q);
 	}
-	return json_pack("{s:b, s:b, s:s, s:s, s:I, s:b, s:b, "
-			 "s:{s:I, s:I, s:I, s:o}, "
-			 "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
-			 "s:o, s:o, s:o, s:{s:s, s:I, s:I, s:s}}",
-			 "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode),
-			 "enforce", d->conf->enforce ? "enforce" : "audit", "uptime_s",
-			 (json_int_t)((now - d->started_ms) / 1000), "fail_open", 0, "queue_bypass",
-			 0, "verdicts", "accepted", (json_int_t)d->cnt.accepted, "denied",
-			 (json_int_t)d->cnt.denied, "would_deny", (json_int_t)d->cnt.would_deny,
-			 "by_reason", reasons, "allowset", "entries", (json_int_t)as.entries,
-			 "capacity", (json_int_t)allowset_capacity(d->allowset), "inserts",
-			 (json_int_t)as.inserts, "refreshes", (json_int_t)as.refreshes, "full",
-			 (json_int_t)as.full, "evicted", (json_int_t)as.evicted, "swept",
-			 (json_int_t)as.swept, "names_dropped", (json_int_t)as.names_dropped,
-			 "packet_errors", perr, "queues", queues, "dns", dns_json(d), "config",
-			 "path", d->conf->path, "reloads", (json_int_t)d->cnt.reloads,
-			 "reload_failures", (json_int_t)d->cnt.reload_failures, "last_reload_error",
-			 d->last_reload_error);
+	return json_pack(
+	    "{s:b, s:b, s:s, s:s, s:I, s:[s, s], "
+	    "s:{s:I, s:I, s:I, s:o}, "
+	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+	    "s:o, s:o, s:o, s:{s:s, s:I, s:I, s:s}, "
+	    "s:{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode), "enforce",
+	    d->conf->enforce ? "enforce" : "audit", "uptime_s",
+	    (json_int_t)((now - d->started_ms) / 1000),
+	    /* What nfqueue_new() requested; FAIL_OPEN is always cleared. */
+	    "queue_flags", "gso", "uid_gid", "verdicts", "accepted", (json_int_t)d->cnt.accepted,
+	    "denied", (json_int_t)d->cnt.denied, "would_deny", (json_int_t)d->cnt.would_deny,
+	    "by_reason", reasons, "allowset", "entries", (json_int_t)as.entries, "capacity",
+	    (json_int_t)allowset_capacity(d->allowset), "inserts", (json_int_t)as.inserts,
+	    "refreshes", (json_int_t)as.refreshes, "full", (json_int_t)as.full, "evicted",
+	    (json_int_t)as.evicted, "swept", (json_int_t)as.swept, "names_dropped",
+	    (json_int_t)as.names_dropped, "packet_errors", perr, "queues", queues, "dns",
+	    dns_json(d), "config", "path", d->conf->path, "reloads", (json_int_t)d->cnt.reloads,
+	    "reload_failures", (json_int_t)d->cnt.reload_failures, "last_reload_error",
+	    d->last_reload_error, "journal", "path", d->conf->journal, "saves",
+	    (json_int_t)d->jst.saves, "save_errors", (json_int_t)d->jst.save_errors, "saved",
+	    (json_int_t)d->jst.saved, "loaded", (json_int_t)d->jst.loaded, "load_expired",
+	    (json_int_t)d->jst.load_expired, "load_bad", (json_int_t)d->jst.load_bad,
+	    "load_refused", (json_int_t)d->jst.load_refused);
 }
 
 static json_t *view_json(const struct allowset_view *v, uint64_t now)

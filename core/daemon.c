@@ -124,6 +124,26 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	notify_send("WATCHDOG=1");
 }
 
+static void on_journal(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, journal_timer);
+
+	(void)loop;
+	(void)revents;
+	if (d->conf->journal)
+		journal_save(d->allowset, d->conf->journal, &d->jst);
+}
+
+static void journal_timer_set(struct daemon *d)
+{
+	ev_timer_stop(d->loop, &d->journal_timer);
+	if (!d->conf->journal)
+		return;
+	ev_timer_init(&d->journal_timer, on_journal, d->conf->journal_interval,
+		      d->conf->journal_interval);
+	ev_timer_start(d->loop, &d->journal_timer);
+}
+
 static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct daemon *d = container_of(w, struct daemon, flush);
@@ -236,6 +256,9 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		return -ENOMEM;
 	}
 	allowset_reader_register();
+	/* Before the stub answers anything: yesterday's allowances first. */
+	if (c->journal && journal_load(d->allowset, c->journal, &d->jst) < 0)
+		log_warnx("starting without the journal's allowances");
 	d->policy.allowset = d->allowset;
 	d->policy.exceptions = d->exceptions;
 	daemon_policy_from_conf(&d->policy, c);
@@ -270,6 +293,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	ev_signal_start(loop, &d->sighup);
 	ev_timer_init(&d->sweep, on_sweep, DAEMON_SWEEP_INTERVAL, DAEMON_SWEEP_INTERVAL);
 	ev_timer_start(loop, &d->sweep);
+	journal_timer_set(d);
 	ev_prepare_init(&d->flush, on_flush);
 	ev_prepare_start(loop, &d->flush);
 
@@ -311,6 +335,8 @@ void daemon_run(struct daemon *d)
 
 void daemon_stop(struct daemon *d)
 {
+	if (d->ready && d->conf && d->conf->journal)
+		journal_save(d->allowset, d->conf->journal, &d->jst);
 	if (d->ready)
 		notify_send("STOPPING=1");
 	if (d->rules_installed) {
@@ -338,6 +364,7 @@ void daemon_stop(struct daemon *d)
 		ev_signal_stop(d->loop, &d->sighup);
 		ev_timer_stop(d->loop, &d->sweep);
 		ev_timer_stop(d->loop, &d->watchdog);
+		ev_timer_stop(d->loop, &d->journal_timer);
 		ev_prepare_stop(d->loop, &d->flush);
 	}
 	verdictlog_close(&d->vlog);
@@ -493,6 +520,7 @@ int daemon_reload(struct daemon *d)
 	}
 	conf_free(&d->conf);
 	d->conf = nc;
+	journal_timer_set(d);
 	d->cnt.reloads++;
 	d->last_reload_error[0] = '\0';
 	free(errs);

@@ -12,6 +12,7 @@
 
 #include <ev.h>
 
+#include "core/journal.h"
 #include "core/packet.h"
 #include "core/verdict.h"
 #include "policy/conf.h"
@@ -59,6 +60,8 @@ struct daemon {
 	ev_signal sigterm, sigint, sighup;
 	ev_timer sweep;
 	ev_timer watchdog;
+	ev_timer journal_timer;
+	struct journal_stats jst;
 	ev_prepare flush;
 };
 

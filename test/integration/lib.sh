@@ -292,3 +292,68 @@ _zt_exit() {
 trap _zt_exit EXIT
 trap 'ZT_ABORTED=INT; exit 130' INT
 trap 'ZT_ABORTED=TERM; exit 143' TERM
+
+# ---------------------------------------------------------------- client side
+# (added for t_dns.sh; the functions above are unchanged)
+
+# Counters in the raw table's OUTPUT chain of a namespace: it sees every
+# locally generated packet before the filter table, so before any ztdns
+# verdict. Compared with the far end's INPUT counters (ctr_*), it tells a SYN
+# sent once and let through from one dropped on the way and retransmitted.
+#   ctr_out_setup NS, ctr_out_add NS 4|6 NAME MATCH..., ctr_out_get NS 4|6 NAME
+ctr_out_setup() {
+	local t
+	for t in iptables ip6tables; do
+		ns_exec "$1" "$t" -w 5 -t raw -N ZTOUTCOUNT || return 1
+		ns_exec "$1" "$t" -w 5 -t raw -I OUTPUT 1 -j ZTOUTCOUNT || return 1
+	done
+}
+
+ctr_out_add() {
+	local ns=$1 t
+	t=$(_ipt "$2")
+	local name=$3
+	shift 3
+	ns_exec "$ns" "$t" -w 5 -t raw -A ZTOUTCOUNT "$@" -m comment --comment "$name"
+}
+
+ctr_out_get() {
+	local t
+	t=$(_ipt "$2")
+	ns_exec "$1" "$t" -w 5 -t raw -L ZTOUTCOUNT -v -x -n 2>/dev/null |
+		awk -v c="/* $3 */" 'index($0, c) { print $1; exit }'
+}
+
+# json_get PATH < JSON: the value at a dotted path ("dns.servers.0.name");
+# strings are printed bare, anything else as JSON; "<absent>" when missing,
+# "<error>" when stdin is not JSON.
+json_get() {
+	"$ZT_PY" -c '
+import json, sys
+try:
+    o = json.load(sys.stdin)
+except ValueError:
+    print("<error>"); sys.exit(0)
+for k in sys.argv[1].split("."):
+    if isinstance(o, list):
+        try:
+            o = o[int(k)]
+        except (ValueError, IndexError):
+            o = None
+    elif isinstance(o, dict):
+        o = o.get(k)
+    else:
+        o = None
+    if o is None:
+        break
+print("<absent>" if o is None else o if isinstance(o, str) else json.dumps(o))' "$1"
+}
+
+# nginx_start LABEL NS DIR CONF: nginx in the foreground in NS, prefix DIR,
+# error log DIR/LABEL-error.log; sets BG_PID (the master; TERM ends the
+# workers too). Returns 1 when the configuration is refused.
+nginx_start() {
+	local label=$1 ns=$2 dir=$3 conf=$4
+	ns_exec "$ns" nginx -t -q -p "$dir" -c "$conf" -e "$dir/$label-error.log" || return 1
+	bg_start "$label" "$ns" nginx -p "$dir" -c "$conf" -e "$dir/$label-error.log" -g 'daemon off;'
+}
