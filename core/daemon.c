@@ -8,6 +8,7 @@
 #include "core/commands.h"
 #include "core/control.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/nfqueue.h"
 #include "core/notify.h"
 #include "core/ruleset.h"
@@ -314,6 +315,14 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		log_err("cannot open control socket %s: %s", c->control_socket, strerror(-err));
 		return err;
 	}
+	if (c->metrics) {
+		d->metrics = metrics_new(loop, c->metrics, d, &err);
+		if (!d->metrics) {
+			log_err("cannot open the metrics endpoint %s: %s", c->metrics,
+				strerror(-err));
+			return err;
+		}
+	}
 	d->ready = true;
 	if (notify_watchdog_usec()) {
 		double every = (double)notify_watchdog_usec() / 2e6;
@@ -347,6 +356,7 @@ void daemon_stop(struct daemon *d)
 		d->rules_installed = false;
 	}
 	control_free(&d->control);
+	metrics_free(&d->metrics);
 	{
 		struct upstream_set old;
 
@@ -431,6 +441,9 @@ static void restart_needed(const struct conf *o, const struct conf *n)
 	if (o->limits.learned_max != n->limits.learned_max ||
 	    o->limits.names_per_addr != n->limits.names_per_addr)
 		log_warnx("reload: allowset bounds changed; they take effect after a restart");
+	if ((o->metrics || n->metrics) &&
+	    (!o->metrics || !n->metrics || strcmp(o->metrics, n->metrics) != 0))
+		log_warnx("reload: metrics.listen changed; it takes effect after a restart");
 	if (strcmp(o->control_socket, n->control_socket) != 0 || o->control_uid != n->control_uid)
 		log_warnx("reload: control socket settings changed; they take effect after a "
 			  "restart");

@@ -27,6 +27,7 @@ struct control;
 struct verdictlog;
 struct upstream;
 struct stub;
+struct metrics;
 
 struct daemon_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
@@ -51,6 +52,7 @@ struct daemon {
 	struct upstream *id_upstream[CONF_MAX_IDENTITIES]; /* gateway.client_identities */
 	unsigned nid_upstream;
 	struct stub *stub;
+	struct metrics *metrics;
 	struct verdictlog *vlog;
 	bool ready;
 	bool rules_installed;

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Operations: readiness and watchdog over sd_notify, the Prometheus endpoint
+# (counters move with real traffic), and warm restart from the journal (a
+# flow to an address learned before a restart is allowed after it without a
+# new lookup; judged at the far end).
+#   client ns (ztdnsd)  <-veth->  net ns (unbound over DoT, web server)
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$ZT_LIB_DIR/pki.sh"
+. "$ZT_LIB_DIR/pdns.sh"
+
+BUILD=$(cd "${1:?usage: t_ops.sh BUILD_DIR}" && pwd)
+ZTD=$BUILD/ztdnsd
+ZTC=$BUILD/ztdnsctl
+C=ztoc$$
+N=zton$$
+W=$ZT_TMP
+SOCK=$W/ctl.sock
+
+ns_new "$C"
+ns_new "$N"
+ns_veth "$C" vc "$N" vn
+ip -n "$C" addr add 192.0.2.1/24 dev vc
+ip -n "$N" addr add 192.0.2.53/24 dev vn
+ip -n "$N" addr add 198.51.100.10/32 dev vn
+ip -n "$C" route add 198.51.100.0/24 via 192.0.2.53
+
+pki_init "$W"
+pki_server "$W" pdns ca pdns.test 192.0.2.53
+printf 'web.test. 300 A 198.51.100.10\n' >"$W/names"
+pdns_unbound_conf "$W" 192.0.2.53 "$W/pdns.pem" "$W/pdns.key" "$W/names" >"$W/unbound.conf"
+pdns_unbound_start "$N" "$W"
+ZT_PIDS+=("$PDNS_PID")
+pdns_wait_port "$N" 192.0.2.53 853 || { not_ok "unbound did not start"; exit 1; }
+bg_start web "$N" "${ZT_NET[@]}" serve --tcp 8080 --udp 8081 --log "$W/web.log"
+wait_for 5 bash -c "ip netns exec $N ss -Hltn 'sport = :8080' | grep -q 8080"
+ctr_setup "$N"
+ctr_add "$N" 4 syn -d 198.51.100.10 -p tcp --dport 8080 --syn
+
+cat >"$W/ztdns.json" <<JSON
+{"mode": "host",
+ "servers": [{"name": "pdns", "protocol": "dot", "address": "192.0.2.53",
+              "tls_name": "pdns.test", "ca_file": "$W/ca.pem"}],
+ "control": {"socket": "$SOCK"},
+ "state": {"journal": "$W/journal.json", "journal_interval_s": 1},
+ "metrics": {"listen": "127.0.0.1:9153"}}
+JSON
+
+# A notify socket like systemd's; every datagram goes to a file.
+cat >"$W/notify.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(0.5)
+end = time.time() + float(sys.argv[3])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while time.time() < end:
+        try:
+            out.write(s.recv(4096).decode().replace("\n", " ") + "\n")
+        except socket.timeout:
+            pass
+PY
+"$ZT_PY" "$W/notify.py" "$W/notify.sock" "$W/notify.log" 60 &
+ZT_PIDS+=($!)
+wait_for 3 test -S "$W/notify.sock"
+
+# Not inside check (a subshell): DPID must reach this shell.
+start_daemon() {
+	# ip netns exec and env exec in place: $! is the daemon itself.
+	NOTIFY_SOCKET="$W/notify.sock" WATCHDOG_USEC=1000000 \
+		ip netns exec "$C" "$ZTD" -f -c "$W/ztdns.json" >>"$W/daemon.log" 2>&1 &
+	DPID=$!
+	ZT_PIDS+=("$DPID")
+}
+ready() { ns_exec "$C" "$ZTC" -s "$SOCK" wait-ready --timeout 10; }
+
+connect() { ns_exec "$C" "${ZT_NET[@]}" tcp 198.51.100.10 8080 --timeout 2 >/dev/null 2>&1; }
+syn() { ctr_get "$N" 4 syn; }
+scrape() { ns_exec "$C" curl -s --max-time 3 http://127.0.0.1:9153/metrics; }
+metric() { scrape | awk -v m="$1" '$1 == m { print $2; exit }'; }
+scraped() { scrape | grep -q -- "$1"; }
+
+start_daemon
+check "daemon ready" ready
+
+# ---- sd_notify
+wait_for 3 grep -q "WATCHDOG=1" "$W/notify.log"
+check "READY=1 sent once ready" grep -q "^READY=1" "$W/notify.log"
+check "WATCHDOG=1 pings at half of WATCHDOG_USEC" grep -q "^WATCHDOG=1" "$W/notify.log"
+
+# ---- metrics: counters move with traffic
+before_deny=$(metric 'ztdns_verdicts_total{reason="never-resolved",verdict="deny"}')
+before_q=$(metric 'ztdns_dns_queries_total{transport="udp"}')
+s0=$(syn)
+check_fail "before a lookup, 198.51.100.10 is blocked" connect
+check_eq "far end saw no SYN" "$s0" "$(syn)"
+out=$(ns_exec "$C" dig +short +time=3 +tries=1 @127.0.0.1 web.test A)
+check_eq "web.test resolves through the stub" "198.51.100.10" "$out"
+check "after the lookup it is reachable" connect
+check "far end saw the SYN" test "$(syn)" -gt "$s0"
+after_deny=$(metric 'ztdns_verdicts_total{reason="never-resolved",verdict="deny"}')
+check "metrics: never-resolved denials moved ($before_deny -> $after_deny)" \
+	test "${after_deny:-0}" -gt "${before_deny:-0}"
+check_eq "metrics: one more UDP query" "$((before_q + 1))" "$(metric 'ztdns_dns_queries_total{transport="udp"}')"
+check "metrics: learned counter moved" test "$(metric ztdns_dns_learned_total)" -ge 1
+check "metrics: upstream answers counted" \
+	scraped 'ztdns_upstream_answers_total{server="pdns",protocol="dot",identity="default"} 1'
+check "metrics: latency histogram has +Inf bucket" scraped 'le="+Inf"} 1'
+check "metrics: allowset gauge" test "$(metric ztdns_allowset_entries)" -ge 1
+code=$(ns_exec "$C" curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:9153/other)
+check_eq "metrics: other paths are 404" 404 "$code"
+# A client that sends nothing is dropped after the timeout, others still served.
+ns_exec "$C" timeout 8 "$ZT_PY" -c 'import socket,time; s=socket.create_connection(("127.0.0.1",9153)); time.sleep(7)' &
+check "metrics: served while an idle client is connected" scrape
+
+# ---- warm restart
+wait_for 3 test -s "$W/journal.json"
+check "journal written" test -s "$W/journal.json"
+check_eq "journal is mode 600" 600 "$(stat -c %a "$W/journal.json")"
+bg_stop "$DPID" TERM 10
+check "STOPPING=1 sent" grep -q "^STOPPING=1" "$W/notify.log"
+# Nothing established survives here: a new flow after the restart.
+ns_exec "$C" conntrack -F >/dev/null 2>&1
+start_daemon
+check "daemon restarted" ready
+s1=$(syn)
+check "a learned address works after a restart without a new lookup" connect
+check "far end saw that SYN" test "$(syn)" -gt "$s1"
+q=$(ns_exec "$C" "$ZTC" -s "$SOCK" status --json | json_get dns.udp_queries)
+check_eq "no lookup happened after the restart" 0 "$q"
+check_eq "journal: one allowance restored" 1 \
+	"$(ns_exec "$C" "$ZTC" -s "$SOCK" status --json | json_get journal.loaded)"
+check "explain says learned, with the name" \
+	bash -c "ip netns exec $C $ZTC -s $SOCK explain 198.51.100.10 --port 8080 | grep -q 'learned.*web.test'"
+bg_stop "$DPID" TERM 10
+
+# A journal anyone could have written is refused.
+chmod 644 "$W/journal.json"
+start_daemon
+check "daemon restarted with an unsafe journal" ready
+check_eq "unsafe journal ignored" 0 \
+	"$(ns_exec "$C" "$ZTC" -s "$SOCK" status --json | json_get journal.loaded)"
+s2=$(syn)
+check_fail "so the address is blocked again" connect
+check_eq "far end saw no SYN" "$s2" "$(syn)"
+check "the refusal is logged" grep -q "not a regular file of ours" "$W/daemon.log"
+bg_stop "$DPID" TERM 10
