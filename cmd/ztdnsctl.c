@@ -24,21 +24,26 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ztdnsctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-		   "commands:\n"
-		   "  status                      counters and state\n"
-		   "  list [--name NAME] [--client ADDR|self|operator]\n"
-		   "                              learned and manual allowances\n"
-		   "  allow ADDR [--ttl SECONDS]  allow an address for a while (reason manual)\n"
-		   "  revoke ADDR                 remove an allowance\n"
-		   "  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
-		   "                              the verdict a new flow would get now, and why\n"
-		   "  flush                       remove every allowance\n"
-		   "  watch [--verdict accept|drop] [--reason R] [--addr A] [--port P]\n"
-		   "        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
-		   "                              live verdicts (coloured on a terminal)\n"
-		   "  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"
-		   "SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n");
+	fprintf(f,
+		"usage: ztdnsctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+		"commands:\n"
+		"  status                      counters and state\n"
+		"  list [--name NAME] [--client ADDR|self|operator]\n"
+		"                              learned and manual allowances\n"
+		"  allow ADDR [--ttl SECONDS]  allow an address for a while (reason manual)\n"
+		"  revoke ADDR                 remove an allowance\n"
+		"  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
+		"                              the verdict a new flow would get now, and why\n"
+		"  flush                       remove every allowance\n"
+		"  audit-report [--aggregate] [--clear]\n"
+		"                              audit mode: what enforcing would deny, and a\n"
+		"                              proposed \"exceptions\" block (--aggregate: to /24\n"
+		"                              and /64) to review\n"
+		"  watch [--verdict accept|drop] [--reason R] [--addr A] [--port P]\n"
+		"        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
+		"                              live verdicts (coloured on a terminal)\n"
+		"  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"
+		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n");
 }
 
 static int connect_to(const char *path)
@@ -190,6 +195,37 @@ static void print_list(json_t *r)
 	}
 	if (json_is_true(json_object_get(r, "truncated")))
 		printf("(%lld entries in all; list truncated)\n", get_int(r, "total", NULL));
+}
+
+static void print_audit(json_t *r)
+{
+	json_t *e, *p = json_object_get(r, "proposed_exceptions"), *block;
+	char *text;
+	size_t i;
+
+	if (json_is_true(json_object_get(r, "enforce")))
+		printf("(the daemon is enforcing: only audit mode records would-deny events)\n");
+	printf("%-40s %-6s %-7s %-8s %-16s %s\n", "DESTINATION", "PORT", "PROTO", "UID", "REASON",
+	       "COUNT");
+	json_array_foreach(json_object_get(r, "entries"), i, e)
+	{
+		char uid[24] = "-";
+
+		if (json_is_integer(json_object_get(e, "uid")))
+			snprintf(uid, sizeof(uid), "%lld", get_int(e, "uid", NULL));
+		printf("%-40s %-6lld %-7s %-8s %-16s %lld\n",
+		       json_string_value(json_object_get(e, "dst")), get_int(e, "port", NULL),
+		       json_string_value(json_object_get(e, "proto")), uid,
+		       json_string_value(json_object_get(e, "reason")), get_int(e, "count", NULL));
+	}
+	if (get_int(r, "dropped", NULL))
+		printf("(%lld events not recorded: the table was full)\n",
+		       get_int(r, "dropped", NULL));
+	block = json_pack("{s:O}", "exceptions", p ? p : json_array());
+	text = block ? json_dumps(block, JSON_INDENT(2)) : NULL;
+	printf("\nproposed configuration block (review before use):\n%s\n", text ? text : "{}");
+	free(text);
+	json_decref(block);
 }
 
 static int wait_ready(const char *path, double timeout)
@@ -366,13 +402,15 @@ int main(int argc, char **argv)
 	    {"reason", required_argument, NULL, 'R'},
 	    {"addr", required_argument, NULL, 'A'},
 	    {"count", required_argument, NULL, 'n'},
+	    {"aggregate", no_argument, NULL, 'G'},
+	    {"clear", no_argument, NULL, 'X'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("ZTDNS_CONTROL"), *name = NULL, *proto = NULL, *from = NULL;
 	const char *client = NULL, *verdict = NULL, *reason = NULL, *waddr = NULL;
 	long count = 0;
-	bool timeout_set = false;
+	bool timeout_set = false, aggregate = false, clear = false;
 	bool json = false;
 	long ttl = 0, port = -1, timeout = 10;
 	const char *cmd;
@@ -422,6 +460,12 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			client = optarg;
+			break;
+		case 'G':
+			aggregate = true;
+			break;
+		case 'X':
+			clear = true;
 			break;
 		case 'V':
 			verdict = optarg;
@@ -482,6 +526,12 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "from", json_string(from));
 	if (client)
 		json_object_set_new(req, "client", json_string(client));
+	if (aggregate) {
+		json_object_set_new(req, "v4_prefix", json_integer(24));
+		json_object_set_new(req, "v6_prefix", json_integer(64));
+	}
+	if (clear)
+		json_object_set_new(req, "clear", json_true());
 	if (verdict)
 		json_object_set_new(req, "verdict", json_string(verdict));
 	if (reason)
@@ -508,6 +558,8 @@ int main(int argc, char **argv)
 		print_status(resp);
 	} else if (strcmp(cmd, "list") == 0) {
 		print_list(resp);
+	} else if (strcmp(cmd, "audit-report") == 0) {
+		print_audit(resp);
 	} else if (strcmp(cmd, "flush") == 0) {
 		printf("removed %lld allowances\n", get_int(resp, "removed", NULL));
 	} else if (strcmp(cmd, "explain") == 0) {

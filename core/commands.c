@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "core/allowset.h"
+#include "core/audit.h"
 #include "core/control.h"
 #include "core/daemon.h"
 #include "core/log.h"
@@ -351,6 +352,27 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 	}
 }
 
+/* {"cmd":"audit-report", "v4_prefix":24?, "v6_prefix":64?, "clear":bool?} */
+static json_t *cmd_audit_report(struct daemon *d, json_t *req)
+{
+	json_t *v4 = json_object_get(req, "v4_prefix"), *v6 = json_object_get(req, "v6_prefix");
+	json_t *r;
+	json_int_t l4 = 32, l6 = 128;
+
+	if (v4 && (!json_is_integer(v4) || (l4 = json_integer_value(v4)) < 8 || l4 > 32))
+		return control_error("\"v4_prefix\" must be 8..32");
+	if (v6 && (!json_is_integer(v6) || (l6 = json_integer_value(v6)) < 16 || l6 > 128))
+		return control_error("\"v6_prefix\" must be 16..128");
+	r = audit_report(d->audit, (unsigned)l4, (unsigned)l6, allowset_now_ms());
+	if (!r)
+		return control_error("out of memory");
+	json_object_set_new(r, "ok", json_true());
+	json_object_set_new(r, "enforce", json_boolean(d->conf->enforce));
+	if (json_is_true(json_object_get(req, "clear")))
+		audit_clear(d->audit);
+	return r;
+}
+
 static json_t *cmd_flush(struct daemon *d, uid_t uid)
 {
 	size_t n = allowset_flush(d->allowset);
@@ -438,6 +460,8 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_c
 		return cmd_revoke(d, req, peer_uid);
 	if (strcmp(c, "explain") == 0)
 		return cmd_explain(d, req);
+	if (strcmp(c, "audit-report") == 0)
+		return cmd_audit_report(d, req);
 	if (strcmp(c, "flush") == 0)
 		return cmd_flush(d, peer_uid);
 	if (strcmp(c, "watch") == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/allowset.h"
+#include "core/audit.h"
 #include "core/commands.h"
 #include "core/control.h"
 #include "core/log.h"
@@ -65,8 +66,13 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	d->cnt.verdicts[r.reason]++;
 	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(d->cnt.packet_errors))
 		d->cnt.packet_errors[pe]++;
-	if (r.would_deny)
+	if (r.would_deny) {
 		d->cnt.would_deny++;
+		if (pe == PACKET_OK)
+			audit_record(d->audit, &pi.dst, pi.dport, pi.proto,
+				     qp->has_uid ? (int64_t)qp->uid : -1,
+				     verdict_reason_name(r.reason), now);
+	}
 	if (r.accept)
 		d->cnt.accepted++;
 	else
@@ -252,7 +258,8 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 
 	d->allowset = allowset_new(c->limits.learned_max, c->limits.names_per_addr);
 	d->exceptions = exceptions_new(c->exceptions, c->nexceptions);
-	if (!d->allowset || !d->exceptions) {
+	d->audit = audit_new();
+	if (!d->allowset || !d->exceptions || !d->audit) {
 		log_err("out of memory");
 		return -ENOMEM;
 	}
@@ -379,6 +386,7 @@ void daemon_stop(struct daemon *d)
 	}
 	verdictlog_close(&d->vlog);
 	exceptions_free(&d->exceptions);
+	audit_free(&d->audit);
 	if (d->allowset) {
 		allowset_free(&d->allowset);
 		allowset_reader_unregister();

@@ -28,6 +28,7 @@ struct verdictlog;
 struct upstream;
 struct stub;
 struct metrics;
+struct audit;
 
 struct daemon_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
@@ -53,6 +54,7 @@ struct daemon {
 	unsigned nid_upstream;
 	struct stub *stub;
 	struct metrics *metrics;
+	struct audit *audit; /* would-deny aggregation (audit mode) */
 	struct verdictlog *vlog;
 	bool ready;
 	bool rules_installed;

@@ -1,0 +1,153 @@
+#include "core/audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/packet.h"
+
+struct audit_entry {
+	struct addr dst;
+	uint16_t port;
+	uint8_t proto;
+	int64_t uid;
+	char reason[24];
+	uint64_t count, first_ms, last_ms;
+};
+
+struct audit {
+	struct audit_entry *e;
+	size_t n;
+	uint64_t dropped;
+};
+
+struct audit *audit_new(void)
+{
+	struct audit *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->e = calloc(AUDIT_MAX_ENTRIES, sizeof(*a->e));
+	if (!a->e) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void audit_free(struct audit **ap)
+{
+	if (!ap || !*ap)
+		return;
+	free((*ap)->e);
+	free(*ap);
+	*ap = NULL;
+}
+
+void audit_clear(struct audit *a)
+{
+	a->n = 0;
+	a->dropped = 0;
+}
+
+uint64_t audit_dropped(const struct audit *a)
+{
+	return a->dropped;
+}
+
+void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_t proto,
+		  int64_t uid, const char *reason, uint64_t now_ms)
+{
+	struct audit_entry *e;
+
+	/* A linear scan: audit mode is for finding out, not for line rate, and
+	 * the table is bounded. */
+	for (size_t i = 0; i < a->n; i++) {
+		e = &a->e[i];
+		if (e->port == port && e->proto == proto && e->uid == uid &&
+		    addr_equal(&e->dst, dst) && strcmp(e->reason, reason) == 0) {
+			e->count++;
+			e->last_ms = now_ms;
+			return;
+		}
+	}
+	if (a->n == AUDIT_MAX_ENTRIES) {
+		a->dropped++;
+		return;
+	}
+	e = &a->e[a->n++];
+	e->dst = *dst;
+	e->port = port;
+	e->proto = proto;
+	e->uid = uid;
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->count = 1;
+	e->first_ms = e->last_ms = now_ms;
+}
+
+static int by_count(const void *x, const void *y)
+{
+	const struct audit_entry *a = *(const struct audit_entry *const *)x;
+	const struct audit_entry *b = *(const struct audit_entry *const *)y;
+
+	return a->count < b->count ? 1 : a->count > b->count ? -1 : 0;
+}
+
+static struct prefix truncate_to(const struct addr *a, unsigned len)
+{
+	struct prefix p = {.addr = *a};
+	unsigned bits = addr_bits(a);
+
+	if (len > bits)
+		len = bits;
+	p.len = (uint8_t)len;
+	for (unsigned i = len; i < bits; i++)
+		p.addr.b[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
+	return p;
+}
+
+json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, uint64_t now_ms)
+{
+	json_t *entries = json_array(), *proposed = json_array();
+	const struct audit_entry **sorted = calloc(a->n ? a->n : 1, sizeof(*sorted));
+	struct prefix *seen = calloc(a->n ? a->n : 1, sizeof(*seen));
+	size_t nseen = 0;
+
+	if (!sorted || !seen) {
+		free(sorted);
+		free(seen);
+		json_decref(entries);
+		json_decref(proposed);
+		return NULL;
+	}
+	for (size_t i = 0; i < a->n; i++)
+		sorted[i] = &a->e[i];
+	qsort(sorted, a->n, sizeof(*sorted), by_count);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct audit_entry *e = sorted[i];
+		char d[ADDR_STRLEN], pn[8], pb[PREFIX_STRLEN];
+		struct prefix p = truncate_to(&e->dst, e->dst.family == AF_INET ? v4_len : v6_len);
+		bool dup = false;
+		json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I}", "dst",
+				      addr_format(&e->dst, d, sizeof(d)), "port", e->port, "proto",
+				      packet_proto_name(e->proto, pn, sizeof(pn)), "reason",
+				      e->reason, "count", (json_int_t)e->count, "first_s_ago",
+				      (json_int_t)((now_ms - e->first_ms) / 1000), "last_s_ago",
+				      (json_int_t)((now_ms - e->last_ms) / 1000));
+
+		json_object_set_new(o, "uid", e->uid >= 0 ? json_integer(e->uid) : json_null());
+		json_array_append_new(entries, o);
+		for (size_t j = 0; j < nseen; j++)
+			dup |= seen[j].len == p.len && addr_equal(&seen[j].addr, &p.addr);
+		if (!dup) {
+			seen[nseen++] = p;
+			json_array_append_new(proposed,
+					      json_string(addr_prefix_format(&p, pb, sizeof(pb))));
+		}
+	}
+	free(sorted);
+	free(seen);
+	return json_pack("{s:o, s:I, s:o}", "entries", entries, "dropped", (json_int_t)a->dropped,
+			 "proposed_exceptions", proposed);
+}
