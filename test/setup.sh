@@ -13,6 +13,8 @@ PACKAGES=(
 	tcpdump valgrind
 	# the Protective DNS lab: a real DoH/DoT server, an mTLS terminator, clients
 	unbound openssl curl bind9-dnsutils nginx libnginx-mod-stream
+	# packaging checks (t_packaging.sh: YAML) and capabilities (t_sidecar.sh)
+	python3-yaml libcap2-bin
 )
 
 if [ "$(id -u)" -ne 0 ]; then
