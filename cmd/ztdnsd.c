@@ -16,6 +16,7 @@
 
 #include "core/daemon.h"
 #include "core/log.h"
+#include "core/privs.h"
 #include "core/ruleset.h"
 #include "policy/conf.h"
 
@@ -106,8 +107,16 @@ int main(int argc, char **argv)
 	/* A peer closing a TLS, TCP or control connection must be an error
 	 * return, not the end of the firewall. */
 	signal(SIGPIPE, SIG_IGN);
-	if (geteuid() != 0)
-		log_info("not running as root; CAP_NET_ADMIN is required");
+	if (geteuid() != 0) {
+		/* The ruleset tools run as children and need CAP_NET_ADMIN too. */
+		int prc = privs_pass_net_admin();
+
+		if (prc == -EPERM)
+			log_warnx("not root and no CAP_NET_ADMIN: the ruleset cannot be installed");
+		else if (prc < 0)
+			log_warnx("cannot pass CAP_NET_ADMIN to the ruleset tools: %s",
+				  strerror(-prc));
+	}
 	rc = daemon_start(&d, EV_DEFAULT, c);
 	if (rc < 0) {
 		daemon_stop(&d);

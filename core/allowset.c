@@ -559,6 +559,41 @@ int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, 
 	return rc;
 }
 
+size_t allowset_unscope(struct allowset *as, uint64_t now_ms)
+{
+	struct cds_lfht_iter it;
+	struct allowset_entry *e;
+	size_t n = 0;
+
+	rcu_read_lock();
+	for_each_entry(as->ht, &it, e)
+	{
+		struct allowset_meta *m = atomic_load_explicit(&e->meta, memory_order_acquire);
+		uint64_t exp = atomic_load_explicit(&e->expires_ms, memory_order_relaxed);
+		size_t off = 0;
+
+		if (!e->key.scope.family || exp <= now_ms)
+			continue;
+		/* The global copy first, then drop the scoped one: a reader
+		 * never finds neither. Names are carried over one by one. */
+		if (!m || m->nnames == 0) {
+			allowset_add(as, NULL, &e->key.addr, exp, e->source, NULL,
+				     m ? m->server : NULL, now_ms);
+		}
+		for (unsigned i = 0; m && i < m->nnames; i++) {
+			const char *name = m->names + off;
+
+			allowset_add(as, NULL, &e->key.addr, exp, e->source, name, m->server,
+				     now_ms);
+			off += strlen(name) + 1;
+		}
+		drop_entry(as, e);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
 bool allowset_scoped_elsewhere(struct allowset *as, const struct addr *a)
 {
 	struct allowset_addrref *r;

@@ -101,6 +101,12 @@ enum allowset_result allowset_lookup(struct allowset *as, const struct addr *sco
  * was full? */
 bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a);
 
+/* Writer. Turn every unexpired scoped entry (a client's, or the gateway's
+ * own) into an unscoped one with the same expiry, names and server: what
+ * per-client allowances become when a gateway switches to shared ones.
+ * Returns how many entries moved. */
+size_t allowset_unscope(struct allowset *as, uint64_t now_ms);
+
 /* Any registered thread. Does any scoped entry (any client's, expired or
  * not) exist for a? For "other-client" denials in gateway mode. */
 bool allowset_scoped_elsewhere(struct allowset *as, const struct addr *a);

@@ -531,6 +531,15 @@ int daemon_reload(struct daemon *d)
 	}
 	log_set_level(syslog_level(nc->log_level));
 	stub_set_conf(d->stub, nc);
+	if (nc->mode == CONF_MODE_GATEWAY && nc->shared_allowances &&
+	    !(d->conf->mode == CONF_MODE_GATEWAY && d->conf->shared_allowances)) {
+		/* Shared from now on: what each client learned is everyone's.
+		 * (The other way round, shared allowances stay shared until
+		 * they expire.) */
+		size_t n = allowset_unscope(d->allowset, allowset_now_ms());
+
+		log_info("reload: %zu per-client allowances are now shared", n);
+	}
 	if (new_upstreams) {
 		struct upstream_set old;
 

@@ -312,7 +312,8 @@ elif command -v valgrind >/dev/null; then
 		timeout 120 ip netns exec "$C" "${VG[@]}" "$DQ" "$@" >"$ZT_TMP/$out.out" 2>&1
 		DQ_RC=$?
 	}
-	vg vgpipe --addr $SRV "${BASE[@]}" --count 200 --parallel 50 web.test MIX
+	# valgrind is slow and CI runs other tests beside: a generous timeout.
+	vg vgpipe --addr $SRV "${BASE[@]}" --timeout-ms 20000 --count 200 --parallel 50 web.test MIX
 	expect vgpipe "(8) valgrind: pipelined queries clean" 0 answers=200
 	vg vgpin --addr $SRV "${BASE[@]}" --pin "$OTHERPIN" --count 3 --parallel 3 web.test A
 	expect vgpin "(8) valgrind: identity failure clean" 2 answers=0
@@ -321,7 +322,7 @@ elif command -v valgrind >/dev/null; then
 	expect vgmtls "(8) valgrind: mTLS, idle close, resumption clean" 0 answers=2 connections=2 resumed=1
 	vg vgtimeout --addr $BLACKHOLE "${BASE[@]}" --timeout-ms 1000 web.test A
 	expect vgtimeout "(8) valgrind: timeout clean" 3 answers=0
-	vg vgreent --addr $SRV "${BASE[@]}" --count 50 --parallel 50 --free-after 10 web.test A
+	vg vgreent --addr $SRV "${BASE[@]}" --timeout-ms 20000 --count 50 --parallel 50 --free-after 10 web.test A
 	expect vgreent "(8) valgrind: re-entrant free clean" 4 answers=10 cancelled=40
 	vg vgnocert --addr $MTLS "${BASE[@]}" web.test A
 	if [ "$DQ_RC" = 2 ] || [ "$DQ_RC" = 4 ]; then ok "(8) valgrind: refused mTLS clean"; else not_ok "(8) valgrind: refused mTLS clean" "$(show vgnocert)"; fi

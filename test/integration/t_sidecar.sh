@@ -400,18 +400,20 @@ else
 	chmod 755 "$IMG"
 	chown $SC_UID:$SC_UID "$IMG/run"
 	cp "$ZTD" "$IMG/ztdnsd"
-	cp "$XT" "$IMG/xtables-caps"
+	cp "$ZTD" "$IMG/ztdnsd-nocap"
 	cp "$XT" "$IMG/xtables-plain"
-	setcap cap_net_admin,cap_net_bind_service=ep "$IMG/ztdnsd" && setcap cap_net_admin=ep "$IMG/xtables-caps"
+	# Only the daemon carries file capabilities: it passes CAP_NET_ADMIN to
+	# its iptables-restore children through the ambient set.
+	setcap cap_net_admin,cap_net_bind_service=ep "$IMG/ztdnsd"
 	sed -e "s|\"socket\":\"$SOCK\"|\"socket\":\"$IMG/run/ctl.sock\"|" -e "s|\"num\":$QNUM|\"num\":$((QNUM + 1))|" \
 		"$CONF" >"$IMG/ztdns.json"
 	chmod 644 "$IMG/ztdns.json"
-	# img_start NS XTABLES: start the image's ztdnsd in NS, with XTABLES
-	# bind-mounted over the system's iptables binary; sets IMG_PID.
+	# img_start NS XTABLES [ZTDNSD]: start the image's ztdnsd in NS, with
+	# XTABLES bind-mounted over the system's iptables binary; sets IMG_PID.
 	img_start() {
 		ns_new "$1" || return 1
 		ip netns exec "$1" bash -c 'mount --bind "$1" "$2" && exec "$3" "$4" '$SC_UID' 10 12 -- "$5" -f -c "$6"' \
-			_ "$2" "$XT" "$APP_PY" "$ZT_TMP/runcemu.py" "$IMG/ztdnsd" "$IMG/ztdns.json" >"$ZT_TMP/$1.log" 2>&1 &
+			_ "$2" "$XT" "$APP_PY" "$ZT_TMP/runcemu.py" "${3:-$IMG/ztdnsd}" "$IMG/ztdns.json" >"$ZT_TMP/$1.log" 2>&1 &
 		IMG_PID=$!
 		ZT_PIDS+=("$IMG_PID")
 		ZT_PID_LABELS+=("image-$1")
@@ -419,34 +421,33 @@ else
 	img_ctl() { timeout 5 ip netns exec "$1" "$ZTC" -s "$IMG/run/ctl.sock" "${@:2}"; }
 
 	E1=ztse$$
-	img_start $E1 "$IMG/xtables-caps"
+	img_start $E1 "$IMG/xtables-plain"
 	if wait_for 10 img_ctl $E1 wait-ready --timeout 1; then
 		ok "runc-like start (no ambient caps, no_new_privs) with file capabilities: wait-ready"
 	else
 		not_ok "runc-like start with file capabilities: wait-ready" "$(tail -n 15 "$ZT_TMP/$E1.log")"
 	fi
 	st=/proc/$IMG_PID/status
-	check_eq "... ztdnsd uid $SC_UID, CapEff = the two caps, CapAmb empty, NoNewPrivs" \
-		"$SC_UID 0000000000001400 0000000000000000 1" \
+	check_eq "... ztdnsd uid $SC_UID, CapEff = the two caps, CapAmb = NET_ADMIN only (for its children), NoNewPrivs" \
+		"$SC_UID 0000000000001400 0000000000001000 1" \
 		"$(awk '/^Uid:/ { u = $2 } /^CapEff:/ { e = $2 } /^CapAmb:/ { a = $2 } /^NoNewPrivs:/ { n = $2 } END { print u, e, a, n }' "$st")"
 	if ns_exec $E1 iptables-save | grep -q -- '-A OUTPUT -j ZTDNS-OUT'; then
-		ok "... its iptables-restore child (file cap net_admin) installed the rules"
+		ok "... its iptables-restore child (no file capability: ambient CAP_NET_ADMIN) installed the rules"
 	else
 		not_ok "... its iptables-restore child installed the rules" "$(tail -n 15 "$ZT_TMP/$E1.log")"
 	fi
 	bg_stop "$IMG_PID" TERM 5
 
-	# Control: without the file capability on the iptables binary the child
-	# has no CAP_NET_ADMIN; the daemon must refuse to start, never run
-	# half-configured.
+	# Control: a daemon without its file capabilities holds no CAP_NET_ADMIN
+	# at all; it must refuse to start, never run half-configured.
 	E2=ztsf$$
-	img_start $E2 "$IMG/xtables-plain"
+	img_start $E2 "$IMG/xtables-plain" "$IMG/ztdnsd-nocap"
 	wait_for 10 pid_gone "$IMG_PID"
 	if pid_gone "$IMG_PID" && ! img_ctl $E2 wait-ready --timeout 1 >/dev/null 2>&1 &&
 		! ns_exec $E2 iptables-save | grep -q ZTDNS-OUT; then
-		ok "control: iptables without the file capability -> ztdnsd exits, no rules, never ready ($(grep -m 1 -iE 'denied|not permitted|fail' "$ZT_TMP/$E2.log"))"
+		ok "control: ztdnsd without file capabilities -> exits, no rules, never ready ($(grep -m 1 -iE 'denied|not permitted|fail' "$ZT_TMP/$E2.log"))"
 	else
-		not_ok "control: iptables without the file capability -> ztdnsd exits, never ready" \
+		not_ok "control: ztdnsd without file capabilities -> exits, never ready" \
 			"alive: $(pid_alive "$IMG_PID" && echo yes || echo no)" "$(tail -n 15 "$ZT_TMP/$E2.log")"
 	fi
 	bg_stop "$IMG_PID" TERM 3

@@ -204,11 +204,34 @@ static void test_concurrent(void)
 	allowset_reader_unregister();
 }
 
+static void test_unscope(void)
+{
+	struct allowset *as = allowset_new(16, 4);
+	struct addr c1 = v4(200), c2 = v4(201), d1 = v4(1), d2 = v4(2);
+	struct allowset_view v;
+
+	allowset_add(as, &c1, &d1, 5000, ALLOWSET_LEARNED, "a.example", "s1", 1000);
+	allowset_add(as, &c2, &d1, 7000, ALLOWSET_LEARNED, "b.example", "s1", 1000);
+	allowset_add(as, allowset_scope_self(), &d2, 6000, ALLOWSET_LEARNED, "c.example", NULL,
+		     1000);
+	allowset_add(as, &c1, &d2, 1500, ALLOWSET_LEARNED, "old.example", NULL, 1000);
+	CHECK(allowset_unscope(as, 2000) == 3); /* the expired one stays as it was */
+	CHECK(allowset_lookup(as, NULL, &d1, 2000, &v, false) == ALLOWSET_HIT);
+	CHECK(v.expires_ms == 7000);
+	CHECK_STREQ(v.names, "a.example, b.example");
+	CHECK(allowset_lookup(as, NULL, &d2, 2000, &v, false) == ALLOWSET_HIT);
+	CHECK_STREQ(v.names, "c.example");
+	CHECK(allowset_lookup(as, &c1, &d1, 2000, NULL, false) == ALLOWSET_MISS);
+	CHECK(allowset_lookup(as, &c1, &d2, 2000, NULL, false) == ALLOWSET_EXPIRED);
+	allowset_free(&as);
+}
+
 int main(void)
 {
 	allowset_reader_register();
 	test_basic();
 	test_bound_and_sweep();
+	test_unscope();
 	allowset_reader_unregister();
 	test_concurrent();
 	CHECK_DONE();
