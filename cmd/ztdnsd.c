@@ -49,6 +49,7 @@ int main(int argc, char **argv)
 	struct conf_errors *errs;
 	struct conf *c = NULL;
 	struct daemon d;
+	enum conf_seccomp seccomp;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "c:nfvh", opts, NULL)) != -1) {
@@ -117,11 +118,34 @@ int main(int argc, char **argv)
 			log_warnx("cannot pass CAP_NET_ADMIN to the ruleset tools: %s",
 				  strerror(-prc));
 	}
+	if (c->user) {
+		/* Before anything is opened: files and sockets belong to the
+		 * user the daemon runs as, as under systemd's User=. */
+		rc = geteuid() == 0 ? privs_drop(c->user) : -EPERM;
+		if (rc < 0) {
+			log_err("cannot become user \"%s\": %s%s", c->user, strerror(-rc),
+				rc == -EPERM ? " (start as root to drop privileges)" : "");
+			conf_free(&c);
+			return 1;
+		}
+		log_info("running as user %s with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only",
+			 c->user);
+	}
+	seccomp = c->seccomp;
 	rc = daemon_start(&d, EV_DEFAULT, c);
 	if (rc < 0) {
 		daemon_stop(&d);
 		log_err("start-up failed: %s", strerror(-rc));
 		return 1;
+	}
+	if (seccomp != CONF_SECCOMP_OFF) {
+		/* Everything is initialised: from here on, only the allowlist. */
+		rc = privs_seccomp(seccomp == CONF_SECCOMP_KILL);
+		if (rc < 0) {
+			log_err("cannot install the seccomp filter: %s", strerror(-rc));
+			daemon_stop(&d);
+			return 1;
+		}
 	}
 	daemon_run(&d);
 	daemon_stop(&d);

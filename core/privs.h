@@ -12,4 +12,17 @@
  * does not hold it at all, or -errno. Root needs nothing: returns 0. */
 int privs_pass_net_admin(void);
 
+/* Become user (started as root): keep only CAP_NET_ADMIN and
+ * CAP_NET_BIND_SERVICE (libcap-ng), drop supplementary groups, clear the
+ * bounding set, keep CAP_NET_ADMIN ambient for the ruleset tools, and set
+ * no_new_privs. Returns 0 or -errno (ENOENT: no such user). */
+int privs_drop(const char *user);
+
+/* The syscall allowlist (libseccomp), installed once set-up is done; it is
+ * inherited by the ruleset tools the daemon runs later, so it covers them.
+ * log: unlisted calls are allowed and logged by the kernel (to find a
+ * missing one); kill: the process dies, and the kernel drops new flows
+ * (fail closed). Returns 0 or -errno. */
+int privs_seccomp(int kill);
+
 #endif

@@ -11,6 +11,7 @@
 #include "policy/conf.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -48,6 +49,7 @@ static const char *const conf_proto_names[] = {"doh", "dot"};
 static const char *const conf_level_names[] = {"error", "warning", "info", "debug"};
 static const char *const conf_format_names[] = {"json", "text"};
 static const char *const conf_deny_names[] = {"drop", "reject"};
+static const char *const conf_seccomp_names[] = {"kill", "log", "off"};
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -1226,6 +1228,38 @@ static void conf_log(struct conf_ctx *x, json_t *o, struct conf *c)
 		c->log_format = (enum conf_log_format)v;
 }
 
+/* privileges: {"user": name|null, "seccomp": "kill"|"log"|"off"} */
+static void conf_privileges(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"user", "seccomp", NULL};
+	json_t *u = json_object_get(o, "user");
+	char q[CONF_QUOTE_LEN];
+	int v;
+
+	conf_check_keys(x, o, keys);
+	if (conf_get_enum(x, o, "seccomp", conf_seccomp_names, ARRAY_SIZE(conf_seccomp_names), &v) >
+	    0)
+		c->seccomp = (enum conf_seccomp)v;
+	if (u && !json_is_null(u)) {
+		size_t old = conf_path_key(x, "user");
+		const char *s = json_is_string(u) ? json_string_value(u) : NULL;
+		bool ok = s && *s && strlen(s) <= 32 && s[0] != '-';
+
+		for (const char *p = s; ok && *p; p++)
+			ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			     (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.';
+		if (!ok)
+			conf_err(x, "%s is not a user name",
+				 s ? conf_quote(s, q, sizeof(q)) : conf_type_name(u));
+		else if (strcmp(s, "root") == 0)
+			conf_err(x, "\"root\" is what the daemon drops from: name an unprivileged "
+				    "user, or null to stay as started");
+		else if (!(c->user = strdup(s)))
+			conf_oom(x);
+		conf_path_pop(x, old);
+	}
+}
+
 static void conf_state(struct conf_ctx *x, json_t *o, struct conf *c)
 {
 	static const char *const keys[] = {"journal", "journal_interval_s", NULL};
@@ -1335,6 +1369,22 @@ static void conf_ruleset(struct conf_ctx *x, json_t *o, struct conf *c)
 		c->deny_action = (enum conf_deny_action)v;
 }
 
+/* A private key others can read is a stolen identity waiting to happen. A
+ * missing file is left to the daemon's start (--check does not need it). */
+static void conf_key_private(struct conf_ctx *x, const char *key, const char *path)
+{
+	struct stat sb;
+	char q[CONF_QUOTE_LEN];
+	size_t old;
+
+	if (!path || stat(path, &sb) < 0 || !(sb.st_mode & 077))
+		return;
+	old = conf_path_key(x, key);
+	conf_err(x, "%s is readable or writable by others (mode %03o): chmod 600 it",
+		 conf_quote(path, q, sizeof(q)), (unsigned)(sb.st_mode & 0777));
+	conf_path_pop(x, old);
+}
+
 /* gateway.client_identities[i]: {"subnet", "client_cert", "client_key"} */
 static void conf_identity(struct conf_ctx *x, json_t *e, struct conf *c)
 {
@@ -1369,6 +1419,7 @@ static void conf_identity(struct conf_ctx *x, json_t *e, struct conf *c)
 		conf_missing(x, "client_key", "(PEM key for this subnet)");
 	conf_get_path(x, e, "client_cert", false, CONF_PATH_MAX, &id->client_cert);
 	conf_get_path(x, e, "client_key", false, CONF_PATH_MAX, &id->client_key);
+	conf_key_private(x, "client_key", id->client_key);
 	c->nidentities++;
 }
 
@@ -1476,7 +1527,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 	static const char *const keys[] = {
 	    "mode",    "enforce", "servers", "client_cert", "client_key", "exceptions",
 	    "listen",  "queue",	  "limits",  "ttl",	    "log",	  "control",
-	    "ruleset", "gateway", "state",   "metrics",	    NULL};
+	    "ruleset", "gateway", "state",   "metrics",	    "privileges", NULL};
 	int mode = -1;
 	json_t *o;
 	int cert, key;
@@ -1496,6 +1547,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		conf_missing(x, "client_key", "when client_cert is set");
 	if (key > 0 && cert == 0)
 		conf_missing(x, "client_cert", "when client_key is set");
+	conf_key_private(x, "client_key", c->client_key);
 
 	conf_exceptions(x, root, c);
 	conf_listen(x, root, c);
@@ -1534,6 +1586,12 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		size_t old = conf_path_key(x, "state");
 
 		conf_state(x, o, c);
+		conf_path_pop(x, old);
+	}
+	if ((o = conf_get_object(x, root, "privileges"))) {
+		size_t old = conf_path_key(x, "privileges");
+
+		conf_privileges(x, o, c);
 		conf_path_pop(x, old);
 	}
 	if ((o = conf_get_object(x, root, "metrics"))) {
@@ -1812,6 +1870,11 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(root, "metrics", o);
 
 	o = json_object();
+	json_object_set_new(o, "user", conf_json_str(c->user));
+	json_object_set_new(o, "seccomp", json_string(conf_seccomp_names[c->seccomp]));
+	json_object_set_new(root, "privileges", o);
+
+	o = json_object();
 	json_object_set_new(o, "keep_on_stop", json_boolean(c->keep_on_stop));
 	json_object_set_new(o, "deny_action", json_string(conf_deny_names[c->deny_action]));
 	json_object_set_new(root, "ruleset", o);
@@ -1866,6 +1929,7 @@ void conf_free(struct conf **cp)
 	free(c->verdict_log);
 	free(c->control_socket);
 	free(c->journal);
+	free(c->user);
 	free(c->metrics);
 	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
 		free(c->lan_ifaces[i]);

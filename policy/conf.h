@@ -30,6 +30,7 @@ enum conf_proto { CONF_PROTO_DOH, CONF_PROTO_DOT };
 enum conf_deny_action { CONF_DENY_DROP, CONF_DENY_REJECT };
 enum conf_log_level { CONF_LOG_ERR, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
 enum conf_log_format { CONF_LOG_JSON, CONF_LOG_TEXT };
+enum conf_seccomp { CONF_SECCOMP_KILL, CONF_SECCOMP_LOG, CONF_SECCOMP_OFF };
 
 struct conf_endpoint {
 	struct addr addr;
@@ -110,6 +111,9 @@ struct conf {
 	uint32_t journal_interval; /* state.journal_interval_s, default 30 */
 	char *metrics;		   /* metrics.listen: "unix:/path", "127.0.0.1:port" or
 				    * "[::1]:port" (loopback only); NULL = off */
+
+	char *user;		   /* privileges.user: drop to it after set-up; NULL = stay */
+	enum conf_seccomp seccomp; /* privileges.seccomp, default kill */
 
 	bool keep_on_stop;		   /* ruleset.keep_on_stop, default false */
 	enum conf_deny_action deny_action; /* ruleset.deny_action, default drop */

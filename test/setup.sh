@@ -7,7 +7,7 @@ PACKAGES=(
 	# build
 	build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	libnetfilter-queue-dev libmnl-dev libev-dev libjansson-dev libssl-dev
-	libcurl4-openssl-dev liburcu-dev
+	libcurl4-openssl-dev liburcu-dev libcap-ng-dev libseccomp-dev
 	# integration tests: namespaces, rules, traffic
 	iproute2 iptables nftables conntrack socat ncat iputils-ping python3 procps
 	tcpdump valgrind

@@ -9,6 +9,8 @@
 #include "policy/conf.h"
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -767,6 +769,34 @@ static void test_full(void)
 	conf_free(&c);
 }
 
+static void test_key_mode(void)
+{
+	char dir[] = "/tmp/ztconfXXXXXX", key[64], js[512];
+	struct conf *c;
+	FILE *f;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	snprintf(key, sizeof(key), "%s/k.pem", dir);
+	f = fopen(key, "w");
+	if (!f)
+		return;
+	fputs("not really a key\n", f);
+	fclose(f);
+	snprintf(js, sizeof(js), HOST(",'client_cert':'/etc/c.pem','client_key':'%s'"), key);
+	chmod(key, 0644);
+	expect_bad(js, "client_key: \"");
+	CHECK(has_msg(errs.msg, errs.count, "is readable or writable by others (mode 644)"));
+	chmod(key, 0600);
+	c = expect_good(js);
+	CHECK(c != NULL);
+	conf_free(&c);
+	unlink(key);
+	rmdir(dir);
+}
+
 static void test_state_metrics(void)
 {
 	struct conf *c = expect_good(HOST(",'state':{'journal':'/var/lib/ztdns/j.json',"
@@ -994,6 +1024,7 @@ int main(void)
 	test_full();
 	test_gateway();
 	test_state_metrics();
+	test_key_mode();
 	test_warnings();
 	test_nulls_and_print();
 	test_round_trip();
