@@ -9,6 +9,7 @@
 #include "core/allowset.h"
 #include "core/audit.h"
 #include "core/control.h"
+#include "core/fastpath.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/nfqueue.h"
@@ -89,6 +90,19 @@ static json_t *dns_json(struct daemon *d)
 	    (json_int_t)st.addrs_dropped, "servers", servers_json(d->upstream), "identities", ids);
 }
 
+static json_t *fastpath_json(struct daemon *d)
+{
+	struct fastpath_stats fs;
+
+	if (!d->fastpath)
+		return json_pack("{s:b}", "enabled", 0);
+	fastpath_get_stats(d->fastpath, &fs);
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "added",
+			 (json_int_t)fs.added, "removed", (json_int_t)fs.removed, "batches",
+			 (json_int_t)fs.batches, "errors", (json_int_t)fs.errors, "dropped",
+			 (json_int_t)fs.dropped);
+}
+
 static json_t *cmd_status(struct daemon *d)
 {
 	struct allowset_stats as;
@@ -130,7 +144,7 @@ static json_t *cmd_status(struct daemon *d)
 	    "s:{s:I, s:I, s:I, s:o}, "
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
 	    "s:o, s:o, s:o, s:{s:s, s:I, s:I, s:s}, "
-	    "s:{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "s:{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
 	    "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode), "enforce",
 	    d->conf->enforce ? "enforce" : "audit", "uptime_s",
 	    (json_int_t)((now - d->started_ms) / 1000),
@@ -148,7 +162,7 @@ static json_t *cmd_status(struct daemon *d)
 	    (json_int_t)d->jst.saves, "save_errors", (json_int_t)d->jst.save_errors, "saved",
 	    (json_int_t)d->jst.saved, "loaded", (json_int_t)d->jst.loaded, "load_expired",
 	    (json_int_t)d->jst.load_expired, "load_bad", (json_int_t)d->jst.load_bad,
-	    "load_refused", (json_int_t)d->jst.load_refused);
+	    "load_refused", (json_int_t)d->jst.load_refused, "fast_path", fastpath_json(d));
 }
 
 static json_t *view_json(const struct allowset_view *v, uint64_t now)
@@ -281,6 +295,7 @@ static json_t *cmd_allow(struct daemon *d, json_t *req, uid_t uid)
 				     allowset_capacity(d->allowset));
 	if (rc < 0)
 		return control_error("cannot allow: %s", strerror(-rc));
+	daemon_fastpath_add(d, NULL, &a, now + (uint64_t)secs * 1000, now);
 	log_info("operator (uid %u) allowed %s for %lld s", (unsigned)uid,
 		 addr_format(&a, buf, sizeof(buf)), (long long)secs);
 	return json_pack("{s:b, s:s, s:I}", "ok", 1, "addr", buf, "ttl", secs);
@@ -297,6 +312,7 @@ static json_t *cmd_revoke(struct daemon *d, json_t *req, uid_t uid)
 	addr_format(&a, buf, sizeof(buf));
 	if (allowset_remove(d->allowset, NULL, &a) < 0)
 		return control_error("%s is not in the allowset", buf);
+	fastpath_del(d->fastpath, NULL, &a);
 	log_info("operator (uid %u) revoked %s", (unsigned)uid, buf);
 	return json_pack("{s:b, s:s}", "ok", 1, "addr", buf);
 }
@@ -376,6 +392,8 @@ static json_t *cmd_audit_report(struct daemon *d, json_t *req)
 static json_t *cmd_flush(struct daemon *d, uid_t uid)
 {
 	size_t n = allowset_flush(d->allowset);
+
+	fastpath_flush_all(d->fastpath);
 
 	log_info("operator (uid %u) flushed %zu allowances", (unsigned)uid, n);
 	return json_pack("{s:b, s:I}", "ok", 1, "removed", (json_int_t)n);

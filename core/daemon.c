@@ -8,6 +8,7 @@
 #include "core/audit.h"
 #include "core/commands.h"
 #include "core/control.h"
+#include "core/fastpath.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/nfqueue.h"
@@ -245,6 +246,34 @@ static void upstream_set_take(struct daemon *d, struct upstream_set *u)
 	memset(d->id_upstream, 0, sizeof(d->id_upstream));
 }
 
+void daemon_fastpath_add(struct daemon *d, const struct addr *scope, const struct addr *a,
+			 uint64_t expires_ms, uint64_t now_ms)
+{
+	if (!d->fastpath || expires_ms <= now_ms)
+		return;
+	fastpath_add(d->fastpath, scope, a, (uint32_t)((expires_ms - now_ms + 999) / 1000));
+}
+
+static void on_learn(void *arg, const struct addr *scope, const struct addr *a, uint64_t expires_ms,
+		     uint64_t now_ms)
+{
+	daemon_fastpath_add(arg, scope, a, expires_ms, now_ms);
+}
+
+struct mirror_ctx {
+	struct daemon *d;
+	uint64_t now;
+};
+
+static int mirror_one(const struct allowset_view *v, void *arg)
+{
+	struct mirror_ctx *m = arg;
+
+	daemon_fastpath_add(m->d, v->scope.family ? &v->scope : NULL, &v->addr, v->expires_ms,
+			    m->now);
+	return 0;
+}
+
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 {
 	struct upstream_set ups;
@@ -286,6 +315,18 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		}
 		d->nqueues++;
 	}
+	if (c->fast_path) {
+		struct mirror_ctx m = {.d = d, .now = allowset_now_ms()};
+
+		/* The sets first: the rules refer to them. */
+		d->fastpath = fastpath_new(loop, c, &err);
+		if (!d->fastpath) {
+			log_err("cannot set up the kernel fast path: %s", strerror(-err));
+			return err;
+		}
+		allowset_walk(d->allowset, mirror_one, &m); /* the journal's */
+		fastpath_sync(d->fastpath);
+	}
 	rc = ruleset_apply(c);
 	if (rc < 0) {
 		log_err("cannot install the ruleset");
@@ -317,6 +358,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		return err;
 	}
 	upstream_set_install(d, c, &ups);
+	stub_set_learn_hook(d->stub, on_learn, d);
 	d->control = control_new(loop, c->control_socket, c->control_uid, commands_handle, d, &err);
 	if (!d->control) {
 		log_err("cannot open control socket %s: %s", c->control_socket, strerror(-err));
@@ -362,6 +404,8 @@ void daemon_stop(struct daemon *d)
 			log_err("could not remove the ruleset; new flows stay blocked");
 		d->rules_installed = false;
 	}
+	/* After the rules that refer to the sets are gone. */
+	fastpath_free(&d->fastpath, d->conf && d->conf->keep_on_stop);
 	control_free(&d->control);
 	metrics_free(&d->metrics);
 	{
@@ -443,6 +487,8 @@ static void restart_needed(const struct conf *o, const struct conf *n)
 	    o->limits.addrs_per_name != n->limits.addrs_per_name)
 		log_warnx("reload: stub listeners or pool sizes changed; they take effect after a "
 			  "restart");
+	if (o->fast_path != n->fast_path)
+		log_warnx("reload: ruleset.fast_path changed; it takes effect after a restart");
 	if (o->queue_num != n->queue_num || o->queue_count != n->queue_count ||
 	    o->queue_maxlen != n->queue_maxlen)
 		log_warnx("reload: queue settings changed; they take effect after a restart");

@@ -29,6 +29,7 @@ struct upstream;
 struct stub;
 struct metrics;
 struct audit;
+struct fastpath;
 
 struct daemon_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
@@ -54,7 +55,8 @@ struct daemon {
 	unsigned nid_upstream;
 	struct stub *stub;
 	struct metrics *metrics;
-	struct audit *audit; /* would-deny aggregation (audit mode) */
+	struct audit *audit;	   /* would-deny aggregation (audit mode) */
+	struct fastpath *fastpath; /* ruleset.fast_path; NULL when off */
 	struct verdictlog *vlog;
 	bool ready;
 	bool rules_installed;
@@ -84,6 +86,10 @@ void daemon_stop(struct daemon *d);
 /* Re-read the configuration file; on any error keep everything as it is.
  * Returns 0 or -errno; the reason is in d->last_reload_error. */
 int daemon_reload(struct daemon *d);
+
+/* Mirror an allowance into the kernel fast path, if there is one. */
+void daemon_fastpath_add(struct daemon *d, const struct addr *scope, const struct addr *a,
+			 uint64_t expires_ms, uint64_t now_ms);
 
 /* Fill p from c: servers as infra, enforce/audit, scoping. */
 void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c);

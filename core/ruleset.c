@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fastpath.h"
 #include "core/log.h"
+#include "core/spawn.h"
 #include "core/nfqueue.h"
 #include "policy/conf.h"
 
@@ -33,114 +35,14 @@ static const struct tool tools_v6[] = {
     {"ip6tables-legacy-restore", "ip6tables-legacy"},
 };
 
-static const char *const search_path[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
-
-/* Resolve a tool name to an executable path (no shell, no $PATH games). */
-static bool find_exe(const char *name, char *path, size_t len)
-{
-	for (size_t i = 0; i < sizeof(search_path) / sizeof(search_path[0]); i++) {
-		snprintf(path, len, "%s/%s", search_path[i], name);
-		if (access(path, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
 static const struct tool *pick_tool(int family, char *restore, char *list, size_t len)
 {
 	const struct tool *t = family == AF_INET ? tools_v4 : tools_v6;
 
 	for (size_t i = 0; i < 3; i++)
-		if (find_exe(t[i].restore, restore, len) && find_exe(t[i].list, list, len))
+		if (spawn_find(t[i].restore, restore, len) && spawn_find(t[i].list, list, len))
 			return &t[i];
 	return NULL;
-}
-
-/* Run argv; feed in (may be NULL) to its stdin; collect up to outmax bytes
- * of its stdout into *out (malloc'd, NUL-terminated, may be NULL). Its
- * stderr goes to ours. Returns the exit status, or -errno. */
-static int run(char *const argv[], const char *in, size_t inlen, char **out, size_t outmax)
-{
-	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, status, rc;
-	size_t used = 0;
-	char *buf = NULL;
-	pid_t pid;
-
-	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	pid = fork();
-	if (pid < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	pin[0] = pout[1] = -1;
-	/* The restore tools read all of stdin before writing; the listing
-	 * tool reads nothing. So write first, then read: no deadlock. */
-	signal(SIGPIPE, SIG_IGN);
-	for (size_t off = 0; in && off < inlen;) {
-		ssize_t n = write(pin[1], in + off, inlen - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		off += (size_t)n;
-	}
-	close(pin[1]);
-	pin[1] = -1;
-	if (out) {
-		buf = malloc(outmax + 1);
-		if (!buf) {
-			rc = -ENOMEM;
-			goto reap;
-		}
-	}
-	for (;;) {
-		char scratch[4096];
-		char *dst = buf && used < outmax ? buf + used : scratch;
-		size_t room = buf && used < outmax ? outmax - used : sizeof(scratch);
-		ssize_t n = read(pout[0], dst, room);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (dst != scratch)
-			used += (size_t)n;
-	}
-	rc = 0;
-reap:
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
-	if (rc == 0)
-		rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-out:
-	if (buf) {
-		buf[used] = '\0';
-		if (out)
-			*out = buf;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (pin[i] >= 0)
-			close(pin[i]);
-		if (pout[i] >= 0)
-			close(pout[i]);
-	}
-	return rc;
 }
 
 int ruleset_have_ipv6(void)
@@ -179,6 +81,18 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 		}
 	}
 	fprintf(out, "-A %s -m conntrack --ctstate INVALID -j DROP\n", chain);
+	if (c->fast_path) {
+		/* Known destinations in the kernel (core/fastpath.h); the rest
+		 * still goes to the daemon. */
+		bool fwd = strcmp(chain, RULESET_CHAIN_FWD) == 0;
+		bool per_client = fwd && !c->shared_allowances;
+		const char *set = family == AF_INET ? (per_client ? FASTPATH_SET4C : FASTPATH_SET4)
+						    : (per_client ? FASTPATH_SET6C : FASTPATH_SET6);
+
+		fprintf(out,
+			"-A %s -m conntrack --ctstate NEW -m set --match-set %s %s -j ACCEPT\n",
+			chain, set, per_client ? "src,dst" : "dst");
+	}
 	if (c->deny_action == CONF_DENY_REJECT) {
 		/* Packets the daemon rejected come back marked (NF_REPEAT). */
 		fprintf(out, "-A %s -m mark --mark 0x%x -p tcp -j REJECT --reject-with tcp-reset\n",
@@ -365,7 +279,7 @@ static int apply_family(const struct conf *c, int family)
 		char *argv[] = {list, "-w", "10", "-t", (char *)tables[i], "-S", NULL};
 		char *listing = NULL;
 
-		rc = run(argv, NULL, 0, &listing, LISTING_MAX);
+		rc = spawn_run(argv, NULL, 0, &listing, LISTING_MAX);
 		if (rc != 0) {
 			log_err("%s: %s -t %s -S failed (status %d)", fam, list, tables[i], rc);
 			free(listing);
@@ -382,7 +296,7 @@ static int apply_family(const struct conf *c, int family)
 	{
 		char *argv[] = {restore, "-w", "10", "--noflush", NULL};
 
-		rc = run(argv, txn, txnlen, NULL, 0);
+		rc = spawn_run(argv, txn, txnlen, NULL, 0);
 		if (rc != 0) {
 			log_err("%s: %s refused the ruleset (status %d):\n%s", fam, restore, rc,
 				txn);

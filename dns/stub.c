@@ -89,6 +89,8 @@ struct stub {
 	size_t found_max;
 	uint8_t out[WIRE_MAX_MSG + 2];
 	bool closing;
+	stub_learn_cb learn_cb;
+	void *learn_arg;
 };
 
 static void tcp_close(struct stub_tcp *t);
@@ -232,6 +234,9 @@ static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg 
 
 		if (rc == 0) {
 			s->st.learned++;
+			if (s->learn_cb)
+				s->learn_cb(s->learn_arg, scoped ? scope_of(&p->client) : NULL,
+					    &f->addr, expires, now);
 		} else {
 			char a[ADDR_STRLEN];
 
@@ -795,6 +800,12 @@ void stub_free(struct stub **sp)
 	free(s->found);
 	free(s);
 	*sp = NULL;
+}
+
+void stub_set_learn_hook(struct stub *s, stub_learn_cb cb, void *arg)
+{
+	s->learn_cb = cb;
+	s->learn_arg = arg;
 }
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st)

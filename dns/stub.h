@@ -84,4 +84,10 @@ void stub_free(struct stub **s);
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st);
 
+/* Called after each address an answer put in the allowset (before the
+ * answer is sent), e.g. to mirror it into the kernel fast path. */
+typedef void (*stub_learn_cb)(void *arg, const struct addr *scope, const struct addr *a,
+			      uint64_t expires_ms, uint64_t now_ms);
+void stub_set_learn_hook(struct stub *s, stub_learn_cb cb, void *arg);
+
 #endif

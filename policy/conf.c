@@ -1359,11 +1359,12 @@ static void conf_control(struct conf_ctx *x, json_t *o, struct conf *c)
 
 static void conf_ruleset(struct conf_ctx *x, json_t *o, struct conf *c)
 {
-	static const char *const keys[] = {"keep_on_stop", "deny_action", NULL};
+	static const char *const keys[] = {"keep_on_stop", "deny_action", "fast_path", NULL};
 	int v;
 
 	conf_check_keys(x, o, keys);
 	conf_get_bool(x, o, "keep_on_stop", &c->keep_on_stop);
+	conf_get_bool(x, o, "fast_path", &c->fast_path);
 	if (conf_get_enum(x, o, "deny_action", conf_deny_names, ARRAY_SIZE(conf_deny_names), &v) >
 	    0)
 		c->deny_action = (enum conf_deny_action)v;
@@ -1876,6 +1877,7 @@ void conf_dump(const struct conf *c, FILE *f)
 
 	o = json_object();
 	json_object_set_new(o, "keep_on_stop", json_boolean(c->keep_on_stop));
+	json_object_set_new(o, "fast_path", json_boolean(c->fast_path));
 	json_object_set_new(o, "deny_action", json_string(conf_deny_names[c->deny_action]));
 	json_object_set_new(root, "ruleset", o);
 

@@ -115,6 +115,7 @@ struct conf {
 	char *user;		   /* privileges.user: drop to it after set-up; NULL = stay */
 	enum conf_seccomp seccomp; /* privileges.seccomp, default kill */
 
+	bool fast_path;			   /* ruleset.fast_path, default false */
 	bool keep_on_stop;		   /* ruleset.keep_on_stop, default false */
 	enum conf_deny_action deny_action; /* ruleset.deny_action, default drop */
 

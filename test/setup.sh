@@ -9,7 +9,7 @@ PACKAGES=(
 	libnetfilter-queue-dev libmnl-dev libev-dev libjansson-dev libssl-dev
 	libcurl4-openssl-dev liburcu-dev libcap-ng-dev libseccomp-dev
 	# integration tests: namespaces, rules, traffic
-	iproute2 iptables nftables conntrack socat ncat iputils-ping python3 procps
+	iproute2 iptables nftables ipset conntrack socat ncat iputils-ping python3 procps
 	tcpdump valgrind
 	# the Protective DNS lab: a real DoH/DoT server, an mTLS terminator, clients
 	unbound openssl curl bind9-dnsutils nginx libnginx-mod-stream

@@ -1,0 +1,110 @@
+#include "core/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *const search_path[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
+
+/* Resolve a tool name to an executable path (no shell, no $PATH games). */
+bool spawn_find(const char *name, char *path, size_t len)
+{
+	for (size_t i = 0; i < sizeof(search_path) / sizeof(search_path[0]); i++) {
+		snprintf(path, len, "%s/%s", search_path[i], name);
+		if (access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Run argv; feed in (may be NULL) to its stdin; collect up to outmax bytes
+ * of its stdout into *out (malloc'd, NUL-terminated, may be NULL). Its
+ * stderr goes to ours. Returns the exit status, or -errno. */
+int spawn_run(char *const argv[], const char *in, size_t inlen, char **out, size_t outmax)
+{
+	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, status, rc;
+	size_t used = 0;
+	char *buf = NULL;
+	pid_t pid;
+
+	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (pid == 0) {
+		dup2(pin[0], 0);
+		dup2(pout[1], 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pin[0]);
+	close(pout[1]);
+	pin[0] = pout[1] = -1;
+	/* The restore tools read all of stdin before writing; the listing
+	 * tool reads nothing. So write first, then read: no deadlock. */
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t off = 0; in && off < inlen;) {
+		ssize_t n = write(pin[1], in + off, inlen - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)n;
+	}
+	close(pin[1]);
+	pin[1] = -1;
+	if (out) {
+		buf = malloc(outmax + 1);
+		if (!buf) {
+			rc = -ENOMEM;
+			goto reap;
+		}
+	}
+	for (;;) {
+		char scratch[4096];
+		char *dst = buf && used < outmax ? buf + used : scratch;
+		size_t room = buf && used < outmax ? outmax - used : sizeof(scratch);
+		ssize_t n = read(pout[0], dst, room);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (dst != scratch)
+			used += (size_t)n;
+	}
+	rc = 0;
+reap:
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			rc = -errno;
+			goto out;
+		}
+	if (rc == 0)
+		rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+out:
+	if (buf) {
+		buf[used] = '\0';
+		if (out)
+			*out = buf;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (pin[i] >= 0)
+			close(pin[i]);
+		if (pout[i] >= 0)
+			close(pout[i]);
+	}
+	return rc;
+}
