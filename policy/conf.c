@@ -1370,7 +1370,7 @@ static void conf_ruleset(struct conf_ctx *x, json_t *o, struct conf *c)
 		c->deny_action = (enum conf_deny_action)v;
 }
 
-/* A private key others can read is a stolen identity waiting to happen. A
+/* A private key anyone can read is a stolen identity waiting to happen. A
  * missing file is left to the daemon's start (--check does not need it). */
 static void conf_key_private(struct conf_ctx *x, const char *key, const char *path)
 {
@@ -1378,10 +1378,13 @@ static void conf_key_private(struct conf_ctx *x, const char *key, const char *pa
 	char q[CONF_QUOTE_LEN];
 	size_t old;
 
-	if (!path || stat(path, &sb) < 0 || !(sb.st_mode & 077))
+	/* Group read stays allowed: a Kubernetes Secret mounted with fsGroup is
+	 * how the sidecar's user reads its key. */
+	if (!path || stat(path, &sb) < 0 || !(sb.st_mode & 027))
 		return;
 	old = conf_path_key(x, key);
-	conf_err(x, "%s is readable or writable by others (mode %03o): chmod 600 it",
+	conf_err(x,
+		 "%s is readable or writable by others (mode %03o): chmod 600 (or 640) it",
 		 conf_quote(path, q, sizeof(q)), (unsigned)(sb.st_mode & 0777));
 	conf_path_pop(x, old);
 }

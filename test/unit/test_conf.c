@@ -789,6 +789,12 @@ static void test_key_mode(void)
 	chmod(key, 0644);
 	expect_bad(js, "client_key: \"");
 	CHECK(has_msg(errs.msg, errs.count, "is readable or writable by others (mode 644)"));
+	chmod(key, 0620);
+	expect_bad(js, "client_key: \"");
+	chmod(key, 0640);
+	c = expect_good(js);
+	CHECK(c != NULL);
+	conf_free(&c);
 	chmod(key, 0600);
 	c = expect_good(js);
 	CHECK(c != NULL);
