@@ -1383,8 +1383,7 @@ static void conf_key_private(struct conf_ctx *x, const char *key, const char *pa
 	if (!path || stat(path, &sb) < 0 || !(sb.st_mode & 027))
 		return;
 	old = conf_path_key(x, key);
-	conf_err(x,
-		 "%s is readable or writable by others (mode %03o): chmod 600 (or 640) it",
+	conf_err(x, "%s is readable or writable by others (mode %03o): chmod 600 (or 640) it",
 		 conf_quote(path, q, sizeof(q)), (unsigned)(sb.st_mode & 0777));
 	conf_path_pop(x, old);
 }
@@ -1526,6 +1525,23 @@ static void conf_defaults(struct conf *c)
 	c->shared_allowances = false;
 }
 
+/* The plain sections of the root object, each parsed by its own function
+ * with the JSON path set to its key. */
+static const struct {
+	const char *key;
+	void (*parse)(struct conf_ctx *x, json_t *o, struct conf *c);
+} conf_sections[] = {
+    {"queue", conf_queue},
+    {"limits", conf_limits},
+    {"ttl", conf_ttl},
+    {"log", conf_log},
+    {"control", conf_control},
+    {"state", conf_state},
+    {"privileges", conf_privileges},
+    {"metrics", conf_metrics},
+    {"ruleset", conf_ruleset},
+};
+
 static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 {
 	static const char *const keys[] = {
@@ -1556,59 +1572,13 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 	conf_exceptions(x, root, c);
 	conf_listen(x, root, c);
 
-	if ((o = conf_get_object(x, root, "queue"))) {
-		size_t old = conf_path_key(x, "queue");
+	for (size_t i = 0; i < ARRAY_SIZE(conf_sections); i++) {
+		if ((o = conf_get_object(x, root, conf_sections[i].key))) {
+			size_t old = conf_path_key(x, conf_sections[i].key);
 
-		conf_queue(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "limits"))) {
-		size_t old = conf_path_key(x, "limits");
-
-		conf_limits(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "ttl"))) {
-		size_t old = conf_path_key(x, "ttl");
-
-		conf_ttl(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "log"))) {
-		size_t old = conf_path_key(x, "log");
-
-		conf_log(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "control"))) {
-		size_t old = conf_path_key(x, "control");
-
-		conf_control(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "state"))) {
-		size_t old = conf_path_key(x, "state");
-
-		conf_state(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "privileges"))) {
-		size_t old = conf_path_key(x, "privileges");
-
-		conf_privileges(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "metrics"))) {
-		size_t old = conf_path_key(x, "metrics");
-
-		conf_metrics(x, o, c);
-		conf_path_pop(x, old);
-	}
-	if ((o = conf_get_object(x, root, "ruleset"))) {
-		size_t old = conf_path_key(x, "ruleset");
-
-		conf_ruleset(x, o, c);
-		conf_path_pop(x, old);
+			conf_sections[i].parse(x, o, c);
+			conf_path_pop(x, old);
+		}
 	}
 
 	o = json_object_get(root, "gateway");
