@@ -2,11 +2,11 @@
 # The whole test suite: dependencies, build, unit tests, integration tests
 # (root, network namespaces), the unit tests again under ASan+UBSan, and a
 # short run of every fuzzer. Exits non-zero on any failure.
-#   FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
+#   FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-fuzz_seconds=${FUZZ_SECONDS:-20}
+fuzz_seconds=${FUZZ_SECONDS:-60}
 
 bash test/setup.sh
 
