@@ -15,6 +15,8 @@ PACKAGES=(
 	unbound openssl curl bind9-dnsutils nginx libnginx-mod-stream
 	# packaging checks (t_packaging.sh: YAML) and capabilities (t_sidecar.sh)
 	python3-yaml libcap2-bin
+	# the Debian package, its unit and man pages (t_packaging.sh)
+	debhelper dpkg-dev lintian man-db adduser systemd
 )
 
 if [ "$(id -u)" -ne 0 ]; then

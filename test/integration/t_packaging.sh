@@ -4,7 +4,8 @@
 #
 #   1. the unit's sandbox: systemd-analyze security exposure <= 3.0, and none
 #      of the settings that would break a firewall (IPAddressDeny, ...);
-#   2. the man pages render without a single groff warning;
+#   2. the man pages render without a single groff warning (the container
+#      packaging is checked by t_k8s.sh);
 #   3. dpkg-buildpackage from a clean copy of the tree (no build/ dirs), the
 #      package's contents and conffiles, lintian;
 #   4. dpkg -i: the ztdns system user, /etc/ztdns permissions, the shipped
@@ -124,13 +125,16 @@ cmake_version=$(sed -n 's/^project(ztdns VERSION \([0-9.]*\).*/\1/p' "$top/CMake
 deb_version=$(cd "$src" && dpkg-parsechangelog -S Version)
 check_eq "debian/changelog version matches CMakeLists.txt" "$cmake_version" "${deb_version%%-*}"
 
-if (cd "$src" && dpkg-buildpackage -us -uc -b -J"$(nproc)") >"$ZT_TMP/build.log" 2>&1; then
+# nocheck: the unit tests run elsewhere in the suite; the package build then
+# compiles only the two binaries it ships (debian/rules).
+if (cd "$src" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b -J"$(nproc)") \
+	>"$ZT_TMP/build.log" 2>&1; then
 	ok "dpkg-buildpackage -b from a clean copy ($(($(date +%s) - t0)) s so far)"
 else
 	not_ok "dpkg-buildpackage -b from a clean copy" "$(tail -40 "$ZT_TMP/build.log")"
 	exit 1
 fi
-deb=$(ls "$ZT_TMP"/src/ztdns_*.deb 2>/dev/null | head -1)
+deb=$(find "$ZT_TMP/src" -maxdepth 1 -name 'ztdns_*.deb' | head -1)
 [ -n "$deb" ] || { not_ok "a ztdns_*.deb was built"; exit 1; }
 
 contents=$(dpkg-deb -c "$deb" | awk '{ print $NF }' | sed 's|^\./|/|')
@@ -145,9 +149,11 @@ check_eq "/etc/ztdns/ztdns.json is the one conffile" "/etc/ztdns/ztdns.json" \
 	"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles 2>/dev/null)"
 check_eq "package ships nothing from the test tree" "" "$(grep -E 'test_|fuzz_|/test/' <<<"$contents")"
 
-lint=$(lintian --fail-on error,warning "$deb" 2>&1 | grep -v 'running with root privileges')
-lint_rc=${PIPESTATUS[0]}
-if [ "$lint_rc" -eq 0 ]; then ok "lintian: no errors or warnings"; else not_ok "lintian" "$lint"; fi
+if lintian --fail-on error,warning "$deb" >"$ZT_TMP/lintian.log" 2>&1; then
+	ok "lintian: no errors or warnings"
+else
+	not_ok "lintian: no errors or warnings" "$(grep -v 'running with root privileges' "$ZT_TMP/lintian.log")"
+fi
 
 # ---------------------------------------------------------------- 4. install
 
@@ -200,7 +206,7 @@ check "man -w finds ztdnsd, ztdnsctl and ztdns.json" man -w ztdnsd ztdnsctl ztdn
 # ---------------------------------------------------------------- 5. privileges
 
 # The unit's AmbientCapabilities, as setpriv wants them: +net_admin,...
-caps=$(sed -n 's/^AmbientCapabilities=//p' "$unit" | tr 'A-Z' 'a-z' |
+caps=$(sed -n 's/^AmbientCapabilities=//p' "$unit" | tr '[:upper:]' '[:lower:]' |
 	sed 's/cap_/+/g; s/ \+/,/g')
 ns=ztpkg$$
 run=$ZT_TMP/run
@@ -215,7 +221,6 @@ cat >"$ZT_TMP/ztdns.json" <<JSON
 JSON
 chmod 644 "$ZT_TMP/ztdns.json"
 ns_new "$ns"
-before=$(ruleset_save "$ns")
 bg_start ztdnsd "$ns" setpriv --reuid=ztdns --regid=ztdns --clear-groups \
 	--inh-caps="-all,$caps" --ambient-caps="-all,$caps" --bounding-set="-all,$caps" \
 	--no-new-privs /usr/sbin/ztdnsd -f -c "$ZT_TMP/ztdns.json"
@@ -235,7 +240,7 @@ bg_stop "$DPID" TERM 10
 rc=$?
 DPID=
 check_eq "SIGTERM: clean exit" 0 "$rc"
-check_eq "SIGTERM: its rules removed, ruleset as before" "$before" "$(ruleset_save "$ns")"
+check_eq "SIGTERM: its chains and jumps removed" "" "$(ruleset_save "$ns" | grep ZTDNS)"
 
 # ---------------------------------------------------------------- 6. purge
 
