@@ -226,7 +226,7 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
 			    nfqueue_cb cb, void *arg, int *err)
 {
 	struct nfqueue *q = calloc(1, sizeof(*q));
-	char buf[CBUF_SIZE];
+	char buf[CBUF_SIZE] = {0}; /* libmnl does not zero attribute padding */
 	struct nlmsghdr *nlh;
 	int rc, size = NFQUEUE_RCVBUF;
 	struct timeval tv = {.tv_sec = 2};
@@ -304,7 +304,7 @@ fail:
 void nfqueue_free(struct nfqueue **qp)
 {
 	struct nfqueue *q;
-	char buf[CBUF_SIZE];
+	char buf[CBUF_SIZE] = {0}; /* libmnl does not zero attribute padding */
 	struct nlmsghdr *nlh;
 
 	if (!qp || !*qp)
