@@ -86,3 +86,7 @@ check "an audited destination works under its exception" probe 198.51.100.9 0
 check_fail "a destination never seen in audit is denied" probe 198.51.100.11 0
 check_eq "far end saw nothing of it" 0 "$(ctr_get "$S" 4 syn11)"
 check "explain names the exception" bash -c "ip netns exec $C $ZTC -s $SOCK explain 198.51.100.9 --port 8080 | grep -q 'exception.*198.51.100.9/32'"
+check_eq "explain: the Protective DNS server on its port is infra" infra \
+	"$(ns_exec "$C" "$ZTC" -s "$SOCK" explain 203.0.113.53 --port 853 --json | json_get reason)"
+check_eq "explain: the same address on another port is not" never-resolved \
+	"$(ns_exec "$C" "$ZTC" -s "$SOCK" explain 203.0.113.53 --port 53 --json | json_get reason)"
