@@ -222,6 +222,7 @@ def outcome(msg, sent):
 def tcp_conn(server):
     s = socket.create_connection((server, 53), timeout=2)
     s.settimeout(0.6)
+    _tcp_rest.pop(s.fileno(), None)  # a reused descriptor starts clean
     return s
 
 # Bytes read past one message (pipelined answers can share a segment).
