@@ -76,7 +76,7 @@ static json_t *dns_json(struct daemon *d)
 	}
 	return json_pack(
 	    "{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "udp_queries", (json_int_t)st.udp_queries, "tcp_queries", (json_int_t)st.tcp_queries,
 	    "rcodes", rc, "dropped", (json_int_t)st.dropped, "malformed_answered",
 	    (json_int_t)st.formerr, "pending", (json_int_t)st.pending, "pending_full",
@@ -86,8 +86,9 @@ static json_t *dns_json(struct daemon *d)
 	    "truncated", (json_int_t)st.truncated, "canary", (json_int_t)st.canary,
 	    "upstream_errors", (json_int_t)st.upstream_errors, "bad_answers",
 	    (json_int_t)st.bad_answers, "chain_errors", (json_int_t)st.chain_errors, "learned",
-	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "addrs_dropped",
-	    (json_int_t)st.addrs_dropped, "servers", servers_json(d->upstream), "identities", ids);
+	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "learn_special",
+	    (json_int_t)st.learn_special, "addrs_dropped", (json_int_t)st.addrs_dropped, "servers",
+	    servers_json(d->upstream), "identities", ids);
 }
 
 static json_t *fastpath_json(struct daemon *d)

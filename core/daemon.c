@@ -38,6 +38,7 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 {
 	p->enforce = c->enforce;
 	p->scoped = c->mode == CONF_MODE_GATEWAY && !c->shared_allowances;
+	p->dhcp = c->mode != CONF_MODE_SIDECAR;
 	p->ninfra = 0;
 	for (unsigned i = 0; i < c->nservers; i++)
 		for (unsigned j = 0; j < c->servers[i].naddrs && p->ninfra < VERDICT_MAX_INFRA;
@@ -51,10 +52,13 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet *qp)
 {
 	struct daemon *d = arg;
-	struct packet_info pi;
+	struct packet_info pi; /* packet_parse() zeroes it first */
 	struct verdict_result r;
 	enum packet_err pe = packet_parse(qp->payload, qp->len, &pi);
 	uint64_t now = allowset_now_ms();
+
+	/* For the logs: an unparsable packet whose IP header was read. */
+	const struct packet_info *logged = pe == PACKET_OK || pi.dst.family ? &pi : NULL;
 
 	/* No input interface: the machine's own flow (OUTPUT). */
 	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
@@ -81,18 +85,17 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	if (control_has_subscribers(d->control)) {
 		struct commands_event ev = {.pkt = pe == PACKET_OK ? &pi : NULL, .r = &r};
 		char line[1024];
-		size_t n = verdictlog_format(line, sizeof(line), true, qp, ev.pkt, pe, &r, now);
+		size_t n = verdictlog_format(line, sizeof(line), true, qp, logged, pe, &r, now);
 
 		control_publish(d->control, commands_watch_match, &ev, line, n);
 	}
 	if (d->vlog) {
-		verdictlog_write(d->vlog, qp, pe == PACKET_OK ? &pi : NULL, pe, &r, now);
+		verdictlog_write(d->vlog, qp, logged, pe, &r, now);
 	} else if (!r.accept || r.would_deny) {
 		if (log_enabled(LOG_INFO)) {
 			char line[512];
 
-			verdictlog_format(line, sizeof(line), false, qp,
-					  pe == PACKET_OK ? &pi : NULL, pe, &r, now);
+			verdictlog_format(line, sizeof(line), false, qp, logged, pe, &r, now);
 			log_ratelimited(LOG_INFO, "%s", line);
 		}
 	}

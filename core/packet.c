@@ -99,6 +99,7 @@ static enum packet_err packet_parse_v4(const uint8_t *buf, size_t len, struct pa
 		return PACKET_ERR_TRUNCATED;
 	addr_from_v4(&out->src, buf + 12);
 	addr_from_v4(&out->dst, buf + 16);
+	out->hop_limit = buf[8]; /* RFC 791: TTL */
 
 	hlen = (size_t)(buf[0] & 0x0f) * 4;
 	if (hlen < PACKET_IPV4_MIN_HDR)
@@ -138,6 +139,7 @@ static enum packet_err packet_parse_v6(const uint8_t *buf, size_t len, struct pa
 		return PACKET_ERR_TRUNCATED;
 	addr_from_v6(&out->src, buf + 8);
 	addr_from_v6(&out->dst, buf + 24);
+	out->hop_limit = buf[7]; /* RFC 8200 §3 */
 
 	/* Payload length 0 is a jumbogram (RFC 2675) or a BIG TCP GSO packet:
 	 * no limit but the buffer. */

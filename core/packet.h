@@ -35,6 +35,7 @@ struct packet_info {
 	uint8_t icmp_type; /* ICMP/ICMPv6 only */
 	uint8_t icmp_code;
 	uint8_t tcp_flags;  /* TCP only */
+	uint8_t hop_limit;  /* IPv4 TTL / IPv6 hop limit */
 	uint16_t l4_offset; /* where the transport header starts */
 };
 

@@ -57,15 +57,35 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 	if (strcmp(chain, RULESET_CHAIN_OUT) == 0)
 		fprintf(out, "-A %s -o lo -j ACCEPT\n", chain);
 	fprintf(out, "-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n", chain);
-	/* Finding the network: DHCP, DHCPv6, NDP (RFC 4861 types 133-137). */
-	if (family == AF_INET) {
-		fprintf(out, "-A %s -p udp -m udp --sport 68 --dport 67 -j ACCEPT\n", chain);
-	} else {
-		fprintf(out, "-A %s -p udp -m udp --sport 546 --dport 547 -j ACCEPT\n", chain);
-		for (int t = 133; t <= 137; t++)
-			fprintf(out, "-A %s -p ipv6-icmp -m icmp6 --icmpv6-type %d -j ACCEPT\n",
-				chain, t);
+	/* Finding the network: DHCP and DHCPv6 only to where a client sends
+	 * them (a process that binds port 68 or 546 must not reach any address
+	 * that way), not in sidecar mode (the runtime configures the pod), not
+	 * forwarded; NDP (RFC 4861 types 133-137) with hop limit 255, which
+	 * every genuine one has (§7.1.1). */
+	if (c->mode != CONF_MODE_SIDECAR && strcmp(chain, RULESET_CHAIN_OUT) == 0) {
+		if (family == AF_INET) {
+			fprintf(
+			    out,
+			    "-A %s -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j "
+			    "ACCEPT\n",
+			    chain);
+		} else {
+			fprintf(out,
+				"-A %s -d ff02::1:2/128 -p udp -m udp --sport 546 --dport 547 -j "
+				"ACCEPT\n",
+				chain);
+			fprintf(
+			    out,
+			    "-A %s -d fe80::/10 -p udp -m udp --sport 546 --dport 547 -j ACCEPT\n",
+			    chain);
+		}
 	}
+	if (family == AF_INET6)
+		for (int t = 133; t <= 137; t++)
+			fprintf(out,
+				"-A %s -p ipv6-icmp -m icmp6 --icmpv6-type %d -m hl --hl-eq 255 -j "
+				"ACCEPT\n",
+				chain, t);
 	/* The Protective DNS servers, and nothing else on their port. */
 	if (strcmp(chain, RULESET_CHAIN_OUT) == 0) {
 		for (unsigned i = 0; i < c->nservers; i++) {

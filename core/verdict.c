@@ -28,18 +28,29 @@ bool verdict_reason_accepts(enum verdict_reason r)
 }
 
 /* DHCP, DHCPv6 and NDP: what a host needs to find the network at all. The
- * ruleset accepts them in the kernel; this is the same rule for packets that
- * reach us anyway and for "explain". */
-static bool is_network_infra(const struct packet_info *pkt)
+ * ruleset accepts them in the kernel with the same limits; this is the rule
+ * for packets that reach us anyway and for "explain". The limits matter: a
+ * process that can bind port 68 or 546 must not reach any address with it. */
+static bool is_network_infra(const struct verdict_policy *p, const struct packet_info *pkt)
 {
-	if (pkt->proto == IPPROTO_UDP) {
-		if (pkt->dst.family == AF_INET && pkt->sport == 68 && pkt->dport == 67)
+	static const uint8_t all_dhcp6[16] = {0xff, 0x02, [13] = 0x01, [15] = 0x02};
+
+	if (p->dhcp && pkt->proto == IPPROTO_UDP) {
+		/* RFC 2131: the client broadcasts (a unicast renewal is refused
+		 * and falls back to the broadcast rebind). */
+		if (pkt->dst.family == AF_INET && pkt->sport == 68 && pkt->dport == 67 &&
+		    memcmp(pkt->dst.b, "\xff\xff\xff\xff", 4) == 0)
 			return true;
-		if (pkt->dst.family == AF_INET6 && pkt->sport == 546 && pkt->dport == 547)
+		/* RFC 8415: All_DHCP_Relay_Agents_and_Servers, or link-local. */
+		if (pkt->dst.family == AF_INET6 && pkt->sport == 546 && pkt->dport == 547 &&
+		    (memcmp(pkt->dst.b, all_dhcp6, 16) == 0 ||
+		     (pkt->dst.b[0] == 0xfe && (pkt->dst.b[1] & 0xc0) == 0x80)))
 			return true;
 	}
-	/* RFC 4861 §4: RS 133, RA 134, NS 135, NA 136, Redirect 137. */
-	if (pkt->proto == IPPROTO_ICMPV6 && pkt->icmp_type >= 133 && pkt->icmp_type <= 137)
+	/* RFC 4861 §4: RS 133, RA 134, NS 135, NA 136, Redirect 137, sent with
+	 * hop limit 255 (§7.1.1: receivers drop anything else). */
+	if (pkt->proto == IPPROTO_ICMPV6 && pkt->icmp_type >= 133 && pkt->icmp_type <= 137 &&
+	    pkt->hop_limit == 255)
 		return true;
 	return false;
 }
@@ -61,7 +72,7 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 	const struct prefix *ex;
 	enum allowset_result ar;
 
-	if (is_network_infra(pkt) || is_dns_server(p, pkt)) {
+	if (is_network_infra(p, pkt) || is_dns_server(p, pkt)) {
 		r->reason = VERDICT_INFRA;
 		return;
 	}

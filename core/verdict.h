@@ -42,6 +42,7 @@ struct verdict_infra {
 struct verdict_policy {
 	bool enforce; /* false: audit, a deny is turned into an accept */
 	bool scoped;  /* gateway with per-client allowances */
+	bool dhcp;    /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
 	struct allowset *allowset;
 	const struct exceptions *exceptions;
 	struct verdict_infra infra[VERDICT_MAX_INFRA];

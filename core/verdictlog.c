@@ -122,7 +122,8 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 	struct sbuf sb = {.p = buf, .len = len};
 	char when[64], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
 	const char *verdict = r->accept ? "accept" : "drop";
-	const char *proto = pkt ? packet_proto_name(pkt->proto, pbuf, sizeof(pbuf)) : "-";
+	const char *proto =
+	    pkt && perr == PACKET_OK ? packet_proto_name(pkt->proto, pbuf, sizeof(pbuf)) : "-";
 	bool has_entry = r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL ||
 			 r->reason == VERDICT_EXPIRED;
 
@@ -138,14 +139,17 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 		sb_printf(&sb, "{\"time\":\"%s\",\"verdict\":\"%s\",\"reason\":\"%s%s\"", when,
 			  verdict, r->would_deny ? "would-deny:" : "",
 			  verdict_reason_name(r->reason));
-		if (pkt)
+		if (pkt && perr == PACKET_OK)
 			sb_printf(&sb,
 				  ",\"proto\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\",\"sport\":%u,"
 				  "\"dport\":%u",
 				  proto, src, dst, pkt->sport, pkt->dport);
+		else if (pkt) /* unparsable past the IP header: the addresses are known */
+			sb_printf(&sb, ",\"src\":\"%s\",\"dst\":\"%s\",\"error\":\"%s\"", src, dst,
+				  packet_strerror(perr));
 		else
 			sb_printf(&sb, ",\"error\":\"%s\"", packet_strerror(perr));
-		if (pkt && (pkt->proto == 1 || pkt->proto == 58))
+		if (pkt && perr == PACKET_OK && (pkt->proto == 1 || pkt->proto == 58))
 			sb_printf(&sb, ",\"icmp_type\":%u,\"icmp_code\":%u", pkt->icmp_type,
 				  pkt->icmp_code);
 		if (qp && qp->has_uid)
@@ -175,7 +179,9 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 	} else {
 		sb_printf(&sb, "%s %-6s %s%-14s", when, verdict, r->would_deny ? "would-deny:" : "",
 			  verdict_reason_name(r->reason));
-		if (pkt && pkt->src.family)
+		if (pkt && perr != PACKET_OK)
+			sb_printf(&sb, " %s -> %s (%s)", src, dst, packet_strerror(perr));
+		else if (pkt && pkt->src.family)
 			sb_printf(&sb, " %s %s:%u -> %s:%u", proto, src, pkt->sport, dst,
 				  pkt->dport);
 		else if (pkt) /* "explain" without --from */

@@ -22,7 +22,8 @@ struct verdictlog *verdictlog_open(const char *path, bool json);
 /* NULL-safe; flushes; sets *vl to NULL. */
 void verdictlog_close(struct verdictlog **vl);
 
-/* Format one verdict. pkt may be NULL (unparsable; perr says why). qp gives
+/* Format one verdict. pkt may be NULL (nothing parsed; perr says why), or
+ * set with perr != PACKET_OK (only its addresses are used). qp gives
  * uid/gid. now_ms is the monotonic time the verdict used. */
 void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
 		      const struct packet_info *pkt, enum packet_err perr,

@@ -196,6 +196,28 @@ static const struct addr *scope_of(const struct addr *client)
 	return client;
 }
 
+/* Addresses an answer may not open, whatever the server says: unspecified,
+ * loopback, link-local (169.254.169.254 is the cloud metadata service),
+ * multicast, broadcast and IPv4-mapped. A Protective DNS server that
+ * answers with them is being used for rebinding, or is misconfigured. */
+static bool learnable(const struct addr *a)
+{
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	const uint8_t *b = a->b;
+
+	if (a->family == AF_INET)
+		return b[0] != 0 && b[0] != 127 && !(b[0] == 169 && b[1] == 254) &&
+		       (b[0] & 0xf0) != 0xe0 &&
+		       !(b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255);
+	for (int i = 0; i < 16; i++)
+		if (b[i] && (i < 15 || b[i] != 1))
+			goto not_special; /* neither :: nor ::1 */
+	return false;
+not_special:
+	return b[0] != 0xff && !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) &&
+	       memcmp(b, mapped, sizeof(mapped)) != 0;
+}
+
 /* Put what the answer proves in the allowset. Returns false if the answer
  * must not be passed on (the chain is broken). */
 static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg *m,
@@ -229,8 +251,20 @@ static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg 
 		const struct wire_found *f = &chain.found[i];
 		uint32_t ttl = clamp_ttl(c, UTIL_MIN(f->ttl, chain.min_ttl));
 		uint64_t expires = now + ((uint64_t)ttl + c->ttl.grace) * 1000u;
-		int rc = allowset_add(s->as, scoped ? scope_of(&p->client) : NULL, &f->addr,
-				      expires, ALLOWSET_LEARNED, name, server, now);
+		int rc;
+
+		if (!learnable(&f->addr)) {
+			char a[ADDR_STRLEN];
+
+			s->st.learn_special++;
+			log_ratelimited(LOG_WARNING,
+					"stub: %s answered with %s, which never opens a flow "
+					"(loopback, link-local, multicast...)",
+					name, addr_format(&f->addr, a, sizeof(a)));
+			continue;
+		}
+		rc = allowset_add(s->as, scoped ? scope_of(&p->client) : NULL, &f->addr, expires,
+				  ALLOWSET_LEARNED, name, server, now);
 
 		if (rc == 0) {
 			s->st.learned++;

@@ -46,6 +46,7 @@ struct stub_stats {
 	uint64_t chain_errors;	  /* SERVFAIL: CNAME loop, conflict, too deep */
 	uint64_t learned;	  /* addresses put in the allowset */
 	uint64_t learn_refused;	  /* allowset full (over-cap) */
+	uint64_t learn_special;	  /* loopback, link-local, multicast...: never learned */
 	uint64_t addrs_dropped;	  /* addresses past limits.addrs_per_name */
 	uint64_t pending;	  /* in flight now */
 };

@@ -27,12 +27,13 @@ struct row {
 	uint16_t sport, dport;
 	uint8_t icmp_type;
 	enum verdict_reason want;
+	uint8_t hop_limit; /* 0: 64 */
 };
 
 int main(void)
 {
 	struct prefix ex[2];
-	struct verdict_policy pol = {.enforce = true};
+	struct verdict_policy pol = {.enforce = true, .dhcp = true};
 	struct verdict_result r;
 	struct addr a;
 	const uint64_t now = 100000;
@@ -50,8 +51,7 @@ int main(void)
 	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_LEARNED, "web.example", "s1",
 		     now - 1000);
 	addr_parse("198.51.100.11", &a);
-	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_MANUAL, NULL, "operator",
-		     now);
+	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_MANUAL, NULL, "operator", now);
 	addr_parse("198.51.100.12", &a);
 	allowset_add(pol.allowset, NULL, &a, now - 7000, ALLOWSET_LEARNED, "old.example", "s1",
 		     now - 60000);
@@ -59,38 +59,47 @@ int main(void)
 	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_LEARNED, "v6.example", "s1",
 		     now);
 	static const struct row rows[] = {
-		{"192.0.2.1", "198.51.100.10", IPPROTO_TCP, 40000, 443, 0, VERDICT_LEARNED},
-		{"192.0.2.1", "198.51.100.10", IPPROTO_UDP, 40000, 443, 0, VERDICT_LEARNED},
-		{"192.0.2.1", "198.51.100.11", IPPROTO_TCP, 40000, 22, 0, VERDICT_MANUAL},
-		{"192.0.2.1", "198.51.100.12", IPPROTO_TCP, 40000, 443, 0, VERDICT_EXPIRED},
-		{"192.0.2.1", "198.51.100.99", IPPROTO_TCP, 40000, 443, 0, VERDICT_NEVER_RESOLVED},
-		{"192.0.2.1", "203.0.113.77", IPPROTO_TCP, 40000, 80, 0, VERDICT_EXCEPTION},
-		{"192.0.2.1", "203.0.113.77", IPPROTO_ICMP, 0, 0, 8, VERDICT_EXCEPTION},
-		{"2001:db8::1", "2001:db8:e::5", IPPROTO_UDP, 5000, 53, 0, VERDICT_EXCEPTION},
-		{"2001:db8::1", "2001:db8::10", IPPROTO_TCP, 5000, 443, 0, VERDICT_LEARNED},
-		{"2001:db8::1", "2001:db8::11", IPPROTO_TCP, 5000, 443, 0, VERDICT_NEVER_RESOLVED},
-		/* IPv4-mapped form of a learned IPv4 address is another key. */
-		{"::ffff:192.0.2.1", "::ffff:198.51.100.10", IPPROTO_TCP, 1, 443, 0,
-		 VERDICT_NEVER_RESOLVED},
-		/* Infrastructure. */
-		{"0.0.0.0", "255.255.255.255", IPPROTO_UDP, 68, 67, 0, VERDICT_INFRA},
-		{"192.0.2.1", "255.255.255.255", IPPROTO_UDP, 67, 68, 0, VERDICT_NEVER_RESOLVED},
-		{"fe80::1", "ff02::1:2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA},
-		{"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_INFRA},
-		{"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 133, VERDICT_INFRA},
-		{"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 128, VERDICT_NEVER_RESOLVED},
-		{"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 138, VERDICT_NEVER_RESOLVED},
-		{"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 853, 0, VERDICT_INFRA},
-		/* The DNS server on another port or protocol is not infra. */
-		{"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 53, 0, VERDICT_NEVER_RESOLVED},
-		{"192.0.2.1", "192.0.2.53", IPPROTO_UDP, 40000, 853, 0, VERDICT_NEVER_RESOLVED},
+	    {"192.0.2.1", "198.51.100.10", IPPROTO_TCP, 40000, 443, 0, VERDICT_LEARNED, 0},
+	    {"192.0.2.1", "198.51.100.10", IPPROTO_UDP, 40000, 443, 0, VERDICT_LEARNED, 0},
+	    {"192.0.2.1", "198.51.100.11", IPPROTO_TCP, 40000, 22, 0, VERDICT_MANUAL, 0},
+	    {"192.0.2.1", "198.51.100.12", IPPROTO_TCP, 40000, 443, 0, VERDICT_EXPIRED, 0},
+	    {"192.0.2.1", "198.51.100.99", IPPROTO_TCP, 40000, 443, 0, VERDICT_NEVER_RESOLVED, 0},
+	    {"192.0.2.1", "203.0.113.77", IPPROTO_TCP, 40000, 80, 0, VERDICT_EXCEPTION, 0},
+	    {"192.0.2.1", "203.0.113.77", IPPROTO_ICMP, 0, 0, 8, VERDICT_EXCEPTION, 0},
+	    {"2001:db8::1", "2001:db8:e::5", IPPROTO_UDP, 5000, 53, 0, VERDICT_EXCEPTION, 0},
+	    {"2001:db8::1", "2001:db8::10", IPPROTO_TCP, 5000, 443, 0, VERDICT_LEARNED, 0},
+	    {"2001:db8::1", "2001:db8::11", IPPROTO_TCP, 5000, 443, 0, VERDICT_NEVER_RESOLVED, 0},
+	    /* IPv4-mapped form of a learned IPv4 address is another key. */
+	    {"::ffff:192.0.2.1", "::ffff:198.51.100.10", IPPROTO_TCP, 1, 443, 0,
+	     VERDICT_NEVER_RESOLVED, 0},
+	    /* Infrastructure. */
+	    {"0.0.0.0", "255.255.255.255", IPPROTO_UDP, 68, 67, 0, VERDICT_INFRA, 0},
+	    {"192.0.2.1", "255.255.255.255", IPPROTO_UDP, 67, 68, 0, VERDICT_NEVER_RESOLVED, 0},
+	    {"fe80::1", "ff02::1:2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA, 0},
+	    {"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_INFRA, 255},
+	    {"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 133, VERDICT_INFRA, 255},
+	    {"2001:db8::1", "2001:db8::2", IPPROTO_ICMPV6, 0, 0, 136, VERDICT_INFRA, 255},
+	    /* "NDP" that a router would forward: not infrastructure. */
+	    {"2001:db8::1", "2001:db8:99::9", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_NEVER_RESOLVED,
+	     64},
+	    /* DHCP only where a client sends it. */
+	    {"192.0.2.1", "198.51.100.99", IPPROTO_UDP, 68, 67, 0, VERDICT_NEVER_RESOLVED, 0},
+	    {"2001:db8::1", "2001:db8:99::9", IPPROTO_UDP, 546, 547, 0, VERDICT_NEVER_RESOLVED, 0},
+	    {"fe80::1", "fe80::2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA, 0},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 128, VERDICT_NEVER_RESOLVED, 0},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 138, VERDICT_NEVER_RESOLVED, 0},
+	    {"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 853, 0, VERDICT_INFRA, 0},
+	    /* The DNS server on another port or protocol is not infra. */
+	    {"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 53, 0, VERDICT_NEVER_RESOLVED, 0},
+	    {"192.0.2.1", "192.0.2.53", IPPROTO_UDP, 40000, 853, 0, VERDICT_NEVER_RESOLVED, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct packet_info p =
-			pkt(rows[i].src, rows[i].dst, rows[i].proto, rows[i].sport, rows[i].dport);
+		    pkt(rows[i].src, rows[i].dst, rows[i].proto, rows[i].sport, rows[i].dport);
 
 		p.icmp_type = rows[i].icmp_type;
+		p.hop_limit = rows[i].hop_limit ? rows[i].hop_limit : 64;
 		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK_MSG(r.reason == rows[i].want, "row %zu (%s -> %s): got %s want %s", i,
 			  rows[i].src, rows[i].dst, verdict_reason_name(r.reason),
@@ -164,8 +173,8 @@ int main(void)
 		verdict_decide(&g, &p, NULL, now, &r);
 		CHECK(r.reason == VERDICT_NEVER_RESOLVED);
 		/* The gateway's own lookups are its own. */
-		allowset_add(as, allowset_scope_self(), &dst, now + 1000, ALLOWSET_LEARNED, "a", NULL,
-			     now);
+		allowset_add(as, allowset_scope_self(), &dst, now + 1000, ALLOWSET_LEARNED, "a",
+			     NULL, now);
 		p = pkt("203.0.113.1", "198.51.100.50", IPPROTO_TCP, 1, 443);
 		verdict_decide(&g, &p, allowset_scope_self(), now, &r);
 		CHECK(r.reason == VERDICT_LEARNED);
@@ -194,9 +203,11 @@ int main(void)
 
 		o.allowset = as;
 		addr_parse("198.51.100.60", &x);
-		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) == 0);
+		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) ==
+		      0);
 		addr_parse("198.51.100.61", &x);
-		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) == 0);
+		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) ==
+		      0);
 		addr_parse("198.51.100.62", &x);
 		CHECK(allowset_add(as, NULL, &x, now + 1000, ALLOWSET_LEARNED, NULL, NULL, now) ==
 		      -ENOSPC);
