@@ -27,7 +27,7 @@ struct allowset_meta {
 	unsigned nnames;
 	size_t len;
 	char server[ALLOWSET_SERVER_LEN];
-	char names[ALLOWSET_NAMES_LEN]; /* NUL-separated, len bytes used */
+	char names[]; /* NUL-separated, len bytes (at most ALLOWSET_NAMES_LEN) */
 };
 
 struct allowset_entry {
@@ -82,20 +82,20 @@ static void make_key(struct allowset_key *k, const struct addr *scope, const str
 	k->addr = *a;
 }
 
-/* FNV-1a over the key with a final avalanche: cheap, and keys are not
- * attacker-chosen in a way that matters (the table is bounded). */
+/* Five 64-bit words, multiply-xorshift mixed: the key is fixed-size and
+ * zero-padded, and the table is bounded, so this needs to be fast, not
+ * keyed. */
 static unsigned long hash_key(const struct allowset_key *k)
 {
-	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t w[sizeof(*k) / 8], h = 0x9e3779b97f4a7c15ULL;
 
-	for (size_t i = 0; i < sizeof(*k); i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
+	_Static_assert(sizeof(*k) % 8 == 0, "allowset key is whole words");
+	memcpy(w, k, sizeof(w));
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		h ^= w[i];
+		h *= 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
 	return (unsigned long)h;
 }
 
@@ -183,7 +183,9 @@ struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr)
 		return NULL;
 	as->max_entries = max_entries;
 	as->names_per_addr = names_per_addr;
-	while (init < max_entries / 4 && init < (1UL << 16))
+	/* Buckets for the whole bound up front (at most 2^20): the table never
+	 * waits for a resize on the insert path. */
+	while (init < max_entries && init < (1UL << 20))
 		init <<= 1;
 	as->ht = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	as->byaddr = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
@@ -281,7 +283,8 @@ static struct allowset_meta *meta_with(struct allowset *as, const struct allowse
 		*unchanged = true;
 		return NULL;
 	}
-	m = calloc(1, sizeof(*m));
+	/* Sized to what it holds: most entries carry one short name. */
+	m = calloc(1, sizeof(*m) + (old ? old->len : 0) + nlen);
 	if (!m)
 		return NULL;
 	if (old) {
@@ -293,7 +296,7 @@ static struct allowset_meta *meta_with(struct allowset *as, const struct allowse
 	if (server)
 		snprintf(m->server, sizeof(m->server), "%s", server);
 	if (name && !(old && meta_has_name(old, name))) {
-		if (m->nnames >= as->names_per_addr || m->len + nlen > sizeof(m->names)) {
+		if (m->nnames >= as->names_per_addr || m->len + nlen > ALLOWSET_NAMES_LEN) {
 			as->st.names_dropped++;
 		} else {
 			memcpy(m->names + m->len, name, nlen);
@@ -513,6 +516,30 @@ static void fill_view(const struct allowset_entry *e, struct allowset_view *v)
 		off += len + 1;
 		v->nnames++;
 	}
+}
+
+enum allowset_result allowset_probe(struct allowset *as, const struct addr *scope,
+				    const struct addr *a, uint64_t now_ms, uint64_t *expires_ms,
+				    enum allowset_source *source, bool count_hit)
+{
+	struct allowset_key k;
+	struct allowset_entry *e;
+	enum allowset_result r = ALLOWSET_MISS;
+
+	make_key(&k, scope, a);
+	rcu_read_lock();
+	e = find(as, &k);
+	if (e) {
+		uint64_t exp = atomic_load_explicit(&e->expires_ms, memory_order_acquire);
+
+		r = exp > now_ms ? ALLOWSET_HIT : ALLOWSET_EXPIRED;
+		if (count_hit && r == ALLOWSET_HIT)
+			atomic_fetch_add_explicit(&e->hits, 1, memory_order_relaxed);
+		*expires_ms = exp;
+		*source = e->source;
+	}
+	rcu_read_unlock();
+	return r;
 }
 
 enum allowset_result allowset_lookup(struct allowset *as, const struct addr *scope,

@@ -97,6 +97,13 @@ enum allowset_result allowset_lookup(struct allowset *as, const struct addr *sco
 				     const struct addr *a, uint64_t now_ms,
 				     struct allowset_view *view, bool count_hit);
 
+/* Any registered thread. The verdict path's lookup: like allowset_lookup()
+ * but it copies only the expiry and the source (set on HIT and EXPIRED),
+ * never the names. */
+enum allowset_result allowset_probe(struct allowset *as, const struct addr *scope,
+				    const struct addr *a, uint64_t now_ms, uint64_t *expires_ms,
+				    enum allowset_source *source, bool count_hit);
+
 /* Any registered thread. Was (scope, a) refused recently because the table
  * was full? */
 bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a);

@@ -347,7 +347,12 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 	pi.dport = port ? (uint16_t)json_integer_value(port) : (pi.proto == IPPROTO_TCP ? 443 : 0);
 	if (pi.proto == IPPROTO_ICMP || pi.proto == IPPROTO_ICMPV6)
 		pi.icmp_type = pi.dst.family == AF_INET ? 8 : 128;
-	verdict_decide(&d->policy, &pi, from ? NULL : allowset_scope_self(), now, &r);
+	{
+		struct verdict_policy pol = d->policy;
+
+		pol.want_details = true; /* the evidence is the point */
+		verdict_decide(&pol, &pi, from ? NULL : allowset_scope_self(), now, &r);
+	}
 	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, now);
 	{
 		json_t *o =

@@ -60,6 +60,8 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	/* For the logs: an unparsable packet whose IP header was read. */
 	const struct packet_info *logged = pe == PACKET_OK || pi.dst.family ? &pi : NULL;
 
+	/* Names are looked up only for someone who reads them. */
+	d->policy.want_details = d->vlog || control_has_subscribers(d->control);
 	/* No input interface: the machine's own flow (OUTPUT). */
 	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
 		       qp->indev == 0 ? allowset_scope_self() : NULL, now, &r);

@@ -69,6 +69,7 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 		   const struct addr *client, uint64_t now_ms, struct verdict_result *r)
 {
 	const struct addr *scope = p->scoped ? (client ? client : &pkt->src) : NULL;
+	const struct addr *used;
 	const struct prefix *ex;
 	enum allowset_result ar;
 
@@ -82,17 +83,26 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 		r->reason = VERDICT_EXCEPTION;
 		return;
 	}
-	ar = allowset_lookup(p->allowset, scope, &pkt->dst, now_ms, &r->view, true);
+	/* The hot path copies only expiry and source; the names are fetched
+	 * (a second, read-only lookup) only when someone will read them. */
+	ar = allowset_probe(p->allowset, scope, &pkt->dst, now_ms, &r->view.expires_ms,
+			    &r->view.source, true);
+	used = scope;
 	if (ar != ALLOWSET_HIT && scope) {
 		/* Operator allows are global, even when lookups are per client. */
-		struct allowset_view global;
+		uint64_t exp;
+		enum allowset_source src;
 
-		if (allowset_lookup(p->allowset, NULL, &pkt->dst, now_ms, &global, true) ==
+		if (allowset_probe(p->allowset, NULL, &pkt->dst, now_ms, &exp, &src, true) ==
 		    ALLOWSET_HIT) {
-			r->view = global;
+			r->view.expires_ms = exp;
+			r->view.source = src;
 			ar = ALLOWSET_HIT;
+			used = NULL;
 		}
 	}
+	if (ar != ALLOWSET_MISS && p->want_details)
+		allowset_lookup(p->allowset, used, &pkt->dst, now_ms, &r->view, false);
 	if (ar == ALLOWSET_HIT) {
 		r->reason = r->view.source == ALLOWSET_MANUAL ? VERDICT_MANUAL : VERDICT_LEARNED;
 		return;

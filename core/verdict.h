@@ -40,9 +40,10 @@ struct verdict_infra {
 
 /* What the verdict reads. The pointed-to tables must outlive the calls. */
 struct verdict_policy {
-	bool enforce; /* false: audit, a deny is turned into an accept */
-	bool scoped;  /* gateway with per-client allowances */
-	bool dhcp;    /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
+	bool enforce;	   /* false: audit, a deny is turned into an accept */
+	bool scoped;	   /* gateway with per-client allowances */
+	bool dhcp;	   /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
+	bool want_details; /* fill names/server of the allowance (logs, explain) */
 	struct allowset *allowset;
 	const struct exceptions *exceptions;
 	struct verdict_infra infra[VERDICT_MAX_INFRA];

@@ -17,6 +17,8 @@ PACKAGES=(
 	python3-yaml libcap2-bin
 	# the Debian package, its unit and man pages (t_packaging.sh)
 	debhelper dpkg-dev lintian man-db adduser systemd
+	# benchmarks (test/bench/run.sh): plots, DNS load, the peers of figure H3
+	gnuplot-nox dnsperf dnsdist jq
 )
 
 if [ "$(id -u)" -ne 0 ]; then

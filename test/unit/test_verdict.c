@@ -33,7 +33,7 @@ struct row {
 int main(void)
 {
 	struct prefix ex[2];
-	struct verdict_policy pol = {.enforce = true, .dhcp = true};
+	struct verdict_policy pol = {.enforce = true, .dhcp = true, .want_details = true};
 	struct verdict_result r;
 	struct addr a;
 	const uint64_t now = 100000;
@@ -123,6 +123,21 @@ int main(void)
 		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK(r.subnet.len == 24);
 	}
+
+	/* The hot path without details: same reasons and expiry, no names. */
+	pol.want_details = false;
+	{
+		struct packet_info p = pkt("192.0.2.1", "198.51.100.10", IPPROTO_TCP, 1, 443);
+
+		verdict_decide(&pol, &p, NULL, now, &r);
+		CHECK(r.reason == VERDICT_LEARNED && r.accept);
+		CHECK(r.view.expires_ms == now + 60000);
+		CHECK_STREQ(r.view.names, "");
+		p = pkt("192.0.2.1", "198.51.100.12", IPPROTO_TCP, 1, 443);
+		verdict_decide(&pol, &p, NULL, now, &r);
+		CHECK(r.reason == VERDICT_EXPIRED && r.expired_ago_ms == 7000);
+	}
+	pol.want_details = true;
 
 	/* Unparsable: dropped when enforcing. */
 	verdict_decide(&pol, NULL, NULL, now, &r);
