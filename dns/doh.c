@@ -244,7 +244,9 @@ static int doh_multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 	(void)multi;
 	ev_timer_stop(c->loop, &c->timer);
 	if (timeout_ms >= 0) {
-		/* /1000.0: evhiperfifo's integer division turns 999 ms into 0. */
+		/* Relative to now, not to the loop's cached time. /1000.0:
+		 * evhiperfifo's integer division turns 999 ms into 0. */
+		ev_now_update(c->loop);
 		ev_timer_set(&c->timer, (double)timeout_ms / 1000.0, 0.);
 		ev_timer_start(c->loop, &c->timer);
 	}
@@ -486,6 +488,18 @@ static void doh_drive(struct doh_client *c, curl_socket_t fd, int action)
 		log_ratelimited(LOG_WARNING, "doh %s: %s", c->name, curl_multi_strerror(mc));
 	doh_collect(c);
 	doh_deliver(c);
+	/* curl calls the timer function only when its earliest deadline
+	 * changes. A timer that fired a little early (libev's loop time lags
+	 * the clock under load) leaves that deadline unexpired and unchanged,
+	 * and nothing would wake us again: re-arm from curl's own view. */
+	if (fd == CURL_SOCKET_TIMEOUT && !c->freeing && !ev_is_active(&c->timer)) {
+		long next = -1;
+
+		if (curl_multi_timeout(c->multi, &next) == CURLM_OK && next >= 0) {
+			ev_timer_set(&c->timer, next > 0 ? (double)next / 1000.0 : 0.001, 0.);
+			ev_timer_start(c->loop, &c->timer);
+		}
+	}
 	c->depth--;
 	if (c->depth == 0 && c->freeing)
 		doh_destroy(c);
