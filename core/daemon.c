@@ -61,7 +61,8 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	const struct packet_info *logged = pe == PACKET_OK || pi.dst.family ? &pi : NULL;
 
 	/* Names are looked up only for someone who reads them. */
-	d->policy.want_details = d->vlog || control_has_subscribers(d->control);
+	d->policy.want_details =
+	    d->vlog || d->conf->log_verdicts || control_has_subscribers(d->control);
 	/* No input interface: the machine's own flow (OUTPUT). */
 	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
 		       qp->indev == 0 ? allowset_scope_self() : NULL, now, &r);
@@ -93,6 +94,12 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	}
 	if (d->vlog) {
 		verdictlog_write(d->vlog, qp, logged, pe, &r, now);
+	} else if (d->conf->log_verdicts) {
+		char line[1024];
+
+		verdictlog_format(line, sizeof(line), d->conf->log_format == CONF_LOG_JSON, qp,
+				  logged, pe, &r, now);
+		log_verdict(line);
 	} else if (!r.accept || r.would_deny) {
 		if (log_enabled(LOG_INFO)) {
 			char line[512];
@@ -170,7 +177,9 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 static int open_vlog(const struct conf *c, struct verdictlog **out)
 {
 	*out = NULL;
-	if (!c->log_verdicts)
+	/* Not on a terminal and no file: each verdict to journald, with its
+	 * MESSAGE_ID (on_packet). */
+	if (!c->log_verdicts || (!c->verdict_log && log_to_syslog()))
 		return 0;
 	*out = verdictlog_open(c->verdict_log, c->log_format == CONF_LOG_JSON);
 	if (!*out) {

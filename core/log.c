@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 static int log_level = LOG_INFO;
 static bool log_syslog;
@@ -63,6 +66,45 @@ static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
 		fprintf(stderr, "%s.%03dZ ztdnsd %s: %s%s\n", tbuf, (int)(ts.tv_nsec / 1000000),
 			level_name(level), buf, suffix ? suffix : "");
 	}
+}
+
+bool log_to_syslog(void)
+{
+	return log_syslog;
+}
+
+/* journald's native protocol: KEY=value lines in one datagram. */
+static bool journal_send(const char *line)
+{
+	static const char path[] = "/run/systemd/journal/socket";
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char msg[2048];
+	int fd, n;
+	bool ok;
+
+	n = snprintf(msg, sizeof(msg),
+		     "PRIORITY=6\nSYSLOG_IDENTIFIER=ztdnsd\nMESSAGE_ID=%s\nMESSAGE=%s\n",
+		     LOG_MSGID_VERDICT, line);
+	if (n < 0 || (size_t)n >= sizeof(msg) || strchr(line, '\n'))
+		return false;
+	memcpy(sun.sun_path, path, sizeof(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	ok = sendto(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sun,
+		    sizeof(sun)) == n;
+	close(fd);
+	return ok;
+}
+
+void log_verdict(const char *line)
+{
+	if (!log_syslog) {
+		fprintf(stderr, "%s\n", line);
+		return;
+	}
+	if (!journal_send(line))
+		syslog(LOG_INFO, "[%s] %s", LOG_MSGID_VERDICT, line);
 }
 
 void log_msg(int level, const char *fmt, ...)

@@ -30,6 +30,17 @@ void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 			log_msg(LOG_DEBUG, __VA_ARGS__);                                           \
 	} while (0)
 
+/* The stable journald MESSAGE_ID of verdict lines (journalctl
+ * MESSAGE_ID=5a7d0e8c4b2f4c1e9d3a6b7c8e9f0a1b). */
+#define LOG_MSGID_VERDICT "5a7d0e8c4b2f4c1e9d3a6b7c8e9f0a1b"
+
+/* Is the daemon logging to syslog/journald (not a terminal)? */
+bool log_to_syslog(void);
+
+/* One verdict line: to journald's native socket with MESSAGE_ID set (falls
+ * back to syslog), or to stderr in the foreground. */
+void log_verdict(const char *line);
+
 /* At most LOG_RATELIMIT_BURST messages per second per limiter; the number
  * suppressed is reported with the next message that passes. */
 #define LOG_RATELIMIT_BURST 10

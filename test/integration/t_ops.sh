@@ -145,3 +145,41 @@ check_fail "so the address is blocked again" connect
 check_eq "far end saw no SYN" "$s2" "$(syn)"
 check "the refusal is logged" grep -q "not a regular file of ours" "$W/daemon.log"
 bg_stop "$DPID" TERM 10
+
+# ---- verdict lines to journald, with their MESSAGE_ID
+# A private mount namespace puts our own socket where journald's would be;
+# the host's journal is never touched.
+cat >"$W/journal.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(0.5)
+end = time.time() + float(sys.argv[3])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while time.time() < end:
+        try:
+            out.write(s.recv(65536).decode().replace("\n", "|") + "\n")
+        except socket.timeout:
+            pass
+PY
+cat >"$W/journal.json" <<JSON
+{"mode": "host",
+ "servers": [{"name": "pdns", "protocol": "dot", "address": "192.0.2.53",
+              "tls_name": "pdns.test", "ca_file": "$W/ca.pem"}],
+ "control": {"socket": "$SOCK"}, "log": {"verdicts": true}}
+JSON
+unshare -m bash -c '
+	mkdir -p /run/systemd/journal && mount -t tmpfs ztjournal /run/systemd/journal || exit 1
+	"$1" "$2/journal.py" /run/systemd/journal/socket "$2/journal.log" 12 &
+	sleep 0.5
+	# Not a terminal and not -f: the daemon logs to syslog/journald.
+	ip netns exec "$3" "$4" -c "$2/journal.json" </dev/null >/dev/null 2>&1 &
+	d=$!
+	ip netns exec "$3" "$5" -s "$6" wait-ready --timeout 10 >/dev/null &&
+		ip netns exec "$3" "$1" '"${ZT_NET[1]}"' tcp 198.51.100.99 8080 --timeout 1 >/dev/null 2>&1
+	sleep 1
+	kill "$d"; wait "$d"
+	wait' _ "$ZT_PY" "$W" "$C" "$ZTD" "$ZTC" "$SOCK" >/dev/null 2>&1
+check "a verdict line reached journald with the verdict MESSAGE_ID" \
+	grep -q 'MESSAGE_ID=5a7d0e8c4b2f4c1e9d3a6b7c8e9f0a1b|MESSAGE={"time".*"dst":"198.51.100.99"' "$W/journal.log"
+check "with PRIORITY and SYSLOG_IDENTIFIER" grep -q 'PRIORITY=6|SYSLOG_IDENTIFIER=ztdnsd|' "$W/journal.log"
