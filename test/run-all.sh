@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: dependencies, build, unit tests, integration tests
-# (root, network namespaces), the unit tests again under ASan+UBSan, and a
-# short run of every fuzzer. Exits non-zero on any failure.
+# (root, network namespaces), unit and integration tests again under
+# ASan+UBSan, and a 60 s run of every fuzzer. Exits non-zero on any failure.
 #   FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +24,14 @@ bash test/build.sh "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DZTDNS_SANITIZE=O
 	-DCMAKE_C_COMPILER=clang
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	ctest -L unit --output-on-failure -j2)
+
+echo "== integration tests under ASan+UBSan"
+# Leaks are checked by t_valgrind (it skips itself here); the package test
+# builds its own binaries and the benchmark smoke measures nothing useful
+# under a sanitizer. Any ASan/UBSan report aborts the daemon and fails its test.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest -L integration -E 'packaging|bench' --output-on-failure)
 
 if [ "$fuzz_seconds" -gt 0 ]; then
 	echo "== fuzzers, ${fuzz_seconds}s each"
