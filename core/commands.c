@@ -149,7 +149,7 @@ static json_t *cmd_status(struct daemon *d)
 	    "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode), "enforce",
 	    d->conf->enforce ? "enforce" : "audit", "uptime_s",
 	    (json_int_t)((now - d->started_ms) / 1000),
-	    /* What nfqueue_new() requested; FAIL_OPEN is always cleared. */
+	    /* What nfqueue_new() requested; fail-open is never set. */
 	    "queue_flags", "gso", "uid_gid", "verdicts", "accepted", (json_int_t)d->cnt.accepted,
 	    "denied", (json_int_t)d->cnt.denied, "would_deny", (json_int_t)d->cnt.would_deny,
 	    "by_reason", reasons, "allowset", "entries", (json_int_t)as.entries, "capacity",

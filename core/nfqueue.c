@@ -271,8 +271,9 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
 	/* GSO: no segmentation for us, we only read headers. UID_GID: for the
 	 * verdict log. Never NFQA_CFG_F_FAIL_OPEN: a full queue drops. */
 	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_UID_GID));
-	mnl_attr_put_u32(nlh, NFQA_CFG_MASK,
-			 htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_UID_GID | NFQA_CFG_F_FAIL_OPEN));
+	mnl_attr_put_u32(
+	    nlh, NFQA_CFG_MASK,
+	    htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_UID_GID | NFQA_CFG_F_FAIL_OPEN)); /* never set */
 	rc = config_send(q, nlh);
 	if (rc == -EOPNOTSUPP || rc == -EINVAL) {
 		/* Old kernels without UID_GID: retry with GSO alone. */
@@ -280,7 +281,9 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
 		nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, NFQUEUE_COPY_RANGE);
 		nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
 		mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO));
-		mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
+		/* FAIL_OPEN in the mask with its flag clear: never fail open. */
+		mnl_attr_put_u32(nlh, NFQA_CFG_MASK,
+				 htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN)); /* never set */
 		rc = config_send(q, nlh);
 		if (rc == 0)
 			log_warnx("nfqueue %u: kernel has no UID/GID attributes", queue_num);

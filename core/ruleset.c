@@ -121,7 +121,7 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 			NFQUEUE_REJECT_MARK,
 			family == AF_INET ? "icmp-admin-prohibited" : "icmp6-adm-prohibited");
 	}
-	/* No --queue-bypass: with no reader bound, the kernel drops. */
+	/* Never --queue-bypass: with no reader bound, the kernel drops. */
 	if (c->queue_count > 1)
 		fprintf(out, "-A %s -m conntrack --ctstate NEW -j NFQUEUE --queue-balance %u:%u\n",
 			chain, c->queue_num, c->queue_num + c->queue_count - 1);

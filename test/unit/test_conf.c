@@ -192,8 +192,9 @@ static const struct {
      "servers[0].address[1]: \"dns.example.test\" is not an IP address"},
     {SRV("'protocol':'dot','address':'192.0.2.850','tls_name':'d.example.test'"),
      "servers[0].address: \"192.0.2.850\" is not an IP address"},
-    {SRV("'protocol':'dot','address':['1.1.1.1','1.1.1.2','1.1.1.3','1.1.1.4','1.1.1.5','1.1.1.6',"
-	 "'1.1.1.7','1.1.1.8','1.1.1.9'],'tls_name':'d.example.test'"),
+    {SRV("'protocol':'dot','address':['198.51.100.1','198.51.100.2','198.51.100.3','198.51.100.4',"
+	 "'198.51.100.5','198.51.100.6','198.51.100.7','198.51.100.8','198.51.100.9'],'tls_name':'"
+	 "d.example.test'"),
      "servers[0].address: has 9 elements, at most 8"},
     {SRV(DOHF ",'spki_pins':['!!!!not-base64!!!!']"),
      "servers[0].spki_pins[0]: \"!!!!not-base64!!!!\" is not padded base64"},
@@ -237,7 +238,7 @@ static const struct {
     /* exceptions */
     {HOST(",'exceptions':['0.0.0.0/0']"),
      "exceptions[0]: \"0.0.0.0/0\" would allow everything and disable the firewall"},
-    {HOST(",'exceptions':['11.0.0.0/8','::/0']"),
+    {HOST(",'exceptions':['198.18.0.0/15','::/0']"),
      "exceptions[1]: \"::/0\" would allow everything and disable the firewall"},
     {HOST(",'exceptions':['8.0.0.0/0']"), "exceptions[0]: \"8.0.0.0/0\" would allow everything"},
     {HOST(",'exceptions':['11.0.0.1/8']"),
@@ -300,7 +301,8 @@ static const struct {
      "ruleset.deny_action: \"accept\" is not one of \"drop\", \"reject\""},
     {HOST(",'ruleset':{'keep_on_stop':1}"), "ruleset.keep_on_stop: expected true or false"},
     /* state, metrics */
-    {HOST(",'state':{'journal':'rel/j.json'}"), "state.journal: \"rel/j.json\" must be an absolute"},
+    {HOST(",'state':{'journal':'rel/j.json'}"),
+     "state.journal: \"rel/j.json\" must be an absolute"},
     {HOST(",'state':{'journal_interval_s':0}"), "state.journal_interval_s: 0 is out of range"},
     {HOST(",'state':{'jornal':'/j'}"), "state.jornal: unknown key"},
     {HOST(",'metrics':{'listen':'0.0.0.0:9153'}"), "metrics.listen: \"0.0.0.0:9153\" must be"},
@@ -310,7 +312,7 @@ static const struct {
     {HOST(",'metrics':{'listen':'::1:9153'}"), "metrics.listen: \"::1:9153\" must be"},
     {HOST(",'metrics':{'listen':'unix:rel'}"), "metrics.listen: \"unix:rel\" must be"},
     {HOST(",'metrics':{'listen':9153}"), "metrics.listen: expected a string"},
-    /* gateway */
+/* gateway */
 #define GW(x) "{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['lan0']" x "}}"
     {GW(",'client_identities':[]"), "gateway.client_identities: must not be empty"},
     {GW(",'client_identities':{}"), "gateway.client_identities: expected an array"},
@@ -323,10 +325,10 @@ static const struct {
     {GW(",'client_identities':[{'subnet':'192.0.2.0/25','client_cert':'a','client_key':'/b'}]"),
      "gateway.client_identities[0].client_cert: \"a\" must be an absolute path"},
     {GW(",'client_identities':[{'subnet':'192.0.2.0/25','client_cert':'/a','client_key':'/b',"
-        "'cert':'/c'}]"),
+	"'cert':'/c'}]"),
      "gateway.client_identities[0].cert: unknown key"},
     {GW(",'client_identities':[{'subnet':'192.0.2.0/25','client_cert':'/a','client_key':'/b'},"
-        "{'subnet':'192.0.2.0/25','client_cert':'/c','client_key':'/d'}]"),
+	"{'subnet':'192.0.2.0/25','client_cert':'/c','client_key':'/d'}]"),
      "gateway.client_identities[1].subnet: \"192.0.2.0/25\" is the same subnet"},
     {"{'mode':'gateway','servers':[" DOH "]}", "gateway: required when mode is \"gateway\""},
     {"{'mode':'gateway','servers':[" DOH "],'gateway':{}}", "gateway.lan_interfaces: required"},
@@ -492,7 +494,8 @@ static void test_multiple_errors(void)
 	static const char *const want[] = {
 	    "conf/multi_error.json: bogus: unknown key",
 	    "conf/multi_error.json: mode: \"router\" is not one of",
-	    ("conf/multi_error.json: servers[0].url: \"http://dns.example.test/dns-query\" must use "
+	    ("conf/multi_error.json: servers[0].url: \"http://dns.example.test/dns-query\" must "
+	     "use "
 	     "https"),
 	    "conf/multi_error.json: servers[0].bootstrap[0]: \"192.0.2.300\" is not an IP address",
 	    "conf/multi_error.json: exceptions[0]: \"0.0.0.0/0\" would allow everything",
@@ -805,8 +808,9 @@ static void test_key_mode(void)
 
 static void test_state_metrics(void)
 {
-	struct conf *c = expect_good(HOST(",'state':{'journal':'/var/lib/ztdns/j.json',"
-					  "'journal_interval_s':5},'metrics':{'listen':'[::1]:9153'}"));
+	struct conf *c =
+	    expect_good(HOST(",'state':{'journal':'/var/lib/ztdns/j.json',"
+			     "'journal_interval_s':5},'metrics':{'listen':'[::1]:9153'}"));
 
 	CHECK(c && c->journal && strcmp(c->journal, "/var/lib/ztdns/j.json") == 0);
 	CHECK(c && c->journal_interval == 5);
