@@ -9,7 +9,8 @@ TOP=$(cd "$ZT_LIB_DIR/../.." && pwd)
 Y=$TOP/packaging/k8s/ztdns-sidecar.yaml
 D=$TOP/packaging/Dockerfile
 
-out=$("$ZT_PY" - "$Y" "$ZT_TMP" <<'PY' 2>&1
+# Debian's interpreter: python3-yaml (test/setup.sh) is installed for it.
+out=$(/usr/bin/python3 - "$Y" "$ZT_TMP" <<'PY' 2>&1
 import json, sys
 import yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
