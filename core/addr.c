@@ -156,25 +156,3 @@ bool addr_is_global(const struct addr *a)
 		return false; /* only 2000::/3 is global unicast */
 	return true;
 }
-
-bool addr_embedded_v4(const struct addr *a, struct addr *v4)
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	static const uint8_t compat[12] = {0};
-	static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-	const uint8_t *src = NULL;
-
-	if (a->family != AF_INET6)
-		return false;
-	if (memcmp(a->b, mapped, 12) == 0 || memcmp(a->b, nat64, 12) == 0)
-		src = a->b + 12;
-	else if (memcmp(a->b, compat, 12) == 0 && (a->b[12] | a->b[13] | a->b[14]) != 0)
-		src = a->b + 12; /* ::a.b.c.d, excluding :: and ::1 */
-	else if (a->b[0] == 0x20 && a->b[1] == 0x02)
-		src = a->b + 2;
-	if (!src)
-		return false;
-	if (v4)
-		addr_from_v4(v4, src);
-	return true;
-}

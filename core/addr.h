@@ -53,9 +53,4 @@ unsigned addr_bits(const struct addr *a);
  * about exceptions that are probably mistakes. */
 bool addr_is_global(const struct addr *a);
 
-/* Is this an IPv6 form that embeds an IPv4 address (v4-mapped, v4-compatible,
- * NAT64 64:ff9b::/96, 6to4 2002::/16)? If so and v4 is not NULL, the embedded
- * IPv4 address is stored there. */
-bool addr_embedded_v4(const struct addr *a, struct addr *v4);
-
 #endif
