@@ -14,6 +14,7 @@
 #include "core/nfqueue.h"
 #include "core/notify.h"
 #include "core/ruleset.h"
+#include "core/statefile.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
 #include "dns/stub.h"
@@ -81,6 +82,8 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 				     qp->has_uid ? (int64_t)qp->uid : -1,
 				     verdict_reason_name(r.reason), now);
 	}
+	if (r.break_glass)
+		d->cnt.break_glass_flows++;
 	if (r.accept)
 		d->cnt.accepted++;
 	else
@@ -100,7 +103,7 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 		verdictlog_format(line, sizeof(line), d->conf->log_format == CONF_LOG_JSON, qp,
 				  logged, pe, &r, now);
 		log_verdict(line);
-	} else if (!r.accept || r.would_deny) {
+	} else if (!r.accept || r.would_deny || r.break_glass) {
 		if (log_enabled(LOG_INFO)) {
 			char line[512];
 
@@ -288,6 +291,104 @@ static int mirror_one(const struct allowset_view *v, void *arg)
 	return 0;
 }
 
+static void notify_status(const struct daemon *d, const char *what)
+{
+	char msg[BREAKGLASS_REASON_MAX + 160];
+
+	if (breakglass_is_open(&d->bg, allowset_now_ms()))
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=BREAK-GLASS OPEN for %llu s: %s",
+			 (unsigned long long)((d->bg.until_ms - allowset_now_ms()) / 1000),
+			 d->bg.reason);
+	else
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", what);
+	notify_send(msg);
+}
+
+static void break_glass_arm(struct daemon *d)
+{
+	uint64_t now = allowset_now_ms();
+
+	ev_timer_stop(d->loop, &d->bg_timer);
+	d->policy.open_until_ms = d->bg.until_ms;
+	if (!breakglass_is_open(&d->bg, now))
+		return;
+	/* A little past the deadline: the verdict compares with it anyway. */
+	ev_timer_set(&d->bg_timer, (double)(d->bg.until_ms - now) / 1000.0 + 0.01, 0.0);
+	ev_timer_start(d->loop, &d->bg_timer);
+}
+
+static void break_glass_save(struct daemon *d)
+{
+	int rc;
+
+	if (!d->conf->break_glass)
+		return;
+	rc = breakglass_save(&d->bg, d->conf->break_glass);
+	if (rc < 0)
+		log_err("break-glass: cannot write %s: %s (a restart will not remember it)",
+			d->conf->break_glass, strerror(-rc));
+}
+
+static void on_break_glass_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, bg_timer);
+
+	(void)loop;
+	(void)revents;
+	if (breakglass_is_open(&d->bg, allowset_now_ms())) {
+		break_glass_arm(d); /* woke early */
+		return;
+	}
+	log_warnx("break-glass: closed at its deadline (%llu flows let through while open); "
+		  "enforcing again",
+		  (unsigned long long)d->cnt.break_glass_flows);
+	breakglass_close(&d->bg);
+	break_glass_arm(d);
+	break_glass_save(d);
+	notify_status(d, "enforcing");
+}
+
+int daemon_break_glass(struct daemon *d, unsigned seconds, const char *reason, uid_t uid)
+{
+	if (seconds == 0) {
+		if (!breakglass_is_open(&d->bg, allowset_now_ms()))
+			return 0;
+		log_warnx("break-glass: closed by the operator (uid %u); enforcing again",
+			  (unsigned)uid);
+		breakglass_close(&d->bg);
+	} else {
+		if (breakglass_open(&d->bg, seconds, reason, uid, allowset_now_ms(),
+				    statefile_real_ms()) < 0)
+			return -EINVAL;
+		d->cnt.break_glass_opened++;
+		log_warnx("break-glass: OPENED by the operator (uid %u) for %u s: %s; every new "
+			  "flow is accepted until then",
+			  (unsigned)uid, seconds, reason);
+	}
+	break_glass_arm(d);
+	break_glass_save(d);
+	notify_status(d, "enforcing");
+	return 0;
+}
+
+static void break_glass_restore(struct daemon *d)
+{
+	uint64_t now = allowset_now_ms();
+	int rc;
+
+	if (!d->conf->break_glass)
+		return;
+	rc = breakglass_load(&d->bg, d->conf->break_glass, now, statefile_real_ms());
+	if (rc < 0)
+		log_err("break-glass: %s: %s; staying closed", d->conf->break_glass,
+			rc == -EINVAL ? "malformed" : strerror(-rc));
+	if (breakglass_is_open(&d->bg, now))
+		log_warnx("break-glass: still OPEN from before the restart, for %llu s: %s",
+			  (unsigned long long)((d->bg.until_ms - now) / 1000), d->bg.reason);
+	else
+		break_glass_save(d); /* an expired or unusable one is removed */
+}
+
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 {
 	struct upstream_set ups;
@@ -313,6 +414,9 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	d->policy.allowset = d->allowset;
 	d->policy.exceptions = d->exceptions;
 	daemon_policy_from_conf(&d->policy, c);
+	ev_init(&d->bg_timer, on_break_glass_end);
+	break_glass_restore(d);
+	break_glass_arm(d);
 	rc = open_vlog(c, &d->vlog);
 	if (rc < 0)
 		return rc;
@@ -393,7 +497,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		ev_timer_init(&d->watchdog, on_watchdog, every, every);
 		ev_timer_start(loop, &d->watchdog);
 	}
-	notify_send("READY=1\nSTATUS=enforcing");
+	notify_status(d, "enforcing");
 	log_info("ready: mode %s, %s, queue %u%s, %u exception(s), control %s",
 		 conf_mode_name(c->mode), c->enforce ? "enforcing" : "AUDIT (not enforcing)",
 		 c->queue_num, c->queue_count > 1 ? "+" : "", c->nexceptions, c->control_socket);
@@ -405,21 +509,32 @@ void daemon_run(struct daemon *d)
 	ev_run(d->loop, 0);
 }
 
-void daemon_stop(struct daemon *d)
+void daemon_stop(struct daemon *d, bool clean)
 {
+	bool remove = clean && d->ready && d->rules_installed;
+
 	if (d->ready && d->conf && d->conf->journal)
 		journal_save(d->allowset, d->conf->journal, &d->jst);
 	if (d->ready)
 		notify_send("STOPPING=1");
-	if (d->rules_installed) {
-		if (d->conf && d->conf->keep_on_stop)
-			log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
-		else if (ruleset_remove() < 0)
-			log_err("could not remove the ruleset; new flows stay blocked");
-		d->rules_installed = false;
+	if (remove && d->conf && d->conf->keep_on_stop) {
+		log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
+		remove = false;
+	} else if (remove && ruleset_remove() < 0) {
+		log_err("could not remove the ruleset; new flows stay blocked");
+	} else if (!remove && d->conf) {
+		/* A failed start, or a stop before READY: the lockdown stays,
+		 * and goes in now if this run never installed it. */
+		if (!d->rules_installed && ruleset_lockdown(d->conf) < 0)
+			log_err("could not install the lockdown ruleset: new flows are NOT "
+				"blocked");
+		else
+			log_warnx("the lockdown ruleset stays in place (remove it with "
+				  "\"ztdnsd --remove-ruleset\" once the cause is fixed)");
 	}
+	d->rules_installed = false;
 	/* After the rules that refer to the sets are gone. */
-	fastpath_free(&d->fastpath, d->conf && d->conf->keep_on_stop);
+	fastpath_free(&d->fastpath, !remove);
 	control_free(&d->control);
 	metrics_free(&d->metrics);
 	{
@@ -440,6 +555,7 @@ void daemon_stop(struct daemon *d)
 		ev_timer_stop(d->loop, &d->sweep);
 		ev_timer_stop(d->loop, &d->watchdog);
 		ev_timer_stop(d->loop, &d->journal_timer);
+		ev_timer_stop(d->loop, &d->bg_timer);
 		ev_prepare_stop(d->loop, &d->flush);
 	}
 	verdictlog_close(&d->vlog);
@@ -615,12 +731,12 @@ int daemon_reload(struct daemon *d)
 	d->last_reload_error[0] = '\0';
 	free(errs);
 	log_info("configuration reloaded");
-	notify_send("READY=1\nSTATUS=enforcing (reloaded)");
+	notify_status(d, "enforcing (reloaded)");
 	return 0;
 fail:
 	d->cnt.reload_failures++;
 	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
-	notify_send("READY=1\nSTATUS=enforcing (last reload failed)");
+	notify_status(d, "enforcing (last reload failed)");
 	exceptions_free(&nex);
 	verdictlog_close(&nvlog);
 	upstream_set_free(&nup);

@@ -127,6 +127,7 @@ void verdict_decide(const struct verdict_policy *p, const struct packet_info *pk
 		    const struct addr *client, uint64_t now_ms, struct verdict_result *r)
 {
 	r->would_deny = false;
+	r->break_glass = false;
 	r->expired_ago_ms = 0;
 	r->view.nnames = 0;
 	r->view.names[0] = '\0';
@@ -136,7 +137,12 @@ void verdict_decide(const struct verdict_policy *p, const struct packet_info *pk
 	else
 		decide(p, pkt, client, now_ms, r);
 	r->accept = verdict_reason_accepts(r->reason);
-	if (!r->accept && !p->enforce) {
+	if (!r->accept && now_ms < p->open_until_ms) {
+		/* The operator opened the network for a while: logged as such,
+		 * with the reason this flow would have been denied for. */
+		r->accept = true;
+		r->break_glass = true;
+	} else if (!r->accept && !p->enforce) {
 		r->accept = true;
 		r->would_deny = true;
 	}
