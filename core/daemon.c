@@ -113,20 +113,118 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	}
 }
 
-static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+/* What each signal does. Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
+ * SIGSYS from seccomp, SIGTRAP) keep their default: a crash leaves the rules
+ * and fails closed. Every other signal whose default would end or stop the
+ * daemon has an effect here, so that none does so silently. SIGPIPE is
+ * ignored by main(). */
+enum daemon_sig_action {
+	SIG_ACT_STOP,
+	SIG_ACT_RELOAD,
+	SIG_ACT_REOPEN,
+	SIG_ACT_STATUS,
+	SIG_ACT_IGNORE
+};
+
+static const struct {
+	int signum;
+	enum daemon_sig_action act;
+} daemon_signals[] = {
+    {SIGTERM, SIG_ACT_STOP},   {SIGINT, SIG_ACT_STOP},	    {SIGQUIT, SIG_ACT_STOP},
+    {SIGHUP, SIG_ACT_RELOAD},  {SIGUSR1, SIG_ACT_REOPEN},   {SIGUSR2, SIG_ACT_STATUS},
+    {SIGALRM, SIG_ACT_IGNORE}, {SIGVTALRM, SIG_ACT_IGNORE}, {SIGPROF, SIG_ACT_IGNORE},
+    {SIGIO, SIG_ACT_IGNORE},   {SIGPWR, SIG_ACT_IGNORE},    {SIGSTKFLT, SIG_ACT_IGNORE},
+    {SIGXCPU, SIG_ACT_IGNORE}, {SIGXFSZ, SIG_ACT_IGNORE},   {SIGTSTP, SIG_ACT_IGNORE},
+    {SIGTTIN, SIG_ACT_IGNORE}, {SIGTTOU, SIG_ACT_IGNORE},
+};
+
+static enum daemon_sig_action sig_action(int signum)
 {
-	(void)revents;
-	log_info("signal %d: stopping", w->signum);
-	ev_break(loop, EVBREAK_ALL);
+	for (size_t i = 0; i < ARRAY_SIZE(daemon_signals); i++)
+		if (daemon_signals[i].signum == signum)
+			return daemon_signals[i].act;
+	return SIG_ACT_IGNORE; /* the real-time signals */
 }
 
-static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+static const char *sig_name(int signum)
 {
-	struct daemon *d = container_of(w, struct daemon, sighup);
+	const char *n = sigabbrev_np(signum);
 
-	(void)loop;
+	return n ? n : "?";
+}
+
+static int open_vlog(const struct conf *c, struct verdictlog **out);
+
+/* SIGUSR1 (logrotate): open the verdict file again by its name; on error
+ * keep writing to the old one. */
+static void reopen_logs(struct daemon *d)
+{
+	struct verdictlog *n = NULL;
+
+	if (!d->vlog || !d->conf->verdict_log) {
+		log_info("SIGUSR1: no log file to reopen");
+		return;
+	}
+	if (open_vlog(d->conf, &n) < 0 || !n) {
+		log_err("SIGUSR1: cannot reopen %s; still writing to the old file",
+			d->conf->verdict_log);
+		return;
+	}
+	verdictlog_close(&d->vlog);
+	d->vlog = n;
+	log_info("SIGUSR1: reopened %s", d->conf->verdict_log);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
 	(void)revents;
-	daemon_reload(d);
+	switch (sig_action(w->signum)) {
+	case SIG_ACT_STOP:
+		log_info("signal %d (SIG%s): stopping", w->signum, sig_name(w->signum));
+		ev_break(loop, EVBREAK_ALL);
+		break;
+	case SIG_ACT_RELOAD:
+		daemon_reload(d);
+		break;
+	case SIG_ACT_REOPEN:
+		reopen_logs(d);
+		break;
+	case SIG_ACT_STATUS:
+		log_info(
+		    "status: %s, %s, %llu accepted, %llu denied, %llu would-deny, %llu reloads "
+		    "(%llu failed), break-glass %s",
+		    d->ready ? "ready" : "starting", d->conf->enforce ? "enforcing" : "audit",
+		    (unsigned long long)d->cnt.accepted, (unsigned long long)d->cnt.denied,
+		    (unsigned long long)d->cnt.would_deny, (unsigned long long)d->cnt.reloads,
+		    (unsigned long long)d->cnt.reload_failures,
+		    breakglass_is_open(&d->bg, allowset_now_ms()) ? "OPEN" : "closed");
+		break;
+	case SIG_ACT_IGNORE:
+		d->signals_ignored++;
+		log_ratelimited(LOG_NOTICE, "signal %d (SIG%s) ignored", w->signum,
+				sig_name(w->signum));
+		break;
+	}
+}
+
+static void signals_start(struct daemon *d)
+{
+	int nums[DAEMON_MAX_SIGNALS];
+	unsigned n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(daemon_signals) && n < DAEMON_MAX_SIGNALS; i++)
+		nums[n++] = daemon_signals[i].signum;
+	for (int s = SIGRTMIN; s <= SIGRTMAX && n < DAEMON_MAX_SIGNALS; s++)
+		nums[n++] = s;
+	for (d->nsigs = 0; d->nsigs < n; d->nsigs++) {
+		ev_signal *w = &d->sigs[d->nsigs];
+
+		ev_signal_init(w, on_signal, nums[d->nsigs]);
+		w->data = d;
+		ev_signal_start(d->loop, w);
+	}
 }
 
 static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
@@ -452,12 +550,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	}
 	d->rules_installed = true;
 
-	ev_signal_init(&d->sigterm, on_stop_signal, SIGTERM);
-	ev_signal_init(&d->sigint, on_stop_signal, SIGINT);
-	ev_signal_init(&d->sighup, on_hup, SIGHUP);
-	ev_signal_start(loop, &d->sigterm);
-	ev_signal_start(loop, &d->sigint);
-	ev_signal_start(loop, &d->sighup);
+	signals_start(d);
 	ev_timer_init(&d->sweep, on_sweep, DAEMON_SWEEP_INTERVAL, DAEMON_SWEEP_INTERVAL);
 	ev_timer_start(loop, &d->sweep);
 	journal_timer_set(d);
@@ -549,9 +642,8 @@ void daemon_stop(struct daemon *d, bool clean)
 		nfqueue_free(&d->queues[i]);
 	d->nqueues = 0;
 	if (d->loop) {
-		ev_signal_stop(d->loop, &d->sigterm);
-		ev_signal_stop(d->loop, &d->sigint);
-		ev_signal_stop(d->loop, &d->sighup);
+		for (unsigned i = 0; i < d->nsigs; i++)
+			ev_signal_stop(d->loop, &d->sigs[i]);
 		ev_timer_stop(d->loop, &d->sweep);
 		ev_timer_stop(d->loop, &d->watchdog);
 		ev_timer_stop(d->loop, &d->journal_timer);

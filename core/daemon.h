@@ -20,6 +20,7 @@
 
 #define DAEMON_MAX_QUEUES     16
 #define DAEMON_SWEEP_INTERVAL 5.0 /* seconds between allowset sweeps */
+#define DAEMON_MAX_SIGNALS    64
 
 struct allowset;
 struct exceptions;
@@ -68,7 +69,9 @@ struct daemon {
 	uint64_t started_ms;
 	char last_reload_error[512];
 	struct daemon_counters cnt;
-	ev_signal sigterm, sigint, sighup;
+	ev_signal sigs[DAEMON_MAX_SIGNALS]; /* every catchable signal: daemon.c's table */
+	unsigned nsigs;
+	uint64_t signals_ignored;
 	ev_timer sweep;
 	ev_timer watchdog;
 	ev_timer journal_timer;

@@ -33,6 +33,7 @@ if [ -z "$BUILD" ]; then
 	exit 2
 fi
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ZTD=$BUILD/ztdnsd
 ZTC=$BUILD/ztdnsctl
 if [ "$(id -u)" != 0 ]; then
@@ -360,6 +361,60 @@ chmod 0666 "$BG_FILE"
 start_ready "(e) restart with a world-writable state file" "$GOOD" || exit 1
 expect_deny "(e) the unsafe state file is ignored" tcp $SRV4
 check_eq "(e) status shows it closed" false "$(ctl --json status | json_get break_glass.open)"
+
+# ------------------------------------------------------------------ (g)
+
+echo "# (g) signals: SIGQUIT stops cleanly; none of the others ends or stops the daemon"
+bg_stop "$ZTD_PID" QUIT 10
+check_eq "(g) SIGQUIT: exit 0" 0 $?
+if no_rules; then ok "(g) SIGQUIT is a clean stop: no ZTDNS rule left"; else not_ok "(g) SIGQUIT is a clean stop" "$(ns_exec "$C" iptables-save)"; fi
+expect_reach "(g) after the SIGQUIT stop" tcp $SRV4
+
+mkdir -p "$ZT_TMP/logs"
+SIGCONF=$ZT_TMP/signals.json
+write_conf "$SIGCONF"
+sed -i "s#$ZT_TMP/verdicts.log#$ZT_TMP/logs/verdicts.log#" "$SIGCONF"
+start_ready "(g) start for the signal checks" "$SIGCONF" || exit 1
+sigblk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$ZTD_PID/status")
+check_eq "(g) the daemon blocks no signal in its main thread (children inherit the mask)" 0000000000000000 "$sigblk"
+stopped_or_gone() { ! pid_alive "$ZTD_PID" || [ "$(awk '{ print $3 }' "/proc/$ZTD_PID/stat")" = T ]; }
+for sig in ALRM VTALRM PROF IO PWR STKFLT XCPU XFSZ TSTP TTIN TTOU USR2 RTMIN RTMIN+7 RTMAX; do
+	kill -s "$sig" "$ZTD_PID" 2>/dev/null
+	sleep 0.2
+	if stopped_or_gone; then not_ok "(g) SIG$sig neither ends nor stops the daemon" "$(tail -n 5 "$ZTD_LOG")"
+	else ok "(g) SIG$sig neither ends nor stops the daemon"; fi
+done
+if grep -q 'signal 14 (SIGALRM) ignored' "$ZTD_LOG"; then ok "(g) an ignored signal is logged"; else not_ok "(g) an ignored signal is logged" "$(tail -n 5 "$ZTD_LOG")"; fi
+if grep -q 'status: ready, enforcing' "$ZTD_LOG"; then ok "(g) SIGUSR2 logs a status line"; else not_ok "(g) SIGUSR2 logs a status line" "$(tail -n 5 "$ZTD_LOG")"; fi
+expect_deny "(g) still enforcing after the signals" tcp $SRV4
+check "(g) ztdnsctl allow after the signals" ctl allow $SRV4 --ttl 600
+expect_reach "(g) still giving verdicts after the signals" tcp $SRV4
+check "(g) ztdnsctl revoke" ctl revoke $SRV4
+
+echo "# (g) SIGUSR1 reopens the verdict file; logrotate -f with the shipped configuration"
+mv "$ZT_TMP/logs/verdicts.log" "$ZT_TMP/logs/moved.log.old"
+kill -USR1 "$ZTD_PID"
+wait_for 3 grep -q 'SIGUSR1: reopened' "$ZTD_LOG"
+expect_deny "(g) a verdict after SIGUSR1" tcp $SRV6
+if wait_for 3 grep -q "\"dst\":\"$SRV6\"" "$ZT_TMP/logs/verdicts.log"; then ok "(g) SIGUSR1: new lines go to a new file by the configured name"
+else not_ok "(g) SIGUSR1: new lines go to a new file by the configured name" "$(ls -l "$ZT_TMP/logs")"; fi
+if ! grep -q "\"dst\":\"$SRV6\"" "$ZT_TMP/logs/moved.log.old"; then ok "(g) SIGUSR1: the moved file gets no new line"
+else not_ok "(g) SIGUSR1: the moved file gets no new line"; fi
+LR=$TOP_DIR/packaging/debian/ztdns.logrotate
+sed -e "s#/var/log/ztdns/\*.log#$ZT_TMP/logs/verdicts.log#" -e "s#su ztdns ztdns#su root root#" \
+	-e "s#create 0640 ztdns ztdns#create 0600 root root#" \
+	-e "s#systemctl kill .*#kill -USR1 $ZTD_PID#" "$LR" >"$ZT_TMP/logrotate.conf"
+if grep -q "kill -USR1 $ZTD_PID" "$ZT_TMP/logrotate.conf" && grep -q "$ZT_TMP/logs/verdicts.log" "$ZT_TMP/logrotate.conf"; then
+	ok "(g) the shipped logrotate file has the path and postrotate the test rewrites"
+else not_ok "(g) the shipped logrotate file has the path and postrotate the test rewrites" "$(cat "$ZT_TMP/logrotate.conf")"; fi
+out=$(logrotate -f -s "$ZT_TMP/logrotate.state" "$ZT_TMP/logrotate.conf" 2>&1)
+check_eq "(g) logrotate -f exits 0" 0 $? || diag "$out"
+wait_for 3 test "$(grep -c 'SIGUSR1: reopened' "$ZTD_LOG")" -ge 2
+expect_deny "(g) a verdict after the rotation" udp $SRV4
+if wait_for 3 grep -q "\"dst\":\"$SRV4\"" "$ZT_TMP/logs/verdicts.log" && [ -f "$ZT_TMP/logs/verdicts.log.1" ] &&
+	! grep -q "\"proto\":\"udp\",\"src\":\"[^\"]*\",\"dst\":\"$SRV4\"" "$ZT_TMP/logs/verdicts.log.1"; then
+	ok "(g) logrotate: the new verdict goes to the new file, the rotated one keeps the old lines"
+else not_ok "(g) logrotate: the new verdict goes to the new file" "$(ls -l "$ZT_TMP/logs")" "$(tail -n 2 "$ZT_TMP/logs/verdicts.log" 2>&1)"; fi
 
 # ------------------------------------------------------------------ (f)
 
