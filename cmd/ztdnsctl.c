@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
 		"                              the verdict a new flow would get now, and why\n"
 		"  flush                       remove every allowance\n"
+		"  reload                      re-read the configuration; exit 1 if it is\n"
+		"                              refused (the running one is kept)\n"
 		"  break-glass DURATION --reason TEXT\n"
 		"                              open the network for DURATION (90, 90s, 15m, 1h;\n"
 		"                              at most 1h): every new flow is accepted and logged\n"
@@ -48,7 +50,8 @@ static void usage(FILE *f)
 		"        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
 		"                              live verdicts (coloured on a terminal)\n"
 		"  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"
-		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n");
+		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n"
+		"ztdnsctl --version prints the version.\n");
 }
 
 static int connect_to(const char *path)
@@ -428,23 +431,15 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"ttl", required_argument, NULL, 't'},
-	    {"name", required_argument, NULL, 'N'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"proto", required_argument, NULL, 'P'},
-	    {"from", required_argument, NULL, 'F'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"client", required_argument, NULL, 'C'},
-	    {"verdict", required_argument, NULL, 'V'},
-	    {"reason", required_argument, NULL, 'R'},
-	    {"addr", required_argument, NULL, 'A'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"aggregate", no_argument, NULL, 'G'},
-	    {"clear", no_argument, NULL, 'X'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+	    {"ttl", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'N'},
+	    {"port", required_argument, NULL, 'p'},   {"proto", required_argument, NULL, 'P'},
+	    {"from", required_argument, NULL, 'F'},   {"timeout", required_argument, NULL, 'T'},
+	    {"client", required_argument, NULL, 'C'}, {"verdict", required_argument, NULL, 'V'},
+	    {"reason", required_argument, NULL, 'R'}, {"addr", required_argument, NULL, 'A'},
+	    {"count", required_argument, NULL, 'n'},  {"aggregate", no_argument, NULL, 'G'},
+	    {"clear", no_argument, NULL, 'X'},	      {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("ZTDNS_CONTROL"), *name = NULL, *proto = NULL, *from = NULL;
 	const char *client = NULL, *verdict = NULL, *reason = NULL, *waddr = NULL;
@@ -523,6 +518,9 @@ int main(int argc, char **argv)
 				return EX_USAGE;
 			}
 			break;
+		case 'v':
+			printf("ztdnsctl %s\n", ZTDNS_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -625,6 +623,9 @@ int main(int argc, char **argv)
 		printf("removed %lld allowances\n", get_int(resp, "removed", NULL));
 	} else if (strcmp(cmd, "explain") == 0) {
 		printf("%s\n", json_string_value(json_object_get(resp, "text")));
+	} else if (strcmp(cmd, "reload") == 0) {
+		printf("configuration reloaded from %s\n",
+		       json_string_value(json_object_get(resp, "config")));
 	} else if (strcmp(cmd, "break-glass") == 0) {
 		json_t *b = json_object_get(resp, "break_glass");
 

@@ -90,15 +90,11 @@ static int remove_ruleset(struct conf *c, bool force)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check", no_argument, NULL, 'n'},
-	    {"print-ruleset", no_argument, NULL, 'P'},
-	    {"remove-ruleset", no_argument, NULL, 'R'},
-	    {"force", no_argument, NULL, 'F'},
-	    {"foreground", no_argument, NULL, 'f'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 'n'},
+	    {"print-ruleset", no_argument, NULL, 'P'}, {"remove-ruleset", no_argument, NULL, 'R'},
+	    {"force", no_argument, NULL, 'F'},	       {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},       {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONF;
 	bool check = false, print_rules = false, foreground = isatty(2), verbose = false;
@@ -132,6 +128,9 @@ int main(int argc, char **argv)
 		case 'v':
 			verbose = true;
 			break;
+		case 'V':
+			printf("ztdnsd %s\n", ZTDNS_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -534,6 +534,14 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_c
 		return cmd_audit_report(d, req);
 	if (strcmp(c, "flush") == 0)
 		return cmd_flush(d, peer_uid);
+	if (strcmp(c, "reload") == 0) {
+		/* On the loop, like SIGHUP: the answer is the outcome. */
+		if (daemon_reload(d) < 0)
+			return control_error(
+			    "reload refused, the running configuration is kept: %s",
+			    d->last_reload_error);
+		return json_pack("{s:b, s:s}", "ok", 1, "config", d->conf->path);
+	}
 	if (strcmp(c, "break-glass") == 0)
 		return cmd_break_glass(d, req, peer_uid);
 	if (strcmp(c, "watch") == 0)

@@ -391,15 +391,29 @@ check "(g) ztdnsctl allow after the signals" ctl allow $SRV4 --ttl 600
 expect_reach "(g) still giving verdicts after the signals" tcp $SRV4
 check "(g) ztdnsctl revoke" ctl revoke $SRV4
 
+echo "# (g) ztdnsctl reload reports the outcome"
+out=$(ctl reload 2>&1)
+check_eq "(g) ztdnsctl reload of a good file exits 0" 0 $? || diag "$out"
+cp "$SIGCONF" "$SIGCONF.good"
+echo '{"mode":"host", broken' >"$SIGCONF"
+out=$(ctl reload 2>&1)
+check_eq "(g) ztdnsctl reload of a broken file exits 1" 1 $? || diag "$out"
+if grep -q 'reload refused' <<<"$out"; then ok "(g) ztdnsctl reload says why"; else not_ok "(g) ztdnsctl reload says why" "$out"; fi
+mv "$SIGCONF.good" "$SIGCONF"
+expect_deny "(g) still enforcing after the refused reload" tcp $SRV6
+v1=$("$ZTD" --version); v2=$("$ZTC" --version)
+if [[ $v1 == "ztdnsd "[0-9]* ]] && [[ $v2 == "ztdnsctl "[0-9]* ]]; then ok "(g) --version on both binaries ($v1)"
+else not_ok "(g) --version on both binaries" "$v1" "$v2"; fi
+
 echo "# (g) SIGUSR1 reopens the verdict file; logrotate -f with the shipped configuration"
 mv "$ZT_TMP/logs/verdicts.log" "$ZT_TMP/logs/moved.log.old"
 kill -USR1 "$ZTD_PID"
 wait_for 3 grep -q 'SIGUSR1: reopened' "$ZTD_LOG"
+nold=$(wc -l <"$ZT_TMP/logs/moved.log.old")
 expect_deny "(g) a verdict after SIGUSR1" tcp $SRV6
 if wait_for 3 grep -q "\"dst\":\"$SRV6\"" "$ZT_TMP/logs/verdicts.log"; then ok "(g) SIGUSR1: new lines go to a new file by the configured name"
 else not_ok "(g) SIGUSR1: new lines go to a new file by the configured name" "$(ls -l "$ZT_TMP/logs")"; fi
-if ! grep -q "\"dst\":\"$SRV6\"" "$ZT_TMP/logs/moved.log.old"; then ok "(g) SIGUSR1: the moved file gets no new line"
-else not_ok "(g) SIGUSR1: the moved file gets no new line"; fi
+check_eq "(g) SIGUSR1: the moved file gets no new line" "$nold" "$(wc -l <"$ZT_TMP/logs/moved.log.old")"
 LR=$TOP_DIR/packaging/debian/ztdns.logrotate
 sed -e "s#/var/log/ztdns/\*.log#$ZT_TMP/logs/verdicts.log#" -e "s#su ztdns ztdns#su root root#" \
 	-e "s#create 0640 ztdns ztdns#create 0600 root root#" \
