@@ -357,3 +357,42 @@ nginx_start() {
 	ns_exec "$ns" nginx -t -q -p "$dir" -c "$conf" -e "$dir/$label-error.log" || return 1
 	bg_start "$label" "$ns" nginx -p "$dir" -c "$conf" -e "$dir/$label-error.log" -g 'daemon off;'
 }
+
+# ---------------------------------------------------------------- far-end judged probes
+# For tests that define `probe PROTO ADDR` (exit 0 when the client got its
+# answer) and count PROTO-ADDR at the far end (ctr_add "$ZT_FAR_NS" ...).
+# expect_reach WHY PROTO ADDR: the probe succeeds AND the far end counted it.
+# expect_deny WHY PROTO ADDR: the probe fails AND the far end's counter did not
+# move (read again after a grace period, for late packets).
+# A test may define its own (older tests do); these are used by new ones.
+ZT_FAR_NS=${ZT_FAR_NS:-}
+_zt_fam() { case $1 in *:*) echo 6 ;; *) echo 4 ;; esac; }
+
+zt_expect_reach() {
+	local why=$1 proto=$2 addr=$3 before after out rc
+	before=$(ctr_get "$ZT_FAR_NS" "$(_zt_fam "$addr")" "$proto-$addr")
+	out=$(probe "$proto" "$addr" 2>&1)
+	rc=$?
+	after=$(ctr_get "$ZT_FAR_NS" "$(_zt_fam "$addr")" "$proto-$addr")
+	if [ $rc -eq 0 ] && [ -n "$after" ] && [ "$after" -gt "${before:-0}" ]; then
+		ok "$why: $proto to $addr reaches the server (counter $before -> $after)"
+		return 0
+	fi
+	not_ok "$why: $proto to $addr reaches the server" "probe exit $rc, server counter $before -> $after" "$out"
+	return 1
+}
+
+zt_expect_deny() {
+	local why=$1 proto=$2 addr=$3 before after out rc
+	before=$(ctr_get "$ZT_FAR_NS" "$(_zt_fam "$addr")" "$proto-$addr")
+	out=$(probe "$proto" "$addr" 2>&1)
+	rc=$?
+	sleep 0.3
+	after=$(ctr_get "$ZT_FAR_NS" "$(_zt_fam "$addr")" "$proto-$addr")
+	if [ $rc -ne 0 ] && [ -n "$before" ] && [ "$after" = "$before" ]; then
+		ok "$why: $proto to $addr denied (server counter stays $after)"
+		return 0
+	fi
+	not_ok "$why: $proto to $addr denied" "probe exit $rc, server counter $before -> $after" "$out"
+	return 1
+}

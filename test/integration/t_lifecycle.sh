@@ -46,6 +46,7 @@ done
 
 C=ztlc$$
 S=ztls$$
+ZT_FAR_NS=$S
 SRV4=192.0.2.2
 SRV6=2001:db8:1::2
 TCP_PORT=7101
@@ -78,7 +79,6 @@ EOF
 }
 
 ctl() { timeout 8 ip netns exec "$C" "$ZTC" -s "$SOCK" "$@"; }
-fam() { case $1 in *:*) echo 6 ;; *) echo 4 ;; esac; }
 
 probe() {
 	case $1 in
@@ -87,38 +87,9 @@ probe() {
 	esac
 }
 
-expect_reach() {
-	local why=$1 proto=$2 addr=$3 before after out rc
-	before=$(ctr_get "$S" "$(fam "$addr")" "$proto-$addr")
-	out=$(probe "$proto" "$addr" 2>&1)
-	rc=$?
-	after=$(ctr_get "$S" "$(fam "$addr")" "$proto-$addr")
-	if [ $rc -eq 0 ] && [ -n "$after" ] && [ "$after" -gt "${before:-0}" ]; then
-		ok "$why: $proto to $addr reaches the server (counter $before -> $after)"
-		return 0
-	fi
-	not_ok "$why: $proto to $addr reaches the server" "probe exit $rc, server counter $before -> $after" "$out"
-	return 1
-}
-
-expect_deny() {
-	local why=$1 proto=$2 addr=$3 before after out rc
-	before=$(ctr_get "$S" "$(fam "$addr")" "$proto-$addr")
-	out=$(probe "$proto" "$addr" 2>&1)
-	rc=$?
-	sleep 0.3
-	after=$(ctr_get "$S" "$(fam "$addr")" "$proto-$addr")
-	if [ $rc -ne 0 ] && [ -n "$before" ] && [ "$after" = "$before" ]; then
-		ok "$why: $proto to $addr denied (server counter stays $after)"
-		return 0
-	fi
-	not_ok "$why: $proto to $addr denied" "probe exit $rc, server counter $before -> $after" "$out"
-	return 1
-}
-
 # All four probes denied / reached.
-all_denied() { local p a; for a in $SRV4 $SRV6; do for p in tcp udp; do expect_deny "$1" $p $a; done; done; }
-all_reach() { local p a; for a in $SRV4 $SRV6; do for p in tcp udp; do expect_reach "$1" $p $a; done; done; }
+all_denied() { local p a; for a in $SRV4 $SRV6; do for p in tcp udp; do zt_expect_deny "$1" $p $a; done; done; }
+all_reach() { local p a; for a in $SRV4 $SRV6; do for p in tcp udp; do zt_expect_reach "$1" $p $a; done; done; }
 
 has_lockdown() {
 	ns_exec "$C" iptables-save -t filter | grep -q -- '-A OUTPUT -j ZTDNS-OUT' &&
@@ -195,8 +166,8 @@ ns_addr "$S" s0 192.0.2.2/24
 ns_addr "$S" s0 2001:db8:1::2/64
 ctr_setup "$S" || { not_ok "server counting chains"; exit 1; }
 for a in $SRV4 $SRV6; do
-	ctr_add "$S" "$(fam $a)" "tcp-$a" -d "$a" -p tcp --dport "$TCP_PORT" --syn
-	ctr_add "$S" "$(fam $a)" "udp-$a" -d "$a" -p udp --dport "$UDP_PORT"
+	ctr_add "$S" "$(_zt_fam $a)" "tcp-$a" -d "$a" -p tcp --dport "$TCP_PORT" --syn
+	ctr_add "$S" "$(_zt_fam $a)" "udp-$a" -d "$a" -p udp --dport "$UDP_PORT"
 done
 bg_start server "$S" "${ZT_NET[@]}" serve --tcp "$TCP_PORT" --udp "$UDP_PORT" --log "$SRVLOG" --max-seconds 600
 wait_for 5 grep -q '^[0-9.]* ready' "$SRVLOG" || { not_ok "server responder started" "$(cat "$ZT_TMP/server.log")"; exit 1; }
@@ -238,8 +209,8 @@ start_ready "(c) first start" "$GOOD" || exit 1
 all_denied "(c) enforcing"
 check "(c) ztdnsctl allow $SRV4" ctl allow $SRV4 --ttl 600
 check "(c) ztdnsctl allow $SRV6" ctl allow $SRV6 --ttl 600
-expect_reach "(c) allowed (the control)" tcp $SRV4
-expect_reach "(c) allowed (the control)" udp $SRV6
+zt_expect_reach "(c) allowed (the control)" tcp $SRV4
+zt_expect_reach "(c) allowed (the control)" udp $SRV6
 check "(c) ztdnsctl revoke $SRV4" ctl revoke $SRV4
 check "(c) ztdnsctl revoke $SRV6" ctl revoke $SRV6
 kill9
@@ -247,36 +218,36 @@ all_denied "(c) after kill -9"
 
 hold_port hold-metrics tcp $METRICS_PORT
 start_fails "(c1) metrics port taken by another user" "$GOOD" "metrics endpoint"
-expect_deny "(c1) after the failed start" tcp $SRV4
-expect_deny "(c1) after the failed start" udp $SRV6
+zt_expect_deny "(c1) after the failed start" tcp $SRV4
+zt_expect_deny "(c1) after the failed start" udp $SRV6
 bg_stop "$HOLD_PID" KILL 3
 
 hold_port hold-stub udp $STUB_PORT
 start_fails "(c2) stub port taken by another user" "$GOOD" "DNS stub"
-expect_deny "(c2) after the failed start" tcp $SRV6
-expect_deny "(c2) after the failed start" udp $SRV4
+zt_expect_deny "(c2) after the failed start" tcp $SRV6
+zt_expect_deny "(c2) after the failed start" udp $SRV4
 bg_stop "$HOLD_PID" KILL 3
 
 write_conf "$ZT_TMP/c3.json"
 sed -i "s#\"socket\":\"$SOCK\"#\"socket\":\"$ZT_TMP/no/such/dir/ctl.sock\"#" "$ZT_TMP/c3.json"
 start_fails "(c3) control socket directory missing" "$ZT_TMP/c3.json" "control socket"
-expect_deny "(c3) after the failed start" tcp $SRV4
+zt_expect_deny "(c3) after the failed start" tcp $SRV4
 
 write_conf "$ZT_TMP/c4.json"
 sed -i "s#\"bootstrap\":\[\"203.0.113.53\"\]#&,\"ca_file\":\"$ZT_TMP/gone-ca.pem\"#" "$ZT_TMP/c4.json"
 start_fails "(c4) the servers' CA file is gone" "$ZT_TMP/c4.json" "Protective DNS clients|gone-ca"
-expect_deny "(c4) after the failed start" tcp $SRV4
-expect_deny "(c4) after the failed start" udp $SRV6
+zt_expect_deny "(c4) after the failed start" tcp $SRV4
+zt_expect_deny "(c4) after the failed start" udp $SRV6
 
 mkdir -p "$ZT_TMP/ro" && touch "$ZT_TMP/ro/verdicts.log" && chmod 000 "$ZT_TMP/ro" && chown 65534 "$ZT_TMP/ro"
 write_conf "$ZT_TMP/c5.json" ',"privileges":{"user":"nobody","seccomp":"off"}'
 sed -i "s#$ZT_TMP/verdicts.log#$ZT_TMP/ro/verdicts.log#" "$ZT_TMP/c5.json"
 start_fails "(c5) verdict log not writable (bad permissions)" "$ZT_TMP/c5.json" "verdict log"
-expect_deny "(c5) after the failed start" tcp $SRV4
+zt_expect_deny "(c5) after the failed start" tcp $SRV4
 
 write_conf "$ZT_TMP/c6.json" ',"privileges":{"user":"zt-no-such-user"}'
 start_fails "(c6) privileges.user does not exist" "$ZT_TMP/c6.json" "cannot become user"
-expect_deny "(c6) after the failed start" tcp $SRV6
+zt_expect_deny "(c6) after the failed start" tcp $SRV6
 
 echo "# (c7) a second daemon on the same queue fails and leaves the first one's rules"
 start_ready "(c7) the first daemon" "$GOOD" || exit 1
@@ -285,9 +256,9 @@ sed -i -e "s#$SOCK#$ZT_TMP/ctl2.sock#" -e "s#$STUB_PORT#$((STUB_PORT + 1))#" -e 
 start_fails "(c7) the queue is held by another daemon" "$ZT_TMP/c7.json" "NFQUEUE"
 check "(c7) the first daemon still answers" ctl status
 check "(c7) ztdnsctl allow $SRV4 on the first daemon" ctl allow $SRV4 --ttl 600
-expect_reach "(c7) the first daemon still gives verdicts (allowed)" tcp $SRV4
+zt_expect_reach "(c7) the first daemon still gives verdicts (allowed)" tcp $SRV4
 check "(c7) ztdnsctl revoke $SRV4" ctl revoke $SRV4
-expect_deny "(c7) the first daemon still gives verdicts (revoked)" tcp $SRV4
+zt_expect_deny "(c7) the first daemon still gives verdicts (revoked)" tcp $SRV4
 
 # ------------------------------------------------------------------ (d)
 
@@ -295,7 +266,7 @@ echo "# (d) --remove-ruleset refuses while a daemon holds the queue"
 out=$(ip netns exec "$C" "$ZTD" --remove-ruleset -c "$GOOD" 2>&1)
 check_eq "(d) --remove-ruleset with a running daemon exits 75" 75 $? || diag "$out"
 check "(d) the ruleset stays" has_lockdown
-expect_deny "(d) still enforcing" tcp $SRV4
+zt_expect_deny "(d) still enforcing" tcp $SRV4
 
 # ------------------------------------------------------------------ (e)
 
@@ -309,23 +280,23 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
 print(s.recv(4096).decode())' "$SOCK")
 if grep -q '"ok": *false' <<<"$out" || grep -q '"error"' <<<"$out"; then ok "(e) the daemon refuses seconds 3601"; else not_ok "(e) the daemon refuses seconds 3601" "$out"; fi
-expect_deny "(e) nothing opened by the refused requests" tcp $SRV4
+zt_expect_deny "(e) nothing opened by the refused requests" tcp $SRV4
 
 check "(e) break-glass 4s opens" ctl break-glass 4 --reason "lifecycle test"
 st=$(ctl --json status)
 check_eq "(e) status shows it open" true "$(json_get break_glass.open <<<"$st")"
 check_eq "(e) status shows the reason" "lifecycle test" "$(json_get break_glass.reason <<<"$st")"
 if ctl status | grep -q 'BREAK-GLASS OPEN'; then ok "(e) text status shows BREAK-GLASS OPEN"; else not_ok "(e) text status shows BREAK-GLASS OPEN" "$(ctl status)"; fi
-expect_reach "(e) break-glass open" tcp $SRV4
-expect_reach "(e) break-glass open" udp $SRV6
+zt_expect_reach "(e) break-glass open" tcp $SRV4
+zt_expect_reach "(e) break-glass open" udp $SRV6
 if grep -q '"reason":"break-glass:never-resolved"' "$ZT_TMP/verdicts.log"; then ok "(e) the verdict log says break-glass:never-resolved"
 else not_ok "(e) the verdict log says break-glass:never-resolved" "$(tail -n 5 "$ZT_TMP/verdicts.log")"; fi
 flows=$(ctl --json status | json_get break_glass.flows)
 if [ "${flows:-0}" -ge 2 ]; then ok "(e) flows let through are counted ($flows)"; else not_ok "(e) flows let through are counted" "$flows"; fi
 if [ -f "$BG_FILE" ] && [ "$(stat -c %a "$BG_FILE")" = 600 ]; then ok "(e) the deadline is saved, mode 0600"; else not_ok "(e) the deadline is saved, mode 0600" "$(ls -l "$BG_FILE" 2>&1)"; fi
 sleep 4.5
-expect_deny "(e) closed by itself at the deadline" tcp $SRV4
-expect_deny "(e) closed by itself at the deadline" udp $SRV6
+zt_expect_deny "(e) closed by itself at the deadline" tcp $SRV4
+zt_expect_deny "(e) closed by itself at the deadline" udp $SRV6
 check_eq "(e) status shows it closed" false "$(ctl --json status | json_get break_glass.open)"
 if [ ! -e "$BG_FILE" ]; then ok "(e) the state file is gone once closed"; else not_ok "(e) the state file is gone once closed"; fi
 if grep -q 'break-glass: closed at its deadline' "$ZTD_LOG"; then ok "(e) the closing is logged"
@@ -333,25 +304,25 @@ else not_ok "(e) the closing is logged" "$(grep break-glass "$ZTD_LOG")"; fi
 
 echo "# (e) across a kill -9 and a restart: closed while down, not extended"
 check "(e) break-glass 12s opens" ctl break-glass 12 --reason "restart test"
-expect_reach "(e) open before the kill" tcp $SRV4
+zt_expect_reach "(e) open before the kill" tcp $SRV4
 t_open=$(date +%s)
 kill9
-expect_deny "(e) no daemon: closed (fail closed)" tcp $SRV4
+zt_expect_deny "(e) no daemon: closed (fail closed)" tcp $SRV4
 start_ready "(e) restart while the break-glass is open" "$GOOD" || exit 1
-expect_reach "(e) open again after the restart" tcp $SRV4
+zt_expect_reach "(e) open again after the restart" tcp $SRV4
 left=$(ctl --json status | json_get break_glass.remaining_s)
 el=$(($(date +%s) - t_open))
 if [ -n "$left" ] && [ "$left" -le $((12 - el + 1)) ] && [ "$left" -ge 1 ]; then ok "(e) restart did not extend it ($left s left after $el s)"
 else not_ok "(e) restart did not extend it" "left $left after $el s"; fi
 check "(e) break-glass close" ctl break-glass close
-expect_deny "(e) closed by the operator" tcp $SRV4
+zt_expect_deny "(e) closed by the operator" tcp $SRV4
 
 echo "# (e) a deadline that passed while the daemon was down opens nothing"
 check "(e) break-glass 2s opens" ctl break-glass 2 --reason "expiry while down"
 kill9
 sleep 2.5
 start_ready "(e) restart after the deadline" "$GOOD" || exit 1
-expect_deny "(e) expired while down" tcp $SRV4
+zt_expect_deny "(e) expired while down" tcp $SRV4
 if [ ! -e "$BG_FILE" ]; then ok "(e) the expired state file is removed"; else not_ok "(e) the expired state file is removed"; fi
 
 echo "# (e) a state file that others can write opens nothing"
@@ -359,7 +330,7 @@ check "(e) break-glass 30s opens" ctl break-glass 30 --reason "unsafe file"
 kill9
 chmod 0666 "$BG_FILE"
 start_ready "(e) restart with a world-writable state file" "$GOOD" || exit 1
-expect_deny "(e) the unsafe state file is ignored" tcp $SRV4
+zt_expect_deny "(e) the unsafe state file is ignored" tcp $SRV4
 check_eq "(e) status shows it closed" false "$(ctl --json status | json_get break_glass.open)"
 
 # ------------------------------------------------------------------ (g)
@@ -368,7 +339,7 @@ echo "# (g) signals: SIGQUIT stops cleanly; none of the others ends or stops the
 bg_stop "$ZTD_PID" QUIT 10
 check_eq "(g) SIGQUIT: exit 0" 0 $?
 if no_rules; then ok "(g) SIGQUIT is a clean stop: no ZTDNS rule left"; else not_ok "(g) SIGQUIT is a clean stop" "$(ns_exec "$C" iptables-save)"; fi
-expect_reach "(g) after the SIGQUIT stop" tcp $SRV4
+zt_expect_reach "(g) after the SIGQUIT stop" tcp $SRV4
 
 mkdir -p "$ZT_TMP/logs"
 SIGCONF=$ZT_TMP/signals.json
@@ -386,9 +357,9 @@ for sig in ALRM VTALRM PROF IO PWR STKFLT XCPU XFSZ TSTP TTIN TTOU USR2 RTMIN RT
 done
 if grep -q 'signal 14 (SIGALRM) ignored' "$ZTD_LOG"; then ok "(g) an ignored signal is logged"; else not_ok "(g) an ignored signal is logged" "$(tail -n 5 "$ZTD_LOG")"; fi
 if grep -q 'status: ready, enforcing' "$ZTD_LOG"; then ok "(g) SIGUSR2 logs a status line"; else not_ok "(g) SIGUSR2 logs a status line" "$(tail -n 5 "$ZTD_LOG")"; fi
-expect_deny "(g) still enforcing after the signals" tcp $SRV4
+zt_expect_deny "(g) still enforcing after the signals" tcp $SRV4
 check "(g) ztdnsctl allow after the signals" ctl allow $SRV4 --ttl 600
-expect_reach "(g) still giving verdicts after the signals" tcp $SRV4
+zt_expect_reach "(g) still giving verdicts after the signals" tcp $SRV4
 check "(g) ztdnsctl revoke" ctl revoke $SRV4
 
 echo "# (g) ztdnsctl reload reports the outcome"
@@ -400,7 +371,7 @@ out=$(ctl reload 2>&1)
 check_eq "(g) ztdnsctl reload of a broken file exits 1" 1 $? || diag "$out"
 if grep -q 'reload refused' <<<"$out"; then ok "(g) ztdnsctl reload says why"; else not_ok "(g) ztdnsctl reload says why" "$out"; fi
 mv "$SIGCONF.good" "$SIGCONF"
-expect_deny "(g) still enforcing after the refused reload" tcp $SRV6
+zt_expect_deny "(g) still enforcing after the refused reload" tcp $SRV6
 v1=$("$ZTD" --version); v2=$("$ZTC" --version)
 if [[ $v1 == "ztdnsd "[0-9]* ]] && [[ $v2 == "ztdnsctl "[0-9]* ]]; then ok "(g) --version on both binaries ($v1)"
 else not_ok "(g) --version on both binaries" "$v1" "$v2"; fi
@@ -410,7 +381,7 @@ mv "$ZT_TMP/logs/verdicts.log" "$ZT_TMP/logs/moved.log.old"
 kill -USR1 "$ZTD_PID"
 wait_for 3 grep -q 'SIGUSR1: reopened' "$ZTD_LOG"
 nold=$(wc -l <"$ZT_TMP/logs/moved.log.old")
-expect_deny "(g) a verdict after SIGUSR1" tcp $SRV6
+zt_expect_deny "(g) a verdict after SIGUSR1" tcp $SRV6
 if wait_for 3 grep -q "\"dst\":\"$SRV6\"" "$ZT_TMP/logs/verdicts.log"; then ok "(g) SIGUSR1: new lines go to a new file by the configured name"
 else not_ok "(g) SIGUSR1: new lines go to a new file by the configured name" "$(ls -l "$ZT_TMP/logs")"; fi
 check_eq "(g) SIGUSR1: the moved file gets no new line" "$nold" "$(wc -l <"$ZT_TMP/logs/moved.log.old")"
@@ -424,7 +395,7 @@ else not_ok "(g) the shipped logrotate file has the path and postrotate the test
 out=$(logrotate -f -s "$ZT_TMP/logrotate.state" "$ZT_TMP/logrotate.conf" 2>&1)
 check_eq "(g) logrotate -f exits 0" 0 $? || diag "$out"
 wait_for 3 test "$(grep -c 'SIGUSR1: reopened' "$ZTD_LOG")" -ge 2
-expect_deny "(g) a verdict after the rotation" udp $SRV4
+zt_expect_deny "(g) a verdict after the rotation" udp $SRV4
 if wait_for 3 grep -q "\"dst\":\"$SRV4\"" "$ZT_TMP/logs/verdicts.log" && [ -f "$ZT_TMP/logs/verdicts.log.1" ] &&
 	! grep -q "\"proto\":\"udp\",\"src\":\"[^\"]*\",\"dst\":\"$SRV4\"" "$ZT_TMP/logs/verdicts.log.1"; then
 	ok "(g) logrotate: the new verdict goes to the new file, the rotated one keeps the old lines"
