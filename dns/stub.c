@@ -962,6 +962,15 @@ void stub_set_learn_hook(struct stub *s, stub_learn_cb cb, void *arg)
 	s->learn_arg = arg;
 }
 
+unsigned stub_removed_counters(const struct stub_stats *st, struct stub_counter *out)
+{
+	out[0] = (struct stub_counter){"over-cap", st->removed_over_cap};
+	out[1] = (struct stub_counter){"full", st->removed_full};
+	out[2] = (struct stub_counter){"never-learn", st->removed_never_learn};
+	out[3] = (struct stub_counter){"unproven", st->removed_unproven};
+	return STUB_REMOVED_WHYS;
+}
+
 void stub_get_stats(const struct stub *s, struct stub_stats *st)
 {
 	*st = s->st;

@@ -97,6 +97,16 @@ void stub_free(struct stub **s);
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st);
 
+/* The records removed from answers, by why ("over-cap", "full",
+ * "never-learn", "unproven"): the one list both renderers (status, metrics)
+ * print. Fills out and returns STUB_REMOVED_WHYS. */
+#define STUB_REMOVED_WHYS 4
+struct stub_counter {
+	const char *name;
+	uint64_t value;
+};
+unsigned stub_removed_counters(const struct stub_stats *st, struct stub_counter *out);
+
 /* The never-learn class of a (addr_never_learn()) with this namespace's
  * interface subnets (refreshed when older than STUB_LOCAL_REFRESH_S) and
  * the configured NAT64 prefixes: the one table the stub, `explain` and
