@@ -269,49 +269,72 @@ static bool rfc6052_v4(const uint8_t *b, unsigned len, uint8_t *v4)
  * configured NAT64 prefixes. */
 #define EMBED_MAX (10 + ADDR_NAT64_MAX)
 
+struct embed {
+	uint8_t v4[4];
+	bool guess; /* a layout guessed, not known: 0.0.0.0/8 is its zero padding */
+};
+
+static bool zero_bytes(const uint8_t *b, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
 static unsigned embedded_v4(const uint8_t *b, const struct addr_local *local,
-			    uint8_t v4[EMBED_MAX][4])
+			    struct embed v4[EMBED_MAX])
 {
 	static const uint8_t zero[12];
 	static const uint8_t wkp[12] = {0, 0x64, 0xff, 0x9b};	      /* 64:ff9b::/96 */
 	static const uint8_t lup[6] = {0, 0x64, 0xff, 0x9b, 0, 1};    /* 64:ff9b:1::/48 */
 	static const uint8_t siit[12] = {[8] = 0xff, [9] = 0xff};     /* ::ffff:0:0:0/96 */
 	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff}; /* ::ffff:0:0/96 */
+	struct addr a;
+	bool configured = false;
 	unsigned n = 0;
 
+	memset(v4, 0, EMBED_MAX * sizeof(*v4));
+	addr_from_v6(&a, b);
 	/* Mapped, compatible (RFC 4291 §2.5.5), SIIT (RFC 2765 §2.1) and the
 	 * NAT64 well-known prefix (RFC 6052 §2.1) all carry it in the last 32 bits. */
 	if (memcmp(b, mapped, 12) == 0 || memcmp(b, zero, 12) == 0 || memcmp(b, siit, 12) == 0 ||
 	    memcmp(b, wkp, 12) == 0)
-		memcpy(v4[n++], b + 12, 4);
+		memcpy(v4[n++].v4, b + 12, 4);
 	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4, RFC 3056 §2 */
-		memcpy(v4[n++], b + 2, 4);
-	if (memcmp(b, lup, 6) == 0) { /* RFC 8215: any layout the operator chose */
-		static const unsigned lens[4] = {48, 56, 64, 96};
-
-		for (unsigned i = 0; i < 4; i++)
-			n += rfc6052_v4(b, lens[i], v4[n]);
+		memcpy(v4[n++].v4, b + 2, 4);
+	/* Configured NAT64 prefixes: their layout is known (RFC 6052 §2.2). */
+	for (unsigned i = 0; local && i < local->nnat64 && n < EMBED_MAX; i++) {
+		if (!addr_prefix_contains(&local->nat64[i], &a))
+			continue;
+		n += rfc6052_v4(b, local->nat64[i].len, v4[n].v4);
+		configured = true;
 	}
-	if (local && local->nnat64) {
-		struct addr a;
+	if (!configured && memcmp(b, lup, 6) == 0) {
+		/* RFC 8215 local use, layout unknown: every length that fits,
+		 * when the bytes past the IPv4 address (the suffix) are zero. */
+		static const unsigned lens[4] = {48, 56, 64, 96};
+		static const unsigned suffix[4] = {11, 12, 13, 16};
 
-		addr_from_v6(&a, b);
-		for (unsigned i = 0; i < local->nnat64 && n < EMBED_MAX; i++)
-			if (addr_prefix_contains(&local->nat64[i], &a))
-				n += rfc6052_v4(b, local->nat64[i].len, v4[n]);
+		for (unsigned i = 0; i < 4; i++) {
+			if (lens[i] < 96 && (b[8] || !zero_bytes(b, suffix[i], 16)))
+				continue;
+			v4[n].guess = true;
+			n += rfc6052_v4(b, lens[i], v4[n].v4);
+		}
 	}
 	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0 && n + 2 <= EMBED_MAX) {
 		/* Teredo (RFC 4380 §4): the server at bits 32..63, the client's
 		 * public address inverted in the last 32 bits. */
-		memcpy(v4[n++], b + 4, 4);
+		memcpy(v4[n++].v4, b + 4, 4);
 		for (unsigned k = 0; k < 4; k++)
-			v4[n][k] = (uint8_t)~b[12 + k];
+			v4[n].v4[k] = (uint8_t)~b[12 + k];
 		n++;
 	}
 	/* ISATAP (RFC 5214 §6.1): interface identifier 0000:5efe or 0200:5efe
 	 * (u/l and g bits may be set) followed by the IPv4 address. */
 	if ((b[8] & 0xfc) == 0 && b[9] == 0 && b[10] == 0x5e && b[11] == 0xfe && n < EMBED_MAX)
-		memcpy(v4[n++], b + 12, 4);
+		memcpy(v4[n++].v4, b + 12, 4);
 	return n;
 }
 
@@ -320,7 +343,7 @@ enum addr_class addr_never_learn(const struct addr *a, const struct addr_local *
 {
 	static const uint8_t v6lo[16] = {[15] = 1};
 	static const uint8_t v6any[16];
-	uint8_t v4[EMBED_MAX][4];
+	struct embed v4[EMBED_MAX];
 	const uint8_t *b = a->b;
 	unsigned n;
 
@@ -342,8 +365,10 @@ enum addr_class addr_never_learn(const struct addr *a, const struct addr_local *
 		return ADDR_CLASS_SITE_LOCAL;
 	n = embedded_v4(b, local, v4);
 	for (unsigned i = 0; i < n; i++) {
-		enum addr_class c = class_v4(v4[i], local);
+		enum addr_class c = class_v4(v4[i].v4, local);
 
+		if (c == ADDR_CLASS_UNSPECIFIED && v4[i].guess)
+			continue;
 		if (c != ADDR_CLASS_OK) {
 			if (embedded)
 				*embedded = true;
