@@ -451,7 +451,7 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 		size_t flen;
 
 		e = wire_filter_answer(&m, keep_learned, &k, s->filt, sizeof(s->filt), &flen, &fr);
-		if (e == WIRE_OK) /* m.rr is reused: m is not read again */
+		if (e == WIRE_OK) /* m becomes the filtered message (same rr array) */
 			e = wire_msg_parse(s->filt, flen, s->rr, s->rr_max, &m);
 		wire_name_format(&p->qname, name, sizeof(name));
 		if (e != WIRE_OK) {
@@ -462,8 +462,9 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 					name, wire_strerror(e));
 			goto fail;
 		}
-		s->st.answers_filtered++;
-		if (fr.removed_asked && !fr.kept_asked) {
+		/* NXDOMAIN and the like keep their RCODE; a NOERROR answer with
+		 * nothing left of what was asked would read as "no such data". */
+		if (m.rcode == WIRE_RCODE_NOERROR && fr.removed_asked && !fr.kept_asked) {
 			s->st.answers_emptied++;
 			log_ratelimited(LOG_WARNING,
 					"stub: %s: no address of the answer could be "
@@ -471,6 +472,7 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 					name, fr.removed);
 			goto fail;
 		}
+		s->st.answers_filtered++;
 	}
 	outlen = rewrite_answer(s, p, &m);
 	if (!p->tcp) {
