@@ -53,4 +53,58 @@ unsigned addr_bits(const struct addr *a);
  * about exceptions that are probably mistakes. */
 bool addr_is_global(const struct addr *a);
 
+/*
+ * The never-learn table: addresses that no DNS answer may open and no
+ * operator may allow, because they point back at the host, at its link, or
+ * at nothing (DESIGN.md invariant 7). One table, used by the stub (removes
+ * them from answers), `explain` (names the class) and `ztdnsctl allow`
+ * (refuses them).
+ */
+enum addr_class {
+	ADDR_CLASS_OK = 0,	  /* may be learned */
+	ADDR_CLASS_UNSPECIFIED,	  /* 0.0.0.0/8, :: */
+	ADDR_CLASS_LOOPBACK,	  /* 127.0.0.0/8, ::1 */
+	ADDR_CLASS_LINK_LOCAL,	  /* 169.254.0.0/16 (cloud metadata), fe80::/10 */
+	ADDR_CLASS_MULTICAST,	  /* 224.0.0.0/4, ff00::/8 */
+	ADDR_CLASS_BROADCAST,	  /* 255.255.255.255 */
+	ADDR_CLASS_DIRECTED_BCAST, /* the all-ones host of a local IPv4 subnet */
+	ADDR_CLASS_RESERVED,	  /* 240.0.0.0/4 (class E) */
+	ADDR_CLASS_SITE_LOCAL,	  /* fec0::/10 (deprecated, RFC 3879) */
+	ADDR_CLASS__COUNT
+};
+
+/* Local IPv4 subnets (for directed broadcast) and configured NAT64 prefixes
+ * (RFC 6052 lengths 32, 40, 48, 56, 64, 96). Plain data, copy freely. */
+#define ADDR_LOCAL_MAX 64
+#define ADDR_NAT64_MAX 8
+struct addr_local {
+	struct prefix v4[ADDR_LOCAL_MAX];
+	unsigned nv4;
+	unsigned v4_dropped; /* interface prefixes past ADDR_LOCAL_MAX (counted) */
+	struct prefix nat64[ADDR_NAT64_MAX];
+	unsigned nnat64;
+};
+
+/* Replace l->v4 with the IPv4 prefixes of this namespace's interfaces
+ * (getifaddrs; a netlink dump, so call it on the control plane only, never
+ * per packet). l->nat64 is left alone. Returns 0 or -errno (l->v4 is then
+ * emptied, and directed broadcast is not recognised until the next call). */
+int addr_local_refresh(struct addr_local *l);
+
+/*
+ * The class of a, ADDR_CLASS_OK if it may be learned. local may be NULL (no
+ * local subnets, no configured NAT64 prefix). An IPv6 address that embeds an
+ * IPv4 address (mapped ::ffff:0:0/96, compatible ::/96, SIIT ::ffff:0:0:0/96,
+ * 6to4 2002::/16, NAT64 64:ff9b::/96, 64:ff9b:1::/48 in every RFC 6052
+ * layout, the configured NAT64 prefixes, Teredo 2001::/32 server and client,
+ * ISATAP ::0:5efe:a.b.c.d / ::200:5efe:a.b.c.d in any prefix) takes the class
+ * of that IPv4 address; *embedded (may be NULL) then says so. The embedded
+ * IPv4 address is only classified: it stays a separate allowset key.
+ */
+enum addr_class addr_never_learn(const struct addr *a, const struct addr_local *local,
+				 bool *embedded);
+
+/* "unspecified", "loopback", "link-local", ... ("ok" for ADDR_CLASS_OK). */
+const char *addr_class_name(enum addr_class c);
+
 #endif

@@ -62,6 +62,7 @@ struct allowset {
 	struct {
 		_Atomic uint32_t seq;
 		struct allowset_key key;
+		struct allowset_refusal info;
 	} refused[ALLOWSET_OVERCAP_RING];
 	unsigned refused_next;
 };
@@ -339,19 +340,39 @@ static size_t remove_expired(struct allowset *as, uint64_t now_ms, bool only_kee
 	return n;
 }
 
-static void remember_refused(struct allowset *as, const struct allowset_key *k)
+static void remember_refused(struct allowset *as, const struct allowset_key *k,
+			     enum allowset_refusal_reason reason, unsigned cls, const char *name,
+			     uint64_t now_ms)
 {
 	unsigned i = as->refused_next++ % ALLOWSET_OVERCAP_RING;
+	struct allowset_refusal *r = &as->refused[i].info;
 
 	/* Odd sequence = slot being written; readers retry or skip it. */
 	atomic_fetch_add_explicit(&as->refused[i].seq, 1, memory_order_acq_rel);
 	as->refused[i].key = *k;
+	r->reason = reason;
+	r->cls = cls;
+	r->at_ms = now_ms;
+	snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
 	atomic_fetch_add_explicit(&as->refused[i].seq, 1, memory_order_release);
 }
 
-bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a)
+void allowset_note_refused(struct allowset *as, const struct addr *scope, const struct addr *a,
+			   enum allowset_refusal_reason reason, unsigned cls, const char *name,
+			   uint64_t now_ms)
+{
+	struct allowset_key k;
+
+	make_key(&k, scope, a);
+	remember_refused(as, &k, reason, cls, name, now_ms);
+}
+
+bool allowset_refusal_get(struct allowset *as, const struct addr *scope, const struct addr *a,
+			  struct allowset_refusal *out)
 {
 	struct allowset_key k, copy;
+	struct allowset_refusal info, best = {0};
+	bool found = false;
 
 	make_key(&k, scope, a);
 	for (unsigned i = 0; i < ALLOWSET_OVERCAP_RING; i++) {
@@ -360,13 +381,31 @@ bool allowset_was_refused(struct allowset *as, const struct addr *scope, const s
 		if (s1 == 0 || (s1 & 1))
 			continue;
 		memcpy(&copy, &as->refused[i].key, sizeof(copy));
+		/* A key torn by a concurrent write either mismatches (skipped:
+		 * the slot is being replaced anyway) or is caught below. */
+		if (memcmp(&copy, &k, sizeof(k)) != 0)
+			continue;
+		if (out)
+			memcpy(&info, &as->refused[i].info, sizeof(info));
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&as->refused[i].seq, memory_order_relaxed) != s1)
 			continue;
-		if (memcmp(&copy, &k, sizeof(k)) == 0)
+		if (!out)
 			return true;
+		if (!found || info.at_ms >= best.at_ms)
+			best = info;
+		found = true;
 	}
-	return false;
+	if (found && out) {
+		best.name[sizeof(best.name) - 1] = '\0';
+		*out = best;
+	}
+	return found;
+}
+
+bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a)
+{
+	return allowset_refusal_get(as, scope, a, NULL);
 }
 
 int allowset_add(struct allowset *as, const struct addr *scope, const struct addr *a,
@@ -406,7 +445,7 @@ int allowset_add(struct allowset *as, const struct addr *scope, const struct add
 		as->st.evicted += remove_expired(as, now_ms, false);
 		if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
 			as->st.full++;
-			remember_refused(as, &k);
+			remember_refused(as, &k, ALLOWSET_REFUSED_FULL, 0, name, now_ms);
 			rc = -ENOSPC;
 			goto out;
 		}

@@ -104,8 +104,38 @@ enum allowset_result allowset_probe(struct allowset *as, const struct addr *scop
 				    const struct addr *a, uint64_t now_ms, uint64_t *expires_ms,
 				    enum allowset_source *source, bool count_hit);
 
-/* Any registered thread. Was (scope, a) refused recently because the table
- * was full? */
+/* Why an address an answer carried is not in the table (DESIGN.md
+ * invariant 7: the stub removed it from the answer). */
+enum allowset_refusal_reason {
+	ALLOWSET_REFUSED_FULL = 1,	/* the table was full (over-cap) */
+	ALLOWSET_REFUSED_PER_NAME = 2,	/* past limits.addrs_per_name (over-cap) */
+	ALLOWSET_REFUSED_NEVER_LEARN = 3, /* an addr_never_learn() class */
+};
+
+#define ALLOWSET_REFUSED_NAME_LEN 96
+
+/* A copy of one remembered refusal. */
+struct allowset_refusal {
+	enum allowset_refusal_reason reason;
+	unsigned cls;  /* enum addr_class for NEVER_LEARN, else 0 */
+	uint64_t at_ms; /* monotonic ms */
+	char name[ALLOWSET_REFUSED_NAME_LEN]; /* the name asked, cut short if longer */
+};
+
+/* Writer. Remember that an answer for name carried (scope, a) and that it was
+ * not learned, for explanations and verdict reasons; kept in the ring of the
+ * ALLOWSET_OVERCAP_RING latest refusals (a full table is remembered by
+ * allowset_add() itself). name may be NULL; it is copied. */
+void allowset_note_refused(struct allowset *as, const struct addr *scope, const struct addr *a,
+			   enum allowset_refusal_reason reason, unsigned cls, const char *name,
+			   uint64_t now_ms);
+
+/* Any registered thread. The latest remembered refusal of (scope, a) into
+ * *out (may be NULL); false if there is none in the ring. */
+bool allowset_refusal_get(struct allowset *as, const struct addr *scope, const struct addr *a,
+			  struct allowset_refusal *out);
+
+/* Any registered thread. Was (scope, a) refused recently, for any reason? */
 bool allowset_was_refused(struct allowset *as, const struct addr *scope, const struct addr *a);
 
 /* Writer. Turn every unexpired scoped entry (a client's, or the gateway's

@@ -57,7 +57,7 @@ static json_t *dns_json(struct daemon *d)
 	static const char *const rcodes[6] = {"noerror",  "formerr", "servfail",
 					      "nxdomain", "notimp",  "refused"};
 	struct stub_stats st;
-	json_t *rc = json_object(), *ids = json_array();
+	json_t *rc = json_object(), *ids = json_array(), *answers;
 
 	if (!d->stub || !d->upstream)
 		return json_null();
@@ -74,9 +74,26 @@ static json_t *dns_json(struct daemon *d)
 			      addr_prefix_format(&d->conf->identities[i].subnet, pb, sizeof(pb)),
 			      "servers", servers_json(d->id_upstream[i])));
 	}
+	{
+		struct stub_counter why[STUB_REMOVED_WHYS];
+		unsigned n = stub_removed_counters(&st, why);
+		json_t *removed = json_object(), *classes = json_object();
+
+		for (unsigned i = 0; i < n; i++)
+			json_object_set_new(removed, why[i].name,
+					    json_integer((json_int_t)why[i].value));
+		for (unsigned c = 1; c < ADDR_CLASS__COUNT; c++)
+			json_object_set_new(classes, addr_class_name(c),
+					    json_integer((json_int_t)st.never_learn[c]));
+		answers = json_pack(
+		    "{s:I, s:I, s:I, s:o, s:o, s:I}", "filtered", (json_int_t)st.answers_filtered,
+		    "emptied", (json_int_t)st.answers_emptied, "filter_errors",
+		    (json_int_t)st.filter_errors, "records_removed", removed, "never_learn",
+		    classes, "local_prefixes_dropped", (json_int_t)st.local_prefixes_dropped);
+	}
 	return json_pack(
 	    "{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
 	    "udp_queries", (json_int_t)st.udp_queries, "tcp_queries", (json_int_t)st.tcp_queries,
 	    "rcodes", rc, "dropped", (json_int_t)st.dropped, "malformed_answered",
 	    (json_int_t)st.formerr, "pending", (json_int_t)st.pending, "pending_full",
@@ -88,7 +105,7 @@ static json_t *dns_json(struct daemon *d)
 	    (json_int_t)st.bad_answers, "chain_errors", (json_int_t)st.chain_errors, "learned",
 	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "learn_special",
 	    (json_int_t)st.learn_special, "addrs_dropped", (json_int_t)st.addrs_dropped, "servers",
-	    servers_json(d->upstream), "identities", ids);
+	    servers_json(d->upstream), "identities", ids, "answers", answers);
 }
 
 static json_t *fastpath_json(struct daemon *d)
@@ -328,6 +345,18 @@ static json_t *cmd_allow(struct daemon *d, json_t *req, uid_t uid)
 
 	if (get_addr(req, &a, &err) < 0)
 		return err;
+	if (d->stub) {
+		bool embedded;
+		enum addr_class cls = stub_classify(d->stub, &a, &embedded);
+
+		/* The same table as the stub's: what no answer may open, no
+		 * operator opens either (invariant 7). */
+		if (cls != ADDR_CLASS_OK)
+			return control_error(
+			    "%s is %s%s: never allowed", addr_format(&a, buf, sizeof(buf)),
+			    embedded ? "an IPv6 form of an IPv4 address that is " : "",
+			    addr_class_name(cls));
+	}
 	if (ttl) {
 		if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
 		    json_integer_value(ttl) > COMMANDS_MANUAL_TTL_MAX)
@@ -362,6 +391,22 @@ static json_t *cmd_revoke(struct daemon *d, json_t *req, uid_t uid)
 	fastpath_del(d->fastpath, NULL, &a);
 	log_info("operator (uid %u) revoked %s", (unsigned)uid, buf);
 	return json_pack("{s:b, s:s}", "ok", 1, "addr", buf);
+}
+
+/* What the stub removed from an answer, and why (invariant 7). */
+static json_t *refusal_json(const struct allowset_refusal *f, uint64_t now)
+{
+	static const char *const why[] = {[ALLOWSET_REFUSED_FULL] = "allowset-full",
+					  [ALLOWSET_REFUSED_PER_NAME] = "addrs_per_name",
+					  [ALLOWSET_REFUSED_NEVER_LEARN] = "never-learn"};
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:I}", "why",
+	    (unsigned)f->reason < ARRAY_SIZE(why) && why[f->reason] ? why[f->reason] : "unknown",
+	    "name", f->name, "ago_s", (json_int_t)(now > f->at_ms ? (now - f->at_ms) / 1000 : 0));
+
+	if (f->reason == ALLOWSET_REFUSED_NEVER_LEARN)
+		json_object_set_new(o, "class", json_string(addr_class_name(f->cls)));
+	return o;
 }
 
 static json_t *cmd_explain(struct daemon *d, json_t *req)
@@ -416,6 +461,15 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 		if (r.reason == VERDICT_LEARNED || r.reason == VERDICT_MANUAL ||
 		    r.reason == VERDICT_EXPIRED)
 			json_object_set_new(o, "entry", view_json(&r.view, now));
+		if (r.reason == VERDICT_OVER_CAP || r.reason == VERDICT_NEVER_LEARN)
+			json_object_set_new(o, "removed", refusal_json(&r.refusal, now));
+		if (d->stub) {
+			enum addr_class cls = stub_classify(d->stub, &pi.dst, NULL);
+
+			if (cls != ADDR_CLASS_OK)
+				json_object_set_new(o, "never_learn",
+						    json_string(addr_class_name(cls)));
+		}
 		return o;
 	}
 }

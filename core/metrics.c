@@ -211,6 +211,27 @@ void metrics_render(struct daemon *d, FILE *f)
 		(unsigned long long)ss.bad_answers);
 	fprintf(f, "ztdns_dns_bad_answers_total{why=\"chain\"} %llu\n",
 		(unsigned long long)ss.chain_errors);
+	{
+		struct stub_counter why[STUB_REMOVED_WHYS];
+		unsigned n = stub_removed_counters(&ss, why);
+
+		counter(f, "ztdns_dns_answer_records_removed_total",
+			"Answer records removed because their address was not learned, by why.");
+		for (unsigned i = 0; i < n; i++)
+			fprintf(f, "ztdns_dns_answer_records_removed_total{why=\"%s\"} %llu\n",
+				why[i].name, (unsigned long long)why[i].value);
+	}
+	counter(f, "ztdns_dns_answers_filtered_total", "Answers sent with records removed.");
+	fprintf(f, "ztdns_dns_answers_filtered_total %llu\n",
+		(unsigned long long)ss.answers_filtered);
+	counter(f, "ztdns_dns_answers_emptied_total",
+		"Answers turned into SERVFAIL: nothing asked was left after removal.");
+	fprintf(f, "ztdns_dns_answers_emptied_total %llu\n",
+		(unsigned long long)ss.answers_emptied);
+	counter(f, "ztdns_dns_never_learn_total", "Never-learn addresses in answers, by class.");
+	for (unsigned c = 1; c < ADDR_CLASS__COUNT; c++)
+		fprintf(f, "ztdns_dns_never_learn_total{class=\"%s\"} %llu\n", addr_class_name(c),
+			(unsigned long long)ss.never_learn[c]);
 	gauge(f, "ztdns_dns_pending", "Queries waiting for an upstream answer.");
 	fprintf(f, "ztdns_dns_pending %llu\n", (unsigned long long)ss.pending);
 

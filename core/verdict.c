@@ -15,6 +15,7 @@ static const char *const reason_names[VERDICT_REASON_COUNT] = {
     [VERDICT_OTHER_CLIENT] = "other-client",
     [VERDICT_OVER_CAP] = "over-cap",
     [VERDICT_UNPARSABLE] = "unparsable",
+    [VERDICT_NEVER_LEARN] = "never-learn",
 };
 
 const char *verdict_reason_name(enum verdict_reason r)
@@ -112,8 +113,9 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 		r->expired_ago_ms = now_ms - r->view.expires_ms;
 		return;
 	}
-	if (allowset_was_refused(p->allowset, scope, &pkt->dst)) {
-		r->reason = VERDICT_OVER_CAP;
+	if (allowset_refusal_get(p->allowset, scope, &pkt->dst, &r->refusal)) {
+		r->reason = r->refusal.reason == ALLOWSET_REFUSED_NEVER_LEARN ? VERDICT_NEVER_LEARN
+									      : VERDICT_OVER_CAP;
 		return;
 	}
 	if (scope && allowset_scoped_elsewhere(p->allowset, &pkt->dst)) {

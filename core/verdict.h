@@ -27,6 +27,7 @@ enum verdict_reason {
 	VERDICT_OTHER_CLIENT,
 	VERDICT_OVER_CAP,
 	VERDICT_UNPARSABLE,
+	VERDICT_NEVER_LEARN, /* an answer carried it, but its class never opens a flow */
 	VERDICT_REASON_COUNT
 };
 
@@ -61,6 +62,7 @@ struct verdict_result {
 	struct prefix subnet;	   /* VERDICT_EXCEPTION */
 	struct allowset_view view; /* LEARNED, MANUAL, EXPIRED, OTHER_CLIENT */
 	uint64_t expired_ago_ms;   /* VERDICT_EXPIRED */
+	struct allowset_refusal refusal; /* OVER_CAP, NEVER_LEARN: what the stub removed */
 
 	/* An open break-glass turned a deny into this accept (reason is what
 	 * the flow would have been denied for). */

@@ -26,6 +26,13 @@
 
 struct stub_tcp;
 
+/* An address an answer proved, and whether it went into the allowset. */
+enum stub_why { STUB_LEARNED = 0, STUB_OVER_CAP, STUB_FULL, STUB_NEVER_LEARN };
+struct stub_fate {
+	struct addr addr;
+	enum stub_why why;
+};
+
 struct stub_listener {
 	struct stub *s;
 	ev_io io;
@@ -87,7 +94,15 @@ struct stub {
 	size_t rr_max;
 	struct wire_found *found;
 	size_t found_max;
+	/* what this answer did with each address it proved (invariant 7) */
+	struct stub_fate *fate;
+	size_t nfate;
+	uint8_t filt[WIRE_MAX_MSG];
 	uint8_t out[WIRE_MAX_MSG + 2];
+	/* the never-learn table's local facts: interface subnets, NAT64 */
+	struct addr_local local;
+	uint64_t local_ms;
+	bool local_ok;
 	bool closing;
 	stub_learn_cb learn_cb;
 	void *learn_arg;
@@ -196,90 +211,160 @@ static const struct addr *scope_of(const struct addr *client)
 	return client;
 }
 
-/* Addresses an answer may not open, whatever the server says: unspecified,
- * loopback, link-local (169.254.169.254 is the cloud metadata service),
- * multicast, broadcast and IPv4-mapped. A Protective DNS server that
- * answers with them is being used for rebinding, or is misconfigured. */
-static bool learnable(const struct addr *a)
+static void local_refresh(struct stub *s, uint64_t now)
 {
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-	const uint8_t *b = a->b;
+	int rc = addr_local_refresh(&s->local);
 
-	if (a->family == AF_INET)
-		return b[0] != 0 && b[0] != 127 && !(b[0] == 169 && b[1] == 254) &&
-		       (b[0] & 0xf0) != 0xe0 &&
-		       !(b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255);
-	for (int i = 0; i < 16; i++)
-		if (b[i] && (i < 15 || b[i] != 1))
-			goto not_special; /* neither :: nor ::1 */
-	return false;
-not_special:
-	return b[0] != 0xff && !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) &&
-	       memcmp(b, mapped, sizeof(mapped)) != 0;
+	s->local_ms = now;
+	s->local_ok = true;
+	if (rc < 0)
+		log_ratelimited(LOG_WARNING,
+				"stub: cannot list the interface addresses (%s): directed "
+				"broadcasts are not recognised until the next try",
+				strerror(-rc));
+	s->st.local_prefixes_dropped += s->local.v4_dropped;
+	s->local.nnat64 = UTIL_MIN(s->c->nnat64, (unsigned)ADDR_NAT64_MAX);
+	memcpy(s->local.nat64, s->c->nat64, s->local.nnat64 * sizeof(s->local.nat64[0]));
 }
 
-/* Put what the answer proves in the allowset. Returns false if the answer
- * must not be passed on (the chain is broken). */
+enum addr_class stub_classify(struct stub *s, const struct addr *a, bool *embedded)
+{
+	uint64_t now = allowset_now_ms();
+
+	/* A netlink dump at most every few seconds, on the control plane:
+	 * never per packet. */
+	if (!s->local_ok || now - s->local_ms >= STUB_LOCAL_REFRESH_S * 1000u)
+		local_refresh(s, now);
+	return addr_never_learn(a, &s->local, embedded);
+}
+
+static void note_fate(struct stub *s, const struct addr *a, enum stub_why why)
+{
+	if (s->nfate < s->found_max) {
+		s->fate[s->nfate].addr = *a;
+		s->fate[s->nfate].why = why;
+		s->nfate++;
+	}
+}
+
+/* Put what the answer proves in the allowset, and note in s->fate what
+ * became of each address (the answer filter keeps only the learned ones).
+ * Returns false if the answer must not be passed on (the chain is broken). */
 static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg *m,
 		  const char *server)
 {
 	const struct conf *c = s->c;
 	const bool scoped = c->mode == CONF_MODE_GATEWAY && !c->shared_allowances;
+	const struct addr *scope = scoped ? scope_of(&p->client) : NULL;
 	struct wire_chain chain;
 	char name[WIRE_NAME_STRLEN];
 	uint64_t now = allowset_now_ms();
-	size_t max = UTIL_MIN(s->found_max, (size_t)c->limits.addrs_per_name);
+	size_t max = UTIL_MIN((size_t)c->limits.addrs_per_name, s->found_max), tried = 0, over = 0;
 	enum wire_err e;
 
-	e = wire_chain_extract(m, UTIL_MIN(c->limits.cname_depth, WIRE_CHAIN_LIMIT), s->found, max,
-			       &chain);
+	/* Extract more than the bound, so that what is past it is known (and
+	 * removed from the answer with its reason) rather than only counted. */
+	e = wire_chain_extract(m, UTIL_MIN(c->limits.cname_depth, WIRE_CHAIN_LIMIT), s->found,
+			       s->found_max, &chain);
 	if (e != WIRE_OK) {
 		s->st.chain_errors++;
 		log_ratelimited(LOG_WARNING, "stub: answer for %s refused: %s",
 				wire_name_format(&p->qname, name, sizeof(name)), wire_strerror(e));
 		return false;
 	}
-	if (chain.dropped) {
-		s->st.addrs_dropped += chain.dropped;
-		log_ratelimited(LOG_WARNING, "stub: %s: %zu addresses over limits.addrs_per_name",
-				wire_name_format(&p->qname, name, sizeof(name)), chain.dropped);
-	}
-	if (chain.nfound == 0)
+	if (chain.nfound == 0 && chain.dropped == 0)
 		return true;
 	wire_name_format(&p->qname, name, sizeof(name));
 	for (size_t i = 0; i < chain.nfound; i++) {
 		const struct wire_found *f = &chain.found[i];
 		uint32_t ttl = clamp_ttl(c, UTIL_MIN(f->ttl, chain.min_ttl));
 		uint64_t expires = now + ((uint64_t)ttl + c->ttl.grace) * 1000u;
+		enum addr_class cls = stub_classify(s, &f->addr, NULL);
+		char a[ADDR_STRLEN];
 		int rc;
 
-		if (!learnable(&f->addr)) {
-			char a[ADDR_STRLEN];
-
+		if (cls != ADDR_CLASS_OK) {
 			s->st.learn_special++;
+			s->st.never_learn[cls]++;
+			note_fate(s, &f->addr, STUB_NEVER_LEARN);
+			allowset_note_refused(s->as, scope, &f->addr, ALLOWSET_REFUSED_NEVER_LEARN,
+					      cls, name, now);
 			log_ratelimited(LOG_WARNING,
-					"stub: %s answered with %s, which never opens a flow "
-					"(loopback, link-local, multicast...)",
-					name, addr_format(&f->addr, a, sizeof(a)));
+					"stub: %s answered with %s (%s), which never opens a flow: "
+					"removed from the answer",
+					name, addr_format(&f->addr, a, sizeof(a)),
+					addr_class_name(cls));
 			continue;
 		}
-		rc = allowset_add(s->as, scoped ? scope_of(&p->client) : NULL, &f->addr, expires,
-				  ALLOWSET_LEARNED, name, server, now);
-
+		if (tried >= max) {
+			over++;
+			note_fate(s, &f->addr, STUB_OVER_CAP);
+			allowset_note_refused(s->as, scope, &f->addr, ALLOWSET_REFUSED_PER_NAME, 0,
+					      name, now);
+			continue;
+		}
+		tried++;
+		rc = allowset_add(s->as, scope, &f->addr, expires, ALLOWSET_LEARNED, name, server,
+				  now);
 		if (rc == 0) {
 			s->st.learned++;
+			note_fate(s, &f->addr, STUB_LEARNED);
 			if (s->learn_cb)
-				s->learn_cb(s->learn_arg, scoped ? scope_of(&p->client) : NULL,
-					    &f->addr, expires, now);
+				s->learn_cb(s->learn_arg, scope, &f->addr, expires, now);
 		} else {
-			char a[ADDR_STRLEN];
-
 			s->st.learn_refused++;
-			log_ratelimited(LOG_WARNING, "stub: cannot allow %s for %s: %s",
-					addr_format(&f->addr, a, sizeof(a)), name, strerror(-rc));
+			note_fate(s, &f->addr, STUB_FULL);
+			log_ratelimited(
+			    LOG_WARNING,
+			    "stub: cannot allow %s for %s (%s): removed from the answer",
+			    addr_format(&f->addr, a, sizeof(a)), name, strerror(-rc));
 		}
 	}
+	over += chain.dropped;
+	if (over) {
+		s->st.addrs_dropped += over;
+		log_ratelimited(LOG_WARNING,
+				"stub: %s: %zu addresses over limits.addrs_per_name (%u), removed "
+				"from the answer",
+				name, over, c->limits.addrs_per_name);
+	}
 	return true;
+}
+
+struct keep_ctx {
+	struct stub *s;
+	bool count; /* the filtering pass (not the check): count what goes */
+};
+
+/* The answer filter's rule: an address reaches the client only if this
+ * answer put it in the allowset (invariant 7). */
+static bool keep_learned(void *arg, const struct addr *a)
+{
+	struct keep_ctx *k = arg;
+	struct stub *s = k->s;
+	enum stub_why why = STUB_LEARNED;
+	bool proven = false;
+
+	for (size_t i = 0; i < s->nfate; i++) {
+		if (!addr_equal(&s->fate[i].addr, a))
+			continue;
+		if (s->fate[i].why == STUB_LEARNED)
+			return true;
+		why = s->fate[i].why;
+		proven = true;
+		break;
+	}
+	if (!k->count)
+		return false;
+	if (!proven)
+		s->st.removed_unproven++;
+	else if (why == STUB_OVER_CAP)
+		s->st.removed_over_cap++;
+	else if (why == STUB_FULL)
+		s->st.removed_full++;
+	else
+		s->st.removed_never_learn++;
+	return false;
 }
 
 /* Rewrite a copy of the upstream answer for the client: its ID, its
@@ -355,8 +440,40 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 		goto fail;
 	}
 	/* Invariant 2: the allowset first, the answer after. */
+	s->nfate = 0;
 	if (m.rcode == WIRE_RCODE_NOERROR && !learn(s, p, &m, server))
 		goto fail;
+	/* Invariant 7: the answer carries no address the allowset lacks. */
+	if (wire_filter_needed(&m, keep_learned, &(struct keep_ctx){.s = s})) {
+		struct keep_ctx k = {.s = s, .count = true};
+		struct wire_filter_result fr;
+		char name[WIRE_NAME_STRLEN];
+		size_t flen;
+
+		e = wire_filter_answer(&m, keep_learned, &k, s->filt, sizeof(s->filt), &flen, &fr);
+		if (e == WIRE_OK) /* m becomes the filtered message (same rr array) */
+			e = wire_msg_parse(s->filt, flen, s->rr, s->rr_max, &m);
+		wire_name_format(&p->qname, name, sizeof(name));
+		if (e != WIRE_OK) {
+			s->st.filter_errors++;
+			log_ratelimited(LOG_WARNING,
+					"stub: %s: cannot remove what was not learned "
+					"from the answer (%s): SERVFAIL",
+					name, wire_strerror(e));
+			goto fail;
+		}
+		/* NXDOMAIN and the like keep their RCODE; a NOERROR answer with
+		 * nothing left of what was asked would read as "no such data". */
+		if (m.rcode == WIRE_RCODE_NOERROR && fr.removed_asked && !fr.kept_asked) {
+			s->st.answers_emptied++;
+			log_ratelimited(LOG_WARNING,
+					"stub: %s: no address of the answer could be "
+					"allowed (%zu removed): SERVFAIL",
+					name, fr.removed);
+			goto fail;
+		}
+		s->st.answers_filtered++;
+	}
 	outlen = rewrite_answer(s, p, &m);
 	if (!p->tcp) {
 		if (wire_fit_udp(s->out, &outlen, p->udp_limit, p->edns ? STUB_UPSTREAM_EDNS : 0,
@@ -765,10 +882,13 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 	s->pool = calloc(s->pool_size, sizeof(*s->pool));
 	s->rr_max = c->limits.records_per_message;
 	s->rr = calloc(s->rr_max, sizeof(*s->rr));
-	s->found_max = c->limits.addrs_per_name;
+	/* Room past addrs_per_name, to know (and remove) what is over it. */
+	s->found_max =
+	    UTIL_MAX((size_t)c->limits.addrs_per_name, s->rr_max) + c->limits.addrs_per_name;
 	s->found = calloc(s->found_max, sizeof(*s->found));
+	s->fate = calloc(s->found_max, sizeof(*s->fate));
 	s->listeners = calloc(2 * (size_t)c->nlisten, sizeof(*s->listeners));
-	if (!s->pool || !s->rr || !s->found || !s->listeners)
+	if (!s->pool || !s->rr || !s->found || !s->fate || !s->listeners)
 		goto fail;
 	for (unsigned i = 0; i < s->pool_size; i++)
 		s->pool[i].next_free = i + 1;
@@ -796,6 +916,7 @@ fail:
 void stub_set_conf(struct stub *s, const struct conf *c)
 {
 	s->c = c;
+	s->local_ok = false; /* new NAT64 prefixes; interfaces read again */
 }
 
 void stub_set_upstream(struct stub *s, struct upstream *up)
@@ -832,6 +953,7 @@ void stub_free(struct stub **sp)
 	free(s->pool);
 	free(s->rr);
 	free(s->found);
+	free(s->fate);
 	free(s);
 	*sp = NULL;
 }
@@ -840,6 +962,15 @@ void stub_set_learn_hook(struct stub *s, stub_learn_cb cb, void *arg)
 {
 	s->learn_cb = cb;
 	s->learn_arg = arg;
+}
+
+unsigned stub_removed_counters(const struct stub_stats *st, struct stub_counter *out)
+{
+	out[0] = (struct stub_counter){"over-cap", st->removed_over_cap};
+	out[1] = (struct stub_counter){"full", st->removed_full};
+	out[2] = (struct stub_counter){"never-learn", st->removed_never_learn};
+	out[3] = (struct stub_counter){"unproven", st->removed_unproven};
+	return STUB_REMOVED_WHYS;
 }
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st)

@@ -13,6 +13,7 @@
 #ifndef ZTDNS_STUB_H
 #define ZTDNS_STUB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/addr.h"
@@ -48,7 +49,18 @@ struct stub_stats {
 	uint64_t learn_refused;	  /* allowset full (over-cap) */
 	uint64_t learn_special;	  /* loopback, link-local, multicast...: never learned */
 	uint64_t addrs_dropped;	  /* addresses past limits.addrs_per_name */
-	uint64_t pending;	  /* in flight now */
+	/* invariant 7: records removed from answers because their address
+	 * was not learned, by why */
+	uint64_t removed_over_cap;    /* past limits.addrs_per_name */
+	uint64_t removed_full;	      /* the allowset was full (or out of memory) */
+	uint64_t removed_never_learn; /* a never-learn class (addr_never_learn) */
+	uint64_t removed_unproven;    /* not on the chain: other section, name, type or class */
+	uint64_t answers_filtered;    /* answers sent with records removed */
+	uint64_t answers_emptied;     /* SERVFAIL: none of what was asked was left */
+	uint64_t filter_errors;	      /* SERVFAIL: the filtered answer could not be built */
+	uint64_t never_learn[ADDR_CLASS__COUNT]; /* never-learn addresses seen, by class */
+	uint64_t local_prefixes_dropped; /* interface prefixes past ADDR_LOCAL_MAX */
+	uint64_t pending;		 /* in flight now */
 };
 
 /* Open every configured listener and answer on loop. c, up and as must
@@ -84,6 +96,23 @@ void stub_set_routes(struct stub *s, const struct stub_route *routes, unsigned n
 void stub_free(struct stub **s);
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st);
+
+/* The records removed from answers, by why ("over-cap", "full",
+ * "never-learn", "unproven"): the one list both renderers (status, metrics)
+ * print. Fills out and returns STUB_REMOVED_WHYS. */
+#define STUB_REMOVED_WHYS 4
+struct stub_counter {
+	const char *name;
+	uint64_t value;
+};
+unsigned stub_removed_counters(const struct stub_stats *st, struct stub_counter *out);
+
+/* The never-learn class of a (addr_never_learn()) with this namespace's
+ * interface subnets (refreshed when older than STUB_LOCAL_REFRESH_S) and
+ * the configured NAT64 prefixes: the one table the stub, `explain` and
+ * `allow` use. Control plane only. */
+#define STUB_LOCAL_REFRESH_S 5
+enum addr_class stub_classify(struct stub *s, const struct addr *a, bool *embedded);
 
 /* Called after each address an answer put in the allowset (before the
  * answer is sent), e.g. to mirror it into the kernel fast path. */

@@ -154,8 +154,8 @@ static uint8_t lower(uint8_t c)
  * and makes each jump land lower than the last. *next is the offset just
  * after the name where it was found. out may be NULL (validate and skip).
  */
-static enum wire_err read_name(const uint8_t *buf, size_t len, size_t off, size_t limit,
-			       bool compress_ok, size_t *next, struct wire_name *out)
+static enum wire_err read_name_x(const uint8_t *buf, size_t len, size_t off, size_t limit,
+				 bool compress_ok, bool fold, size_t *next, struct wire_name *out)
 {
 	size_t pos = off, seg = off, end = 0, wlen = 0;
 	unsigned jumps = 0;
@@ -206,11 +206,18 @@ static enum wire_err read_name(const uint8_t *buf, size_t len, size_t off, size_
 		if (out) {
 			out->b[wlen] = c;
 			for (size_t i = 1; i <= c; i++)
-				out->b[wlen + i] = lower(buf[pos + i]);
+				out->b[wlen + i] = fold ? lower(buf[pos + i]) : buf[pos + i];
 		}
 		wlen += 1 + (size_t)c;
 		pos += 1 + (size_t)c;
 	}
+}
+
+/* read_name_x() folding to lowercase: the form every comparison uses. */
+static enum wire_err read_name(const uint8_t *buf, size_t len, size_t off, size_t limit,
+			       bool compress_ok, size_t *next, struct wire_name *out)
+{
+	return read_name_x(buf, len, off, limit, compress_ok, true, next, out);
 }
 
 /* Is n a well-formed wire name (labels <= 63, ends with the root at n->len)? */
@@ -952,4 +959,326 @@ enum wire_err wire_set_id(uint8_t *msg, size_t len, uint16_t id)
 		return WIRE_ERR_SHORT;
 	put16(msg, id);
 	return WIRE_OK;
+}
+
+/* ---- the answer filter: remove the addresses that were not learned ---- */
+
+/* Compression table of the output: label offsets keyed by a hash of the
+ * lowercased name suffix starting there (open addressing, never full: we
+ * stop inserting at 3/4). Only an optimisation: a suffix not found is
+ * written out in full. */
+#define FILTER_SLOTS 1024
+
+struct fenc {
+	uint8_t *out;
+	size_t cap, len;
+	uint32_t hash[FILTER_SLOTS];
+	uint16_t off[FILTER_SLOTS]; /* 0 = empty (no name starts in the header) */
+	unsigned used;
+};
+
+/* Hashes of every suffix of n: h[i] for the suffix that starts at label i. */
+static unsigned suffix_hashes(const struct wire_name *n, size_t *start, uint32_t *h)
+{
+	unsigned k = 0;
+	uint32_t acc = 2166136261u;
+
+	for (size_t p = 0; n->b[p]; p += 1 + (size_t)n->b[p])
+		start[k++] = p;
+	for (unsigned i = k; i-- > 0;) {
+		for (size_t j = start[i]; j <= start[i] + n->b[start[i]]; j++)
+			acc = (acc ^ lower(n->b[j])) * 16777619u;
+		h[i] = acc ? acc : 1;
+	}
+	return k;
+}
+
+/* Is the name at out[off] (ours: pointers valid and backwards) equal,
+ * case-insensitively, to the labels s[0 ..] ending with the root? */
+static bool fenc_same(const struct fenc *e, size_t off, const uint8_t *s)
+{
+	unsigned jumps = 0;
+
+	for (;;) {
+		uint8_t c = e->out[off];
+
+		if ((c & 0xc0) == 0xc0) {
+			if (++jumps > WIRE_MAX_PTR_JUMPS)
+				return false;
+			off = (size_t)(c & 0x3f) << 8 | e->out[off + 1];
+			continue;
+		}
+		if (c != *s)
+			return false;
+		if (c == 0)
+			return true;
+		for (size_t i = 1; i <= c; i++)
+			if (lower(e->out[off + i]) != lower(s[i]))
+				return false;
+		off += 1 + (size_t)c;
+		s += 1 + (size_t)c;
+	}
+}
+
+static int fenc_find(const struct fenc *e, uint32_t h, const uint8_t *s)
+{
+	for (unsigned i = h % FILTER_SLOTS, n = 0; n < FILTER_SLOTS && e->off[i];
+	     n++, i = (i + 1) % FILTER_SLOTS)
+		if (e->hash[i] == h && fenc_same(e, e->off[i], s))
+			return e->off[i];
+	return -1;
+}
+
+static void fenc_add(struct fenc *e, uint32_t h, size_t off)
+{
+	unsigned i = h % FILTER_SLOTS;
+
+	if (off > 0x3fff || e->used >= FILTER_SLOTS * 3 / 4)
+		return;
+	while (e->off[i])
+		i = (i + 1) % FILTER_SLOTS;
+	e->hash[i] = h;
+	e->off[i] = (uint16_t)off;
+	e->used++;
+}
+
+static enum wire_err fenc_put(struct fenc *e, const void *p, size_t n)
+{
+	if (e->cap - e->len < n)
+		return WIRE_ERR_NOSPACE;
+	memcpy(e->out + e->len, p, n);
+	e->len += n;
+	return WIRE_OK;
+}
+
+/* Write n (original case) with a pointer to the longest suffix already
+ * written when compress is set (RFC 1035 §4.1.4), else in full. */
+static enum wire_err fenc_name(struct fenc *e, const struct wire_name *n, bool compress)
+{
+	size_t start[WIRE_MAX_NAME / 2 + 1];
+	uint32_t h[WIRE_MAX_NAME / 2 + 1];
+	unsigned k = suffix_hashes(n, start, h);
+	enum wire_err err;
+
+	for (unsigned i = 0; i < k; i++) {
+		int at = compress ? fenc_find(e, h[i], n->b + start[i]) : -1;
+
+		if (at >= 0) {
+			uint8_t ptr[2] = {(uint8_t)(0xc0 | at >> 8), (uint8_t)at};
+
+			return fenc_put(e, ptr, 2);
+		}
+		if (compress)
+			fenc_add(e, h[i], e->len);
+		err = fenc_put(e, n->b + start[i], 1 + (size_t)n->b[start[i]]);
+		if (err)
+			return err;
+	}
+	return fenc_put(e, "", 1);
+}
+
+/* RDATA layouts with names (RFC 1035 §3.3, RFC 3597 §4): fixed bytes
+ * before, names, fixed bytes after. Names may be compressed on output only
+ * for the RFC 1035 types (RFC 3597 §4); the others are written in full. */
+struct rdata_layout {
+	uint16_t type;
+	uint8_t before, names, after;
+	bool compress;
+};
+
+static const struct rdata_layout layouts[] = {
+    {2, 0, 1, 0, true},	  /* NS */
+    {3, 0, 1, 0, true},	  /* MD */
+    {4, 0, 1, 0, true},	  /* MF */
+    {5, 0, 1, 0, true},	  /* CNAME */
+    {6, 0, 2, 20, true},  /* SOA */
+    {7, 0, 1, 0, true},	  /* MB */
+    {8, 0, 1, 0, true},	  /* MG */
+    {9, 0, 1, 0, true},	  /* MR */
+    {12, 0, 1, 0, true},  /* PTR */
+    {14, 0, 2, 0, true},  /* MINFO */
+    {15, 2, 1, 0, true},  /* MX */
+    {17, 0, 2, 0, false}, /* RP */
+    {18, 2, 1, 0, false}, /* AFSDB */
+    {21, 2, 1, 0, false}, /* RT */
+    {26, 2, 2, 0, false}, /* PX */
+    {33, 6, 1, 0, false}, /* SRV */
+    {36, 2, 1, 0, false}, /* KX */
+    {39, 0, 1, 0, false}, /* DNAME */
+};
+
+/* Re-encode the RDATA of rr; names are decompressed from the original and
+ * written again, so no pointer into a removed record survives. */
+static enum wire_err fenc_rdata(struct fenc *e, const struct wire_msg *m, const struct wire_rr *rr)
+{
+	const struct rdata_layout *l = NULL;
+	size_t p = rr->rdata_off, end = p + rr->rdlen, lenpos = e->len;
+	enum wire_err err;
+
+	for (size_t i = 0; i < ARRAY_SIZE(layouts); i++)
+		if (layouts[i].type == rr->type)
+			l = &layouts[i];
+	static const uint8_t zero[2];
+
+	err = fenc_put(e, zero, 2); /* RDLENGTH, set below */
+	if (err)
+		return err;
+	if (!l || rr->type == WIRE_TYPE_OPT) {
+		err = fenc_put(e, m->buf + p, rr->rdlen);
+		goto out;
+	}
+	if (rr->rdlen < l->before)
+		return WIRE_ERR_RDATA;
+	err = fenc_put(e, m->buf + p, l->before);
+	p += l->before;
+	for (unsigned i = 0; !err && i < l->names; i++) {
+		struct wire_name n;
+
+		err = read_name_x(m->buf, m->len, p, end, true, false, &p, &n);
+		if (err == WIRE_ERR_TRUNCATED)
+			return WIRE_ERR_RDATA;
+		if (!err)
+			err = fenc_name(e, &n, l->compress);
+	}
+	if (err)
+		return err;
+	if (end - p != l->after)
+		return WIRE_ERR_RDATA;
+	err = fenc_put(e, m->buf + p, l->after);
+out:
+	if (!err) {
+		size_t rdlen = e->len - lenpos - 2;
+
+		if (rdlen > 0xffff)
+			return WIRE_ERR_NOSPACE;
+		put16(e->out + lenpos, (uint16_t)rdlen);
+	}
+	return err;
+}
+
+/* The addresses a record carries for a client, whatever its class: A and
+ * AAAA by the low byte of the type too (musl's parser reads only that byte),
+ * and the hints of an IN SVCB/HTTPS record in either mode. Calls keep() on
+ * each; returns false as soon as one is not kept, true if none or all are.
+ * *carries says whether the record holds any address. */
+static bool rr_kept(const struct wire_msg *m, const struct wire_rr *rr, wire_keep_fn keep,
+		    void *arg, bool *carries)
+{
+	const uint8_t *buf = m->buf;
+	uint8_t t = (uint8_t)rr->type;
+	size_t end = (size_t)rr->rdata_off + rr->rdlen, p;
+	struct addr a;
+
+	*carries = false;
+	if ((t == WIRE_TYPE_A && rr->rdlen == 4) || (t == WIRE_TYPE_AAAA && rr->rdlen == 16)) {
+		*carries = true;
+		if (rr->rdlen == 4)
+			addr_from_v4(&a, buf + rr->rdata_off);
+		else
+			addr_from_v6(&a, buf + rr->rdata_off);
+		return keep(arg, &a);
+	}
+	if ((rr->type != WIRE_TYPE_SVCB && rr->type != WIRE_TYPE_HTTPS) ||
+	    rr->rclass != WIRE_CLASS_IN)
+		return true;
+	if (check_svcb(buf, m->len, rr->rdata_off, rr->rdlen, &p) != WIRE_OK) {
+		*carries = true; /* the parser checked it: unreachable, but fail closed */
+		return false;
+	}
+	while (end - p >= 4) {
+		uint16_t key = get16(buf + p), vlen = get16(buf + p + 2);
+		size_t step = key == SVC_IPV4HINT ? 4 : key == SVC_IPV6HINT ? 16 : 0;
+
+		p += 4;
+		for (size_t i = 0; step && i + step <= vlen; i += step) {
+			*carries = true;
+			if (step == 4)
+				addr_from_v4(&a, buf + p + i);
+			else
+				addr_from_v6(&a, buf + p + i);
+			if (!keep(arg, &a))
+				return false;
+		}
+		p += vlen;
+	}
+	return true;
+}
+
+bool wire_filter_needed(const struct wire_msg *m, wire_keep_fn keep, void *arg)
+{
+	bool carries;
+
+	for (size_t i = 0; i < m->nrr; i++)
+		if (!rr_kept(m, &m->rr[i], keep, arg, &carries))
+			return true;
+	return false;
+}
+
+enum wire_err wire_filter_answer(const struct wire_msg *m, wire_keep_fn keep, void *arg,
+				 uint8_t *out, size_t cap, size_t *outlen,
+				 struct wire_filter_result *res)
+{
+	struct fenc enc, *e = &enc;
+	uint16_t counts[3] = {0, 0, 0};
+	enum wire_err err = WIRE_OK;
+
+	if (!m || !keep || !out || !outlen || !res || cap < m->question_end)
+		return WIRE_ERR_INVAL;
+	memset(res, 0, sizeof(*res));
+	memset(e, 0, sizeof(*e));
+	e->out = out;
+	e->cap = cap;
+	/* Header and question as they came (the question is uncompressed at
+	 * offset 12: pointers may not point into the header). */
+	memcpy(out, m->buf, m->question_end);
+	e->len = m->question_end;
+	{
+		size_t start[WIRE_MAX_NAME / 2 + 1];
+		uint32_t h[WIRE_MAX_NAME / 2 + 1];
+		struct wire_name qn;
+		size_t next;
+		unsigned k;
+
+		err = read_name_x(m->buf, m->len, WIRE_HDR_LEN, m->len, false, false, &next, &qn);
+		if (err)
+			goto out;
+		k = suffix_hashes(&qn, start, h);
+		for (unsigned i = 0; i < k; i++)
+			fenc_add(e, h[i], WIRE_HDR_LEN + start[i]);
+	}
+	for (size_t i = 0; i < m->nrr; i++) {
+		const struct wire_rr *rr = &m->rr[i];
+		bool carries, kept = rr_kept(m, rr, keep, arg, &carries);
+		bool asked = rr->section == WIRE_SEC_ANSWER &&
+			     (rr->type == m->qtype || m->qtype == WIRE_TYPE_ANY);
+		struct wire_name owner;
+		size_t next;
+		uint8_t fixed[8];
+
+		if (!kept) {
+			res->removed++;
+			res->removed_asked += asked;
+			continue;
+		}
+		res->kept_asked += asked;
+		err = read_name_x(m->buf, m->len, rr->name_off, m->len, true, false, &next, &owner);
+		if (!err)
+			err = fenc_name(e, &owner, true);
+		put16(fixed, rr->type);
+		/* class and TTL as they came (the OPT record keeps its meaning) */
+		memcpy(fixed + 2, m->buf + rr->rdata_off - 8, 6);
+		if (!err)
+			err = fenc_put(e, fixed, 8);
+		if (!err)
+			err = fenc_rdata(e, m, rr);
+		if (err)
+			goto out;
+		counts[rr->section - 1]++;
+	}
+	put16(out + 6, counts[0]);
+	put16(out + 8, counts[1]);
+	put16(out + 10, counts[2]);
+	*outlen = e->len;
+out:
+	return err;
 }

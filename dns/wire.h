@@ -339,4 +339,42 @@ enum wire_err wire_fit_udp(uint8_t *msg, size_t *len, size_t max, uint16_t edns_
 enum wire_err wire_get_id(const uint8_t *msg, size_t len, uint16_t *id);
 enum wire_err wire_set_id(uint8_t *msg, size_t len, uint16_t id);
 
+/*
+ * The answer filter (DESIGN.md invariant 7: what the client receives is a
+ * subset of the allowset). keep() decides for one address; it is called for
+ * every record that carries one to a client, in every section and whatever
+ * its class: A and AAAA (also by the low byte of the type alone, as musl
+ * reads it, when RDLENGTH is 4 / 16) and each ipv4hint/ipv6hint of an IN
+ * SVCB/HTTPS record (either mode). A record with an address not kept is
+ * removed whole.
+ */
+typedef bool (*wire_keep_fn)(void *arg, const struct addr *a);
+
+struct wire_filter_result {
+	size_t removed;	      /* records removed, every section */
+	size_t removed_asked; /* of them, ANSWER records of the question's type (ANY: all) */
+	size_t kept_asked;    /* ANSWER records of the question's type left */
+};
+
+/* Would wire_filter_answer() remove anything from m? (No copy.) */
+bool wire_filter_needed(const struct wire_msg *m, wire_keep_fn keep, void *arg);
+
+/*
+ * Write into out (cap bytes) the message m without the records that carry
+ * an address keep() refuses: the header (counts fixed, flags, ID and RCODE
+ * unchanged) and the question byte for byte, then every other record in its
+ * order and section, re-encoded: names are decompressed and compressed again
+ * against what is written (RFC 1035 §4.1.4; in RDATA only for the RFC 1035
+ * types, RFC 3597 §4), so no pointer can lead into a removed record. TTLs,
+ * classes and the OPT record are kept as they are. The caller decides what
+ * an answer with nothing left of what was asked means (res->removed_asked
+ * and res->kept_asked). Returns WIRE_OK, WIRE_ERR_NOSPACE (cap too small),
+ * WIRE_ERR_RDATA (a name in RDATA that does not fit its RDLENGTH) or a name
+ * error; *outlen and out are meaningful on WIRE_OK only. m->buf and out must
+ * not overlap. Uses about 8 KiB of stack, never allocates.
+ */
+enum wire_err wire_filter_answer(const struct wire_msg *m, wire_keep_fn keep, void *arg,
+				 uint8_t *out, size_t cap, size_t *outlen,
+				 struct wire_filter_result *res);
+
 #endif

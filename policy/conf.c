@@ -1115,6 +1115,51 @@ static void conf_listen(struct conf_ctx *x, json_t *root, struct conf *c)
 	conf_path_pop(x, old);
 }
 
+/* "nat64_prefixes": ["2001:db8:64::/96", ...], RFC 6052 §2.2 lengths only. */
+static void conf_nat64(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	json_t *v = json_object_get(root, "nat64_prefixes");
+	size_t old, n;
+
+	if (!v)
+		return;
+	old = conf_path_key(x, "nat64_prefixes");
+	if (!json_is_array(v)) {
+		conf_err(x, "expected an array, got %s", conf_type_name(v));
+		goto out;
+	}
+	n = json_array_size(v);
+	if (n > ADDR_NAT64_MAX) {
+		conf_err(x, "has %zu elements, at most %d prefixes are allowed", n, ADDR_NAT64_MAX);
+		n = ADDR_NAT64_MAX;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t o2 = conf_path_index(x, i);
+		json_t *e = json_array_get(v, i);
+		struct prefix p;
+
+		if (!json_is_string(e)) {
+			conf_err(x, "expected a string (an IPv6 prefix), got %s",
+				 conf_type_name(e));
+		} else if (addr_prefix_parse(json_string_value(e), &p) < 0 ||
+			   p.addr.family != AF_INET6) {
+			conf_err(x, "\"%s\" is not an IPv6 prefix (host bits must be zero)",
+				 json_string_value(e));
+		} else if (p.len != 32 && p.len != 40 && p.len != 48 && p.len != 56 &&
+			   p.len != 64 && p.len != 96) {
+			conf_err(x,
+				 "\"%s\": a NAT64 prefix is /32, /40, /48, /56, /64 or /96 "
+				 "(RFC 6052 section 2.2)",
+				 json_string_value(e));
+		} else {
+			c->nat64[c->nnat64++] = p;
+		}
+		conf_path_pop(x, o2);
+	}
+out:
+	conf_path_pop(x, old);
+}
+
 static void conf_exceptions(struct conf_ctx *x, json_t *root, struct conf *c)
 {
 	json_t *v = json_object_get(root, "exceptions");
@@ -1546,9 +1591,10 @@ static const struct {
 static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 {
 	static const char *const keys[] = {
-	    "mode",    "enforce", "servers", "client_cert", "client_key", "exceptions",
-	    "listen",  "queue",	  "limits",  "ttl",	    "log",	  "control",
-	    "ruleset", "gateway", "state",   "metrics",	    "privileges", NULL};
+	    "mode",	  "enforce",	"servers",	  "client_cert", "client_key",
+	    "exceptions", "listen",	"queue",	  "limits",	 "ttl",
+	    "log",	  "control",	"ruleset",	  "gateway",	 "state",
+	    "metrics",	  "privileges", "nat64_prefixes", NULL};
 	int mode = -1;
 	json_t *o;
 	int cert, key;
@@ -1571,6 +1617,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 	conf_key_private(x, "client_key", c->client_key);
 
 	conf_exceptions(x, root, c);
+	conf_nat64(x, root, c);
 	conf_listen(x, root, c);
 
 	for (size_t i = 0; i < ARRAY_SIZE(conf_sections); i++) {
@@ -1786,6 +1833,12 @@ void conf_dump(const struct conf *c, FILE *f)
 		json_array_append_new(
 		    arr, json_string(addr_prefix_format(&c->exceptions[i], buf, sizeof(buf))));
 	json_object_set_new(root, "exceptions", arr);
+
+	arr = json_array();
+	for (unsigned i = 0; i < c->nnat64; i++)
+		json_array_append_new(
+		    arr, json_string(addr_prefix_format(&c->nat64[i], buf, sizeof(buf))));
+	json_object_set_new(root, "nat64_prefixes", arr);
 
 	arr = json_array();
 	for (unsigned i = 0; i < c->nlisten; i++) {

@@ -89,6 +89,12 @@ struct conf {
 	struct prefix exceptions[CONF_MAX_EXCEPTIONS];
 	unsigned nexceptions;
 
+	/* NAT64 prefixes of the network (RFC 6052 lengths 32..96): an IPv6
+	 * address in one that embeds a never-learn IPv4 address is never
+	 * learned (ADDR_NAT64_MAX of them). */
+	struct prefix nat64[ADDR_NAT64_MAX];
+	unsigned nnat64;
+
 	struct conf_endpoint listen[CONF_MAX_LISTEN]; /* default 127.0.0.1:53, [::1]:53 */
 	unsigned nlisten;
 

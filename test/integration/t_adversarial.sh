@@ -375,16 +375,18 @@ echo "# (3) rebinding answers from the Protective DNS server open nothing"
 l0=$(st dns.learned)
 ls0=$(st dns.learn_special)
 before=$(ctl --json list | "$PY" -c 'import json,sys; print(" ".join(sorted(e["addr"] for e in json.load(sys.stdin)["entries"])))')
-check_eq "(3) rb4.test A" "NOERROR 127.0.0.1" "$(dnsq rb4.test A)"
-check_eq "(3) meta.test A" "NOERROR 169.254.169.254" "$(dnsq meta.test A)"
-check_eq "(3) rb6.test AAAA" "NOERROR ::1" "$(dnsq rb6.test AAAA)"
-check_eq "(3) ll.test AAAA" "NOERROR fe80::1" "$(dnsq ll.test AAAA)"
+# Invariant 7: never-learn addresses are removed from the answer, which is
+# then empty: SERVFAIL (t_answers.sh covers every class).
+check_eq "(3) rb4.test A" "SERVFAIL" "$(dnsq rb4.test A)"
+check_eq "(3) meta.test A" "SERVFAIL" "$(dnsq meta.test A)"
+check_eq "(3) rb6.test AAAA" "SERVFAIL" "$(dnsq rb6.test AAAA)"
+check_eq "(3) ll.test AAAA" "SERVFAIL" "$(dnsq ll.test AAAA)"
 after=$(ctl --json list | "$PY" -c 'import json,sys; print(" ".join(sorted(e["addr"] for e in json.load(sys.stdin)["entries"])))')
 check_eq "(3) the allowset gained none of them" "$before" "$after"
 check_eq "(3) learned counter unchanged" "$l0" "$(st dns.learned)"
 check_eq "(3) dns.learn_special counts the four" "$((ls0 + 4))" "$(st dns.learn_special)"
-check_eq "(3) 169.254.169.254 (cloud metadata) stays closed: explain" never-resolved "$(reason 169.254.169.254)"
-check_eq "(3) fe80::1 stays closed: explain" never-resolved "$(reason fe80::1)"
+check_eq "(3) 169.254.169.254 (cloud metadata) stays closed: explain" never-learn "$(reason 169.254.169.254)"
+check_eq "(3) fe80::1 stays closed: explain" never-learn "$(reason fe80::1)"
 check "(3) the refusal is logged" grep -q "never opens a flow" "$ZT_TMP/$ZTD_LOG.log"
 # Loopback never reaches our verdict: "-o lo -j ACCEPT" comes first.
 if ns_exec "$C" iptables-save | grep -q -- '-A ZTDNS-OUT -o lo -j ACCEPT'; then
