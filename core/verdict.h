@@ -42,14 +42,14 @@ struct verdict_infra {
 	uint16_t port;
 };
 
-#define VERDICT_MAX_LAN	       8
+#define VERDICT_MAX_LAN		8
 #define VERDICT_MAX_LAN_SUBNETS 16
 
 /* Gateway: one LAN interface and the client subnets its packets may come
  * from. The subnets of different interfaces never overlap (conf.c). */
 struct verdict_lan {
-	uint32_t ifindex;  /* 0: the interface did not exist when this was built */
-	bool any_source;   /* the old "lan_interfaces" form: no subnets configured */
+	uint32_t ifindex; /* 0: the interface did not exist when this was built */
+	bool any_source;  /* the old "lan_interfaces" form: no subnets configured */
 	struct prefix subnets[VERDICT_MAX_LAN_SUBNETS];
 	unsigned nsubnets;
 };
@@ -57,20 +57,20 @@ struct verdict_lan {
 /* The link-layer facts of a queued packet, which the sender cannot choose
  * freely on its link (DESIGN.md invariant 10). */
 struct verdict_link {
-	uint32_t indev;	   /* arrival interface; 0: the machine's own packet */
-	uint8_t hwlen;	   /* bytes in hw (6 on Ethernet); 0: no NFQA_HWADDR */
-	uint8_t hw[8];	   /* the frame's source address */
-	bool has_inner;	   /* an ICMP error whose quoted header could be read */
+	uint32_t indev;			  /* arrival interface; 0: the machine's own packet */
+	uint8_t hwlen;			  /* bytes in hw (6 on Ethernet); 0: no NFQA_HWADDR */
+	uint8_t hw[8];			  /* the frame's source address */
+	bool has_inner;			  /* an ICMP error whose quoted header could be read */
 	struct addr inner_src, inner_dst; /* the quoted packet's addresses */
 };
 
 /* What the verdict reads. The pointed-to tables must outlive the calls. */
 struct verdict_policy {
-	bool enforce;	   /* false: audit, a deny is turned into an accept */
-	bool scoped;	   /* gateway with per-client allowances */
-	bool dhcp;	   /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
-	bool want_details; /* fill names/server of the allowance (logs, explain) */
-	bool gateway;	   /* mode gateway: flows with client NULL are forwarded */
+	bool enforce;		    /* false: audit, a deny is turned into an accept */
+	bool scoped;		    /* gateway with per-client allowances */
+	bool dhcp;		    /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
+	bool want_details;	    /* fill names/server of the allowance (logs, explain) */
+	bool gateway;		    /* mode gateway: flows with client NULL are forwarded */
 	bool lan_may_reach_servers; /* forwarded flows may use the infra entries */
 	struct verdict_lan lan[VERDICT_MAX_LAN];
 	unsigned nlan;

@@ -1488,7 +1488,8 @@ static int conf_lan_iface(struct conf_ctx *x, json_t *e, struct conf *c)
 	const char *s;
 
 	if (!e || !json_is_string(e)) {
-		conf_err(x, "expected an interface name, got %s", e ? conf_type_name(e) : "nothing");
+		conf_err(x, "expected an interface name, got %s",
+			 e ? conf_type_name(e) : "nothing");
 		return -1;
 	}
 	s = json_string_value(e);
@@ -1614,8 +1615,9 @@ static void conf_gateway(struct conf_ctx *x, json_t *o, struct conf *c)
 		conf_missing(x, "lan", "(the LAN interfaces and their client subnets)");
 	} else {
 		old = conf_path_key(x, "lan_interfaces");
-		conf_warn(x, "no client subnets: any source address on these interfaces may ask and "
-			     "forward; give gateway.lan [{\"interface\", \"subnets\"}] instead");
+		conf_warn(x,
+			  "no client subnets: any source address on these interfaces may ask and "
+			  "forward; give gateway.lan [{\"interface\", \"subnets\"}] instead");
 		n = conf_array(x, v, CONF_MAX_LAN_IFACES, "interfaces are");
 		for (size_t i = 0; i < n; i++) {
 			size_t o2 = conf_path_index(x, i);
@@ -2016,18 +2018,20 @@ void conf_dump(const struct conf *c, FILE *f)
 									 sizeof(pb))));
 			}
 			if (c->lan_nsubnets[i])
-				json_array_append_new(arr, json_pack("{s:o, s:o}", "interface",
-								     conf_json_str(c->lan_ifaces[i]),
-								     "subnets", subs));
+				json_array_append_new(arr,
+						      json_pack("{s:o, s:o}", "interface",
+								conf_json_str(c->lan_ifaces[i]),
+								"subnets", subs));
 			else {
 				json_decref(subs);
 				json_array_append_new(arr, conf_json_str(c->lan_ifaces[i]));
 			}
 		}
 		/* One form for the whole list: the parser refuses a mix. */
-		json_object_set_new(o, c->nlan_ifaces && c->lan_nsubnets[0] ? "lan" : "lan_interfaces",
-				    arr);
-		json_object_set_new(o, "lan_may_reach_servers", json_boolean(c->lan_may_reach_servers));
+		json_object_set_new(
+		    o, c->nlan_ifaces && c->lan_nsubnets[0] ? "lan" : "lan_interfaces", arr);
+		json_object_set_new(o, "lan_may_reach_servers",
+				    json_boolean(c->lan_may_reach_servers));
 		json_object_set_new(o, "enforce_output", json_boolean(c->gateway_enforce_output));
 		json_object_set_new(o, "shared_allowances", json_boolean(c->shared_allowances));
 		if (c->nidentities) {

@@ -129,7 +129,7 @@ struct conf {
 	 * gateway.lan_interfaces form, any source on that interface. */
 	struct prefix lan_subnets[CONF_MAX_LAN_IFACES][CONF_MAX_LAN_SUBNETS];
 	unsigned lan_nsubnets[CONF_MAX_LAN_IFACES];
-	bool lan_may_reach_servers; /* default false: the infra rule is the gateway's own */
+	bool lan_may_reach_servers;  /* default false: the infra rule is the gateway's own */
 	bool gateway_enforce_output; /* default true */
 	bool shared_allowances;	     /* default false: per-client scoping */
 	struct conf_identity identities[CONF_MAX_IDENTITIES]; /* gateway.client_identities */
