@@ -14,7 +14,7 @@
 #                       ztsg$$ gateway (ztdnsd)                    CN idB -> unbound 127.0.0.3:53 (polB)
 #   ztsc$$ C  c0 192.0.2.2/26 ---------- lan1 192.0.2.1/26         CN idC -> unbound 127.0.0.4:53 (polC)
 #                                       wan0 198.18.0.1/24 ----    198.51.100.0/24 local: ztnet.py serve
-#                                                                  (tcp 7001, udp 7002 echo)
+#                                                                  (tcp 7001); udp 7003 echo on X
 #
 # B is the attacker: it writes other hosts' source addresses into packets it
 # sends from its own MAC address (raw sockets, test/integration/ztforge.py).
@@ -207,6 +207,10 @@ ctr_setup "$I" || { not_ok "far-end counting chains"; exit 1; }
 
 bg_start web "$I" "${ZT_NET[@]}" serve --tcp 7001 --udp 7002 --log "$ZT_TMP/web-server.log" --max-seconds 900
 wait_for 5 grep -q ready "$ZT_TMP/web-server.log" || { not_ok "web server started"; exit 1; }
+# A UDP echo bound to X itself: its answers belong to the client's flow (the
+# web server's UDP socket answers from the route's source address instead).
+bg_start echo "$I" "${FORGE[@]}" udp-echo $X 7003 --seconds 900
+wait_for 5 grep -q ready "$ZT_TMP/echo.log" || { not_ok "udp echo started"; exit 1; }
 
 pki_init "$PKI"
 pki_server "$PKI" mtls ca mtls.test $MTLS
@@ -275,7 +279,7 @@ n=$(syn_from $C_IP $X 7001)
 forge "$B" syn $C_IP $X 7001
 moved "(0) B's SYNs forged with a lan1 source ($C_IP) arrive" "$n" syn_from $C_IP $X 7001
 n=$(icmp_from $B_IP $X)
-forge "$B" icmp-unreach $B_IP $X $X 7002 $A_IP 40001
+forge "$B" icmp-unreach $B_IP $X $X 7003 $A_IP 40001
 moved "(0) B's ICMP error quoting a flow of A's arrives" "$n" icmp_from $B_IP $X
 n=$(syn_from $A_IP $MTLS 853)
 tcp_probe "$A" $MTLS 853
@@ -365,16 +369,16 @@ expect_dns "(5) C gets idC's policy" "$C" $GW_LAN1 policy.test "NOERROR 198.51.1
 
 echo "# (6) ICMP errors from the LAN: only about the sender's own flow"
 n=$(icmp_from $A_IP $X)
-forge "$A" udp-closed $A_IP 40001 $X 7002
-moved "(6) A's genuine port unreachable (its own flow $X:7002 -> $A_IP:40001) passes" "$n" icmp_from $A_IP $X
+forge "$A" udp-closed $A_IP 40001 $X 7003
+moved "(6) A's genuine port unreachable (its own flow $X:7003 -> $A_IP:40001) passes" "$n" icmp_from $A_IP $X
 status_ge "(6)" verdicts.by_reason.related 1
 n=$(icmp_from $B_IP $X)
-forge "$B" icmp-unreach $B_IP $X $X 7002 $A_IP 40001
+forge "$B" icmp-unreach $B_IP $X $X 7003 $A_IP 40001
 stayed "(6) B's ICMP error quoting A's flow is dropped" "$n" icmp_from $B_IP $X
 status_ge "(6)" verdicts.by_reason.foreign-related 1
 n=$(icmp_from $A_IP $X)
 w=$(ctlj status 2>/dev/null | json_get verdicts.by_reason.wrong-link)
-forge "$B" icmp-unreach $A_IP $X $X 7002 $A_IP 40001
+forge "$B" icmp-unreach $A_IP $X $X 7003 $A_IP 40001
 stayed "(6) B's ICMP error quoting A's flow with A's source is dropped" "$n" icmp_from $A_IP $X
 status_ge "(6) the forged one was judged wrong-link" verdicts.by_reason.wrong-link $((${w:-0} + 1))
 
@@ -405,5 +409,6 @@ if [ "$ZT_FAIL" -gt 0 ]; then
 	diag "--- ztdnsd log"
 	diag "$(tail -n 40 "$ZT_TMP/ztdnsd.log")"
 	diag "$(ctr_dump "$I")"
+	diag "$(ns_exec "$G" iptables -w 5 -L -v -n -x 2>&1)"
 fi
 exit 0

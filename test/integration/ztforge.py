@@ -16,6 +16,9 @@ of packets and exits.
                                          holds (sent raw): the echo finds no
                                          socket and this host's own kernel
                                          answers with a genuine ICMP error
+  udp-echo ADDR PORT [--seconds S]       echo datagrams back from ADDR itself
+                                         (a socket bound to ADDR, so the echo
+                                         belongs to the sender's flow)
 """
 import argparse
 import random
@@ -101,6 +104,10 @@ def main():
     c.add_argument("sport", type=int)
     c.add_argument("dst")
     c.add_argument("dport", type=int)
+    c = sub.add_parser("udp-echo")
+    c.add_argument("addr")
+    c.add_argument("port", type=int)
+    c.add_argument("--seconds", type=float, default=600)
     a = p.parse_args()
     a.count = max(1, min(getattr(a, "count", 1), 20))
 
@@ -122,6 +129,19 @@ def main():
     elif a.cmd == "udp-closed":
         send(ip4(a.src, a.dst, socket.IPPROTO_UDP,
                  udp(a.src, a.dst, a.sport, a.dport, b"probe closed")), a.dst, 1)
+    elif a.cmd == "udp-echo":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((a.addr, a.port))
+        s.settimeout(0.5)
+        print("ready", flush=True)
+        deadline = time.monotonic() + min(a.seconds, 900)
+        while time.monotonic() < deadline:
+            try:
+                data, peer = s.recvfrom(2048)
+            except socket.timeout:
+                continue
+            print("udp %s:%d %d bytes" % (peer[0], peer[1], len(data)), flush=True)
+            s.sendto(data, peer)
     return 0
 
 
