@@ -303,6 +303,35 @@ int main(void)
 			verdict_decide_link(&g, &ip, NULL, &la, now, &r);
 			CHECK(r.reason == VERDICT_FOREIGN_RELATED);
 		}
+		/* ICMPv6 (RFC 4443 §3.1): the quoted header after 40 + 8 bytes. */
+		{
+			uint8_t raw[40 + 8 + 48] = {0x60};
+			struct packet_info ip6;
+			struct addr a6, x6;
+
+			addr_parse("2001:db8:1::130", &a6);
+			addr_parse("2001:db8:5::10", &x6);
+			raw[6] = IPPROTO_ICMPV6;
+			raw[40] = 1;
+			raw[48] = 0x60;
+			memcpy(raw + 48 + 8, x6.b, 16);
+			memcpy(raw + 48 + 24, a6.b, 16);
+			ip6 = pkt("2001:db8:1::130", "2001:db8:5::10", IPPROTO_ICMPV6, 0, 0);
+			ip6.icmp_type = 1;
+			ip6.l4_offset = 40;
+			verdict_link_fill(&la, 7, mac_a, 6, raw, sizeof(raw), &ip6);
+			CHECK(la.has_inner && addr_equal(&la.inner_src, &x6) &&
+			      addr_equal(&la.inner_dst, &a6));
+			verdict_link_fill(&la, 7, mac_a, 6, raw, 40 + 8 + 39, &ip6);
+			CHECK(!la.has_inner);
+			/* No v6 subnet on lan0: spoofed-source before anything. */
+			verdict_link_fill(&la, 7, mac_a, 6, raw, sizeof(raw), &ip6);
+			verdict_decide_link(&g, &ip6, NULL, &la, now, &r);
+			CHECK(r.reason == VERDICT_SPOOFED_SOURCE);
+			/* Echo requests are not errors. */
+			ip6.icmp_type = 128;
+			CHECK(!verdict_is_icmp_error(&ip6));
+		}
 		/* A later lookup from another MAC rebinds the scope. */
 		allowset_add_linked(as, &ca, allowset_link(7, mac_b), &dst, now + 1000,
 				    ALLOWSET_LEARNED, "a.example", NULL, now);
