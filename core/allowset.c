@@ -38,6 +38,9 @@ struct allowset_entry {
 	uint64_t added_ms;
 	_Atomic uint64_t expires_ms;
 	_Atomic uint64_t hits;
+	/* The client's link (allowset_link()), 0 when unbound. One word, so a
+	 * reader never sees half of an old binding and half of a new one. */
+	_Atomic uint64_t link;
 	struct allowset_meta *_Atomic meta;
 };
 
@@ -408,9 +411,25 @@ bool allowset_was_refused(struct allowset *as, const struct addr *scope, const s
 	return allowset_refusal_get(as, scope, a, NULL);
 }
 
+uint64_t allowset_link(uint32_t ifindex, const uint8_t mac[6])
+{
+	uint64_t w = (uint64_t)((ifindex & 0x7fff) | 0x8000) << 48;
+
+	for (int i = 0; i < 6; i++)
+		w |= (uint64_t)mac[i] << (8 * (5 - i));
+	return w;
+}
+
 int allowset_add(struct allowset *as, const struct addr *scope, const struct addr *a,
 		 uint64_t expires_ms, enum allowset_source src, const char *name,
 		 const char *server, uint64_t now_ms)
+{
+	return allowset_add_linked(as, scope, 0, a, expires_ms, src, name, server, now_ms);
+}
+
+int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t link,
+			const struct addr *a, uint64_t expires_ms, enum allowset_source src,
+			const char *name, const char *server, uint64_t now_ms)
 {
 	struct allowset_key k;
 	struct allowset_entry *e;
@@ -425,6 +444,10 @@ int allowset_add(struct allowset *as, const struct addr *scope, const struct add
 	if (e) {
 		struct allowset_meta *old = atomic_load_explicit(&e->meta, memory_order_acquire);
 
+		/* The latest lookup's link wins (an address handed to another
+		 * host by DHCP moves with its next lookup). */
+		if (link)
+			atomic_store_explicit(&e->link, link, memory_order_release);
 		if (atomic_load_explicit(&e->expires_ms, memory_order_relaxed) < expires_ms)
 			atomic_store_explicit(&e->expires_ms, expires_ms, memory_order_release);
 		/* A manual allow stays manual; a lookup does not demote it. */
@@ -459,6 +482,7 @@ int allowset_add(struct allowset *as, const struct addr *scope, const struct add
 	e->source = src;
 	e->added_ms = now_ms;
 	atomic_init(&e->expires_ms, expires_ms);
+	atomic_init(&e->link, link);
 	m = meta_with(as, NULL, name, server, &unchanged);
 	atomic_init(&e->meta, m); /* NULL is fine: no names */
 	cds_lfht_node_init(&e->node);
@@ -559,7 +583,7 @@ static void fill_view(const struct allowset_entry *e, struct allowset_view *v)
 
 enum allowset_result allowset_probe(struct allowset *as, const struct addr *scope,
 				    const struct addr *a, uint64_t now_ms, uint64_t *expires_ms,
-				    enum allowset_source *source, bool count_hit)
+				    enum allowset_source *source, uint64_t *link, bool count_hit)
 {
 	struct allowset_key k;
 	struct allowset_entry *e;
@@ -576,6 +600,8 @@ enum allowset_result allowset_probe(struct allowset *as, const struct addr *scop
 			atomic_fetch_add_explicit(&e->hits, 1, memory_order_relaxed);
 		*expires_ms = exp;
 		*source = e->source;
+		if (link)
+			*link = atomic_load_explicit(&e->link, memory_order_acquire);
 	}
 	rcu_read_unlock();
 	return r;

@@ -81,6 +81,19 @@ int allowset_add(struct allowset *as, const struct addr *scope, const struct add
 		 uint64_t expires_ms, enum allowset_source src, const char *name,
 		 const char *server, uint64_t now_ms);
 
+/* A gateway client's link, packed in one word for allowset_add_linked():
+ * the low 15 bits of the interface index and the 48-bit MAC address (never
+ * 0). The interface bits alone do not tell interfaces apart; the verdict
+ * first checks the source against the arrival interface's own subnets,
+ * which are disjoint between interfaces. */
+uint64_t allowset_link(uint32_t ifindex, const uint8_t mac[6]);
+
+/* Writer. allowset_add() for a client scope bound to link (allowset_link();
+ * 0: unbound). Refreshing an entry with a non-zero link rebinds it. */
+int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t link,
+			const struct addr *a, uint64_t expires_ms, enum allowset_source src,
+			const char *name, const char *server, uint64_t now_ms);
+
 /* Writer. Remove (scope, a). Returns 0 or -ENOENT. */
 int allowset_remove(struct allowset *as, const struct addr *scope, const struct addr *a);
 
@@ -98,11 +111,11 @@ enum allowset_result allowset_lookup(struct allowset *as, const struct addr *sco
 				     struct allowset_view *view, bool count_hit);
 
 /* Any registered thread. The verdict path's lookup: like allowset_lookup()
- * but it copies only the expiry and the source (set on HIT and EXPIRED),
- * never the names. */
+ * but it copies only the expiry, the source and (link not NULL) the link
+ * binding (set on HIT and EXPIRED), never the names. */
 enum allowset_result allowset_probe(struct allowset *as, const struct addr *scope,
 				    const struct addr *a, uint64_t now_ms, uint64_t *expires_ms,
-				    enum allowset_source *source, bool count_hit);
+				    enum allowset_source *source, uint64_t *link, bool count_hit);
 
 /* Why an address an answer carried is not in the table (DESIGN.md
  * invariant 7: the stub removed it from the answer). */

@@ -57,7 +57,7 @@ static json_t *dns_json(struct daemon *d)
 	static const char *const rcodes[6] = {"noerror",  "formerr", "servfail",
 					      "nxdomain", "notimp",  "refused"};
 	struct stub_stats st;
-	json_t *rc = json_object(), *ids = json_array(), *answers;
+	json_t *rc = json_object(), *ids = json_array(), *answers, *o;
 
 	if (!d->stub || !d->upstream)
 		return json_null();
@@ -91,7 +91,7 @@ static json_t *dns_json(struct daemon *d)
 		    (json_int_t)st.filter_errors, "records_removed", removed, "never_learn",
 		    classes, "local_prefixes_dropped", (json_int_t)st.local_prefixes_dropped);
 	}
-	return json_pack(
+	o = json_pack(
 	    "{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
 	    "udp_queries", (json_int_t)st.udp_queries, "tcp_queries", (json_int_t)st.tcp_queries,
@@ -106,6 +106,13 @@ static json_t *dns_json(struct daemon *d)
 	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "learn_special",
 	    (json_int_t)st.learn_special, "addrs_dropped", (json_int_t)st.addrs_dropped, "servers",
 	    servers_json(d->upstream), "identities", ids, "answers", answers);
+	/* Gateway scope refusals (dns/stub.c gateway_scope()). */
+	if (o) {
+		json_object_set_new(o, "scope_refused", json_integer((json_int_t)st.scope_refused));
+		json_object_set_new(o, "scope_no_neighbour",
+				    json_integer((json_int_t)st.scope_no_neigh));
+	}
+	return o;
 }
 
 static json_t *fastpath_json(struct daemon *d)

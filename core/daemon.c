@@ -1,6 +1,7 @@
 #include "core/daemon.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,25 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 	p->enforce = c->enforce;
 	p->scoped = c->mode == CONF_MODE_GATEWAY && !c->shared_allowances;
 	p->dhcp = c->mode != CONF_MODE_SIDECAR;
+	p->gateway = c->mode == CONF_MODE_GATEWAY;
+	p->lan_may_reach_servers = c->lan_may_reach_servers;
+	/* Interface indexes as they are now: an interface created later (or
+	 * re-created) is not a LAN interface until the next reload, so its
+	 * packets are denied (spoofed-source), never let through. */
+	p->nlan = 0;
+	for (unsigned i = 0; p->gateway && i < c->nlan_ifaces && i < VERDICT_MAX_LAN; i++) {
+		struct verdict_lan *l = &p->lan[p->nlan++];
+
+		l->ifindex = if_nametoindex(c->lan_ifaces[i]);
+		if (!l->ifindex)
+			log_warnx("LAN interface %s does not exist (yet): its packets are denied "
+				  "until a reload",
+				  c->lan_ifaces[i]);
+		l->any_source = c->lan_nsubnets[i] == 0;
+		l->nsubnets = 0;
+		for (unsigned j = 0; j < c->lan_nsubnets[i] && j < VERDICT_MAX_LAN_SUBNETS; j++)
+			l->subnets[l->nsubnets++] = c->lan_subnets[i][j];
+	}
 	p->ninfra = 0;
 	for (unsigned i = 0; i < c->nservers; i++)
 		for (unsigned j = 0; j < c->servers[i].naddrs && p->ninfra < VERDICT_MAX_INFRA;
@@ -55,6 +75,7 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	struct daemon *d = arg;
 	struct packet_info pi; /* packet_parse() zeroes it first */
 	struct verdict_result r;
+	struct verdict_link link;
 	enum packet_err pe = packet_parse(qp->payload, qp->len, &pi);
 	uint64_t now = allowset_now_ms();
 
@@ -65,8 +86,10 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	d->policy.want_details =
 	    d->vlog || d->conf->log_verdicts || control_has_subscribers(d->control);
 	/* No input interface: the machine's own flow (OUTPUT). */
-	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
-		       qp->indev == 0 ? allowset_scope_self() : NULL, now, &r);
+	verdict_link_fill(&link, qp->indev, qp->hwaddr, qp->hwlen, qp->payload, qp->len,
+			  pe == PACKET_OK ? &pi : NULL);
+	verdict_decide_link(&d->policy, pe == PACKET_OK ? &pi : NULL,
+			    qp->indev == 0 ? allowset_scope_self() : NULL, &link, now, &r);
 	nfqueue_verdict(
 	    q, qp->id,
 	    r.accept ? NFQUEUE_ACCEPT
@@ -341,6 +364,15 @@ static void upstream_set_install(struct daemon *d, const struct conf *c, struct 
 	for (unsigned i = 0; i < u->nids; i++) {
 		d->id_upstream[i] = u->ids[i];
 		routes[i].subnet = c->identities[i].subnet;
+		/* An identity named for an interface that is missing now
+		 * matches nothing (ifindex UINT32_MAX): the default one is used,
+		 * never another client's. */
+		routes[i].ifindex = 0;
+		if (c->identities[i].iface) {
+			routes[i].ifindex = if_nametoindex(c->identities[i].iface);
+			if (!routes[i].ifindex)
+				routes[i].ifindex = UINT32_MAX;
+		}
 		routes[i].up = u->ids[i];
 	}
 	if (d->stub) {
@@ -678,7 +710,7 @@ static bool same_upstream(const struct conf *o, const struct conf *n)
 		const struct conf_identity *a = &o->identities[i], *b = &n->identities[i];
 
 		if (a->subnet.len != b->subnet.len ||
-		    !addr_equal(&a->subnet.addr, &b->subnet.addr) ||
+		    !addr_equal(&a->subnet.addr, &b->subnet.addr) || !str_eq(a->iface, b->iface) ||
 		    !str_eq(a->client_cert, b->client_cert) ||
 		    !str_eq(a->client_key, b->client_key))
 			return false;

@@ -206,6 +206,10 @@ void metrics_render(struct daemon *d, FILE *f)
 		(unsigned long long)ss.client_full);
 	fprintf(f, "ztdns_dns_refused_total{bound=\"tcp_connections\"} %llu\n",
 		(unsigned long long)ss.tcp_refused);
+	fprintf(f, "ztdns_dns_refused_total{bound=\"client_subnet\"} %llu\n",
+		(unsigned long long)ss.scope_refused);
+	fprintf(f, "ztdns_dns_refused_total{bound=\"client_neighbour\"} %llu\n",
+		(unsigned long long)ss.scope_no_neigh);
 	counter(f, "ztdns_dns_bad_answers_total", "Upstream answers refused, by why.");
 	fprintf(f, "ztdns_dns_bad_answers_total{why=\"mismatch\"} %llu\n",
 		(unsigned long long)ss.bad_answers);

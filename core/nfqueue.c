@@ -78,6 +78,22 @@ static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 		pkt.indev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
 	if (attr[NFQA_IFINDEX_OUTDEV] && mnl_attr_get_payload_len(attr[NFQA_IFINDEX_OUTDEV]) >= 4)
 		pkt.outdev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_OUTDEV]));
+	if (attr[NFQA_IFINDEX_PHYSINDEV] &&
+	    mnl_attr_get_payload_len(attr[NFQA_IFINDEX_PHYSINDEV]) >= 4)
+		pkt.physindev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_PHYSINDEV]));
+	/* The kernel fills it from the frame's header for devices with one;
+	 * a length beyond the attribute or the array is ignored (no address:
+	 * the gateway verdict denies what needs one). */
+	if (attr[NFQA_HWADDR] &&
+	    mnl_attr_get_payload_len(attr[NFQA_HWADDR]) >= sizeof(struct nfqnl_msg_packet_hw)) {
+		const struct nfqnl_msg_packet_hw *hw = mnl_attr_get_payload(attr[NFQA_HWADDR]);
+		uint16_t hl = ntohs(hw->hw_addrlen);
+
+		if (hl > 0 && hl <= sizeof(pkt.hwaddr) && hl <= sizeof(hw->hw_addr)) {
+			memcpy(pkt.hwaddr, hw->hw_addr, hl);
+			pkt.hwlen = (uint8_t)hl;
+		}
+	}
 	q->cb(q->arg, q, &pkt);
 	return MNL_CB_OK;
 }

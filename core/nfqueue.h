@@ -31,6 +31,10 @@ struct nfqueue_packet {
 	bool has_uid, has_gid;
 	uint32_t uid, gid;
 	uint32_t indev, outdev; /* ifindex, 0 if absent */
+	uint32_t physindev;	/* bridge port the frame came in on, 0 if absent */
+	uint8_t hwlen;		/* bytes in hwaddr; 0: no NFQA_HWADDR (not received
+				 * on an Ethernet-like device, or our own packet) */
+	uint8_t hwaddr[8];	/* the frame's source link-layer address */
 };
 
 /* Called for every queued packet; it must call nfqueue_verdict() for

@@ -54,9 +54,16 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 {
 	char a[ADDR_STRLEN];
 
+	const bool fwd = strcmp(chain, RULESET_CHAIN_FWD) == 0;
+	/* What the daemon is asked about. Forwarded RELATED packets too: an
+	 * ICMP error a LAN client sends passes only when it is about its own
+	 * flow (verdict foreign-related), which no kernel match checks. */
+	const char *queued = fwd ? "NEW,RELATED" : "NEW";
+
 	if (strcmp(chain, RULESET_CHAIN_OUT) == 0)
 		fprintf(out, "-A %s -o lo -j ACCEPT\n", chain);
-	fprintf(out, "-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n", chain);
+	fprintf(out, "-A %s -m conntrack --ctstate %s -j ACCEPT\n", chain,
+		fwd ? "ESTABLISHED" : "ESTABLISHED,RELATED");
 	/* Finding the network: DHCP and DHCPv6 only to where a client sends
 	 * them (a process that binds port 68 or 546 must not reach any address
 	 * that way), not in sidecar mode (the runtime configures the pod), not
@@ -101,17 +108,17 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 		}
 	}
 	fprintf(out, "-A %s -m conntrack --ctstate INVALID -j DROP\n", chain);
-	if (c->fast_path) {
+	/* Per-client allowances are bound to the client's MAC address, which
+	 * a (source, destination) set cannot check: forwarded flows of a
+	 * gateway with per-client allowances always go to the daemon. */
+	if (c->fast_path && !(fwd && !c->shared_allowances)) {
 		/* Known destinations in the kernel (core/fastpath.h); the rest
 		 * still goes to the daemon. */
-		bool fwd = strcmp(chain, RULESET_CHAIN_FWD) == 0;
-		bool per_client = fwd && !c->shared_allowances;
-		const char *set = family == AF_INET ? (per_client ? FASTPATH_SET4C : FASTPATH_SET4)
-						    : (per_client ? FASTPATH_SET6C : FASTPATH_SET6);
+		const char *set = family == AF_INET ? FASTPATH_SET4 : FASTPATH_SET6;
 
 		fprintf(out,
-			"-A %s -m conntrack --ctstate NEW -m set --match-set %s %s -j ACCEPT\n",
-			chain, set, per_client ? "src,dst" : "dst");
+			"-A %s -m conntrack --ctstate NEW -m set --match-set %s dst -j ACCEPT\n",
+			chain, set);
 	}
 	if (c->deny_action == CONF_DENY_REJECT) {
 		/* Packets the daemon rejected come back marked (NF_REPEAT). */
@@ -123,11 +130,11 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 	}
 	/* Never --queue-bypass: with no reader bound, the kernel drops. */
 	if (c->queue_count > 1)
-		fprintf(out, "-A %s -m conntrack --ctstate NEW -j NFQUEUE --queue-balance %u:%u\n",
-			chain, c->queue_num, c->queue_num + c->queue_count - 1);
+		fprintf(out, "-A %s -m conntrack --ctstate %s -j NFQUEUE --queue-balance %u:%u\n",
+			chain, queued, c->queue_num, c->queue_num + c->queue_count - 1);
 	else
-		fprintf(out, "-A %s -m conntrack --ctstate NEW -j NFQUEUE --queue-num %u\n", chain,
-			c->queue_num);
+		fprintf(out, "-A %s -m conntrack --ctstate %s -j NFQUEUE --queue-num %u\n", chain,
+			queued, c->queue_num);
 	fprintf(out, "-A %s -j DROP\n", chain);
 }
 
@@ -170,6 +177,30 @@ static void dns_rules(const struct conf *c, int family, FILE *out)
 		fprintf(out, "-I PREROUTING 1 -i %s -j %s\n", c->lan_ifaces[i], RULESET_CHAIN_DNS);
 }
 
+/* The FORWARD jumps of LAN interface j: only sources in its client subnets
+ * reach ZTDNS-FWD, anything else from it is dropped in ZTDNS-SPOOF (the
+ * kernel's counters on that chain count them). Inserted at the top in
+ * reverse, so the subnet jumps end up above the drop. The old
+ * lan_interfaces form (no subnets) jumps for every source. */
+static void fwd_jumps(const struct conf *c, int family, unsigned j, FILE *out)
+{
+	char pb[PREFIX_STRLEN];
+
+	if (!c->lan_nsubnets[j]) {
+		fprintf(out, "-I FORWARD 1 -i %s -j %s\n", c->lan_ifaces[j], RULESET_CHAIN_FWD);
+		return;
+	}
+	fprintf(out, "-I FORWARD 1 -i %s -j %s\n", c->lan_ifaces[j], RULESET_CHAIN_SPOOF);
+	for (unsigned k = c->lan_nsubnets[j]; k-- > 0;) {
+		const struct prefix *p = &c->lan_subnets[j][k];
+
+		if (p->addr.family != family)
+			continue;
+		fprintf(out, "-I FORWARD 1 -i %s -s %s -j %s\n", c->lan_ifaces[j],
+			addr_prefix_format(p, pb, sizeof(pb)), RULESET_CHAIN_FWD);
+	}
+}
+
 struct ruleset_chain {
 	const char *table;
 	const char *name;
@@ -179,6 +210,7 @@ struct ruleset_chain {
 static const struct ruleset_chain chains[] = {
     {"filter", RULESET_CHAIN_OUT, wants_out},
     {"filter", RULESET_CHAIN_FWD, wants_fwd},
+    {"filter", RULESET_CHAIN_SPOOF, wants_fwd},
     {"nat", RULESET_CHAIN_DNS, wants_fwd},
 };
 
@@ -253,14 +285,15 @@ static void render_table(const struct conf *c, int family, const char *table, co
 		if (c && ch->wanted(c)) {
 			if (strcmp(ch->name, RULESET_CHAIN_DNS) == 0) {
 				dns_rules(c, family, out);
+			} else if (strcmp(ch->name, RULESET_CHAIN_SPOOF) == 0) {
+				fprintf(out, "-A %s -j DROP\n", ch->name);
 			} else {
 				chain_rules(c, family, ch->name, out);
 				if (strcmp(ch->name, RULESET_CHAIN_OUT) == 0)
 					fprintf(out, "-I OUTPUT 1 -j %s\n", ch->name);
 				else
 					for (unsigned j = 0; j < c->nlan_ifaces; j++)
-						fprintf(out, "-I FORWARD 1 -i %s -j %s\n",
-							c->lan_ifaces[j], ch->name);
+						fwd_jumps(c, family, j, out);
 			}
 		} else if (exists[i]) {
 			fprintf(out, "-X %s\n", ch->name);

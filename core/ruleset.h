@@ -20,6 +20,8 @@ struct conf;
 #define RULESET_CHAIN_OUT "ZTDNS-OUT"
 #define RULESET_CHAIN_FWD "ZTDNS-FWD"
 #define RULESET_CHAIN_DNS "ZTDNS-DNS" /* nat: LAN DNS redirected to the stub */
+#define RULESET_CHAIN_SPOOF                                                                        \
+	"ZTDNS-SPOOF" /* gateway: LAN packets from outside their interface's client subnets */
 
 /* Write what ruleset_apply() would feed to iptables-restore (family AF_INET)
  * or ip6tables-restore (AF_INET6) on a system without our chains. */

@@ -10,12 +10,16 @@ static const char *const reason_names[VERDICT_REASON_COUNT] = {
     [VERDICT_EXCEPTION] = "exception",
     [VERDICT_INFRA] = "infra",
     [VERDICT_MANUAL] = "manual",
+    [VERDICT_RELATED] = "related",
     [VERDICT_NEVER_RESOLVED] = "never-resolved",
     [VERDICT_EXPIRED] = "expired",
     [VERDICT_OTHER_CLIENT] = "other-client",
     [VERDICT_OVER_CAP] = "over-cap",
     [VERDICT_UNPARSABLE] = "unparsable",
     [VERDICT_NEVER_LEARN] = "never-learn",
+    [VERDICT_SPOOFED_SOURCE] = "spoofed-source",
+    [VERDICT_WRONG_LINK] = "wrong-link",
+    [VERDICT_FOREIGN_RELATED] = "foreign-related",
 };
 
 const char *verdict_reason_name(enum verdict_reason r)
@@ -25,7 +29,7 @@ const char *verdict_reason_name(enum verdict_reason r)
 
 bool verdict_reason_accepts(enum verdict_reason r)
 {
-	return r <= VERDICT_MANUAL;
+	return r <= VERDICT_RELATED;
 }
 
 /* DHCP, DHCPv6 and NDP: what a host needs to find the network at all. The
@@ -56,9 +60,12 @@ static bool is_network_infra(const struct verdict_policy *p, const struct packet
 	return false;
 }
 
-static bool is_dns_server(const struct verdict_policy *p, const struct packet_info *pkt)
+static bool is_dns_server(const struct verdict_policy *p, const struct packet_info *pkt,
+			  bool forwarded)
 {
-	if (pkt->proto != IPPROTO_TCP)
+	/* The infra entries are the gateway's own way to its servers; a LAN
+	 * client gets them only when the administrator says so. */
+	if (pkt->proto != IPPROTO_TCP || (forwarded && !p->lan_may_reach_servers))
 		return false;
 	for (unsigned i = 0; i < p->ninfra; i++)
 		if (p->infra[i].port == pkt->dport && addr_equal(&p->infra[i].addr, &pkt->dst))
@@ -66,15 +73,134 @@ static bool is_dns_server(const struct verdict_policy *p, const struct packet_in
 	return false;
 }
 
+bool verdict_is_icmp_error(const struct packet_info *pkt)
+{
+	/* RFC 792: unreachable 3, source quench 4, redirect 5, time exceeded
+	 * 11, parameter problem 12; RFC 4443 §2.1: types 1-4. */
+	if (pkt->proto == IPPROTO_ICMP)
+		return pkt->icmp_type == 3 || pkt->icmp_type == 4 || pkt->icmp_type == 5 ||
+		       pkt->icmp_type == 11 || pkt->icmp_type == 12;
+	if (pkt->proto == IPPROTO_ICMPV6)
+		return pkt->icmp_type >= 1 && pkt->icmp_type <= 4;
+	return false;
+}
+
+void verdict_link_fill(struct verdict_link *l, uint32_t indev, const uint8_t *hw, size_t hwlen,
+		       const uint8_t *payload, size_t len, const struct packet_info *pkt)
+{
+	size_t off;
+
+	memset(l, 0, sizeof(*l));
+	l->indev = indev;
+	if (hw && hwlen > 0 && hwlen <= sizeof(l->hw)) {
+		memcpy(l->hw, hw, hwlen);
+		l->hwlen = (uint8_t)hwlen;
+	}
+	if (!pkt || !payload || !verdict_is_icmp_error(pkt))
+		return;
+	/* The quoted header follows the 8-byte ICMP header (RFC 792, RFC 4443
+	 * §3): its addresses are all we need and all we read. */
+	off = (size_t)pkt->l4_offset + 8;
+	if (pkt->dst.family == AF_INET) {
+		if (len < off + 20 || (payload[off] >> 4) != 4)
+			return;
+		addr_from_v4(&l->inner_src, payload + off + 12);
+		addr_from_v4(&l->inner_dst, payload + off + 16);
+	} else {
+		if (len < off + 40 || (payload[off] >> 4) != 6)
+			return;
+		addr_from_v6(&l->inner_src, payload + off + 8);
+		addr_from_v6(&l->inner_dst, payload + off + 24);
+	}
+	l->has_inner = true;
+}
+
+static const struct verdict_lan *lan_of(const struct verdict_policy *p, uint32_t ifindex)
+{
+	for (unsigned i = 0; i < p->nlan; i++)
+		if (p->lan[i].ifindex && p->lan[i].ifindex == ifindex)
+			return &p->lan[i];
+	return NULL;
+}
+
+static bool source_belongs(const struct verdict_lan *lan, const struct addr *src)
+{
+	if (lan->any_source)
+		return true;
+	for (unsigned i = 0; i < lan->nsubnets; i++)
+		if (addr_prefix_contains(&lan->subnets[i], src))
+			return true;
+	return false;
+}
+
+/* The packet's link as allowset_link() packs it; 0 when it has none that
+ * a lookup could have been bound to. */
+static uint64_t packet_link(const struct verdict_link *l)
+{
+	return l->hwlen == 6 ? allowset_link(l->indev, l->hw) : 0;
+}
+
+/* An ICMP error from a LAN client (the ruleset queues RELATED ones): only
+ * about the sender's own flow. */
+static void decide_icmp_error(const struct verdict_policy *p, const struct packet_info *pkt,
+			      const struct verdict_link *l, uint64_t now_ms,
+			      struct verdict_result *r)
+{
+	uint64_t exp, bound = 0;
+	enum allowset_source src;
+	enum allowset_result ar;
+
+	if (!l->has_inner || !addr_equal(&l->inner_dst, &pkt->src) ||
+	    l->inner_src.family != pkt->src.family) {
+		r->reason = VERDICT_FOREIGN_RELATED;
+		return;
+	}
+	/* A peer everyone may reach gives a forger nothing it lacks. */
+	if ((p->exceptions && exceptions_match(p->exceptions, &l->inner_src)) ||
+	    allowset_probe(p->allowset, NULL, &l->inner_src, now_ms, &exp, &src, NULL, false) ==
+		ALLOWSET_HIT) {
+		r->reason = VERDICT_RELATED;
+		return;
+	}
+	if (!p->scoped) {
+		r->reason = VERDICT_FOREIGN_RELATED;
+		return;
+	}
+	/* Expired is fine: the flow outlives its allowance (invariant 5). */
+	ar = allowset_probe(p->allowset, &pkt->src, &l->inner_src, now_ms, &exp, &src, &bound,
+			    false);
+	if (ar == ALLOWSET_MISS)
+		r->reason = VERDICT_FOREIGN_RELATED;
+	else if (!bound || bound != packet_link(l))
+		r->reason = VERDICT_WRONG_LINK;
+	else
+		r->reason = VERDICT_RELATED;
+}
+
 static void decide(const struct verdict_policy *p, const struct packet_info *pkt,
-		   const struct addr *client, uint64_t now_ms, struct verdict_result *r)
+		   const struct addr *client, const struct verdict_link *l, uint64_t now_ms,
+		   struct verdict_result *r)
 {
 	const struct addr *scope = p->scoped ? (client ? client : &pkt->src) : NULL;
+	const bool forwarded = p->gateway && !client;
 	const struct addr *used;
 	const struct prefix *ex;
 	enum allowset_result ar;
+	uint64_t bound = 0;
 
-	if (is_network_infra(p, pkt) || is_dns_server(p, pkt)) {
+	if (forwarded && l) {
+		const struct verdict_lan *lan = lan_of(p, l->indev);
+
+		if (!lan || !source_belongs(lan, &pkt->src)) {
+			r->reason = VERDICT_SPOOFED_SOURCE;
+			return;
+		}
+		if (verdict_is_icmp_error(pkt)) {
+			decide_icmp_error(p, pkt, l, now_ms, r);
+			return;
+		}
+	}
+	if (is_network_infra(p, pkt) || is_dns_server(p, pkt, forwarded)) {
 		r->reason = VERDICT_INFRA;
 		return;
 	}
@@ -84,17 +210,23 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 		r->reason = VERDICT_EXCEPTION;
 		return;
 	}
-	/* The hot path copies only expiry and source; the names are fetched
-	 * (a second, read-only lookup) only when someone will read them. */
+	/* The hot path copies only expiry, source and link; the names are
+	 * fetched (a second, read-only lookup) only when someone reads them. */
 	ar = allowset_probe(p->allowset, scope, &pkt->dst, now_ms, &r->view.expires_ms,
-			    &r->view.source, true);
+			    &r->view.source, &bound, true);
 	used = scope;
+	if (ar == ALLOWSET_HIT && scope && forwarded && l && (!bound || bound != packet_link(l))) {
+		/* The source's allowance, but not from the link its lookup
+		 * came from: someone else writing that source address. */
+		r->reason = VERDICT_WRONG_LINK;
+		return;
+	}
 	if (ar != ALLOWSET_HIT && scope) {
 		/* Operator allows are global, even when lookups are per client. */
 		uint64_t exp;
 		enum allowset_source src;
 
-		if (allowset_probe(p->allowset, NULL, &pkt->dst, now_ms, &exp, &src, true) ==
+		if (allowset_probe(p->allowset, NULL, &pkt->dst, now_ms, &exp, &src, NULL, true) ==
 		    ALLOWSET_HIT) {
 			r->view.expires_ms = exp;
 			r->view.source = src;
@@ -128,6 +260,13 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt,
 		    const struct addr *client, uint64_t now_ms, struct verdict_result *r)
 {
+	verdict_decide_link(p, pkt, client, NULL, now_ms, r);
+}
+
+void verdict_decide_link(const struct verdict_policy *p, const struct packet_info *pkt,
+			 const struct addr *client, const struct verdict_link *link,
+			 uint64_t now_ms, struct verdict_result *r)
+{
 	r->would_deny = false;
 	r->break_glass = false;
 	r->expired_ago_ms = 0;
@@ -137,7 +276,7 @@ void verdict_decide(const struct verdict_policy *p, const struct packet_info *pk
 	if (!pkt)
 		r->reason = VERDICT_UNPARSABLE;
 	else
-		decide(p, pkt, client, now_ms, r);
+		decide(p, pkt, client, link, now_ms, r);
 	r->accept = verdict_reason_accepts(r->reason);
 	if (!r->accept && now_ms < p->open_until_ms) {
 		/* The operator opened the network for a while: logged as such,

@@ -21,6 +21,7 @@ enum verdict_reason {
 	VERDICT_EXCEPTION,
 	VERDICT_INFRA,
 	VERDICT_MANUAL,
+	VERDICT_RELATED, /* gateway: an ICMP error about the sender's own flow */
 	/* denials */
 	VERDICT_NEVER_RESOLVED,
 	VERDICT_EXPIRED,
@@ -28,6 +29,9 @@ enum verdict_reason {
 	VERDICT_OVER_CAP,
 	VERDICT_UNPARSABLE,
 	VERDICT_NEVER_LEARN, /* an answer carried it, but its class never opens a flow */
+	VERDICT_SPOOFED_SOURCE,	 /* gateway: source not in the arrival interface's subnets */
+	VERDICT_WRONG_LINK,	 /* gateway: the allowance is bound to another link address */
+	VERDICT_FOREIGN_RELATED, /* gateway: an ICMP error about someone else's flow */
 	VERDICT_REASON_COUNT
 };
 
@@ -39,12 +43,38 @@ struct verdict_infra {
 	uint16_t port;
 };
 
+#define VERDICT_MAX_LAN		8
+#define VERDICT_MAX_LAN_SUBNETS 16
+
+/* Gateway: one LAN interface and the client subnets its packets may come
+ * from. The subnets of different interfaces never overlap (conf.c). */
+struct verdict_lan {
+	uint32_t ifindex; /* 0: the interface did not exist when this was built */
+	bool any_source;  /* the old "lan_interfaces" form: no subnets configured */
+	struct prefix subnets[VERDICT_MAX_LAN_SUBNETS];
+	unsigned nsubnets;
+};
+
+/* The link-layer facts of a queued packet, which the sender cannot choose
+ * freely on its link (DESIGN.md invariant 10). */
+struct verdict_link {
+	uint32_t indev;			  /* arrival interface; 0: the machine's own packet */
+	uint8_t hwlen;			  /* bytes in hw (6 on Ethernet); 0: no NFQA_HWADDR */
+	uint8_t hw[8];			  /* the frame's source address */
+	bool has_inner;			  /* an ICMP error whose quoted header could be read */
+	struct addr inner_src, inner_dst; /* the quoted packet's addresses */
+};
+
 /* What the verdict reads. The pointed-to tables must outlive the calls. */
 struct verdict_policy {
-	bool enforce;	   /* false: audit, a deny is turned into an accept */
-	bool scoped;	   /* gateway with per-client allowances */
-	bool dhcp;	   /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
-	bool want_details; /* fill names/server of the allowance (logs, explain) */
+	bool enforce;		    /* false: audit, a deny is turned into an accept */
+	bool scoped;		    /* gateway with per-client allowances */
+	bool dhcp;		    /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
+	bool want_details;	    /* fill names/server of the allowance (logs, explain) */
+	bool gateway;		    /* mode gateway: flows with client NULL are forwarded */
+	bool lan_may_reach_servers; /* forwarded flows may use the infra entries */
+	struct verdict_lan lan[VERDICT_MAX_LAN];
+	unsigned nlan;
 	struct allowset *allowset;
 	const struct exceptions *exceptions;
 	struct verdict_infra infra[VERDICT_MAX_INFRA];
@@ -77,6 +107,28 @@ struct verdict_result {
  * for registered allowset readers. */
 void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt,
 		    const struct addr *client, uint64_t now_ms, struct verdict_result *r);
+
+/* Gateway: decide a forwarded packet (client NULL) with its link facts.
+ * The source must be in the subnets of the LAN interface it arrived on
+ * (else spoofed-source); an allowance learned for the source counts only
+ * when the frame's source address is the one the client's lookup was bound
+ * to (else wrong-link); an ICMP error (queued only as RELATED) passes only
+ * when it is about the sender's own flow: the quoted packet was sent to the
+ * outer source, and the sender's binding for the quoted sender matches, or
+ * that peer is allowed for everyone (else foreign-related). link NULL:
+ * verdict_decide() (explain, no link facts). Same contract otherwise. */
+void verdict_decide_link(const struct verdict_policy *p, const struct packet_info *pkt,
+			 const struct addr *client, const struct verdict_link *link,
+			 uint64_t now_ms, struct verdict_result *r);
+
+/* Fill *l for a queued packet: indev, the NFQA_HWADDR bytes (hw, hwlen; hw
+ * may be NULL) and, for an ICMP/ICMPv6 error, the quoted packet's addresses
+ * read from payload (len bytes, pkt its parse). Every length is checked. */
+void verdict_link_fill(struct verdict_link *l, uint32_t indev, const uint8_t *hw, size_t hwlen,
+		       const uint8_t *payload, size_t len, const struct packet_info *pkt);
+
+/* Is this an ICMP or ICMPv6 error message (it quotes another packet)? */
+bool verdict_is_icmp_error(const struct packet_info *pkt);
 
 /* "learned", "exception", ..., "unparsable". */
 const char *verdict_reason_name(enum verdict_reason r);

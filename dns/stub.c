@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 
 #include "core/allowset.h"
 #include "core/log.h"
+#include "core/neigh.h"
 #include "core/util.h"
 #include "dns/upstream.h"
 #include "dns/wire.h"
@@ -46,6 +48,9 @@ struct stub_pending {
 	unsigned next_free;
 	/* who asked */
 	struct addr client;
+	bool self;	  /* the gateway itself (loopback): allowset_scope_self() */
+	uint32_t ifindex; /* gateway: the LAN interface it came from */
+	uint64_t link;	  /* gateway: allowset_link() of the client, 0 for self */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	int udp_fd;	      /* -1 for TCP */
@@ -88,6 +93,11 @@ struct stub {
 	unsigned nconns;
 	struct stub_route routes[STUB_MAX_ROUTES];
 	unsigned nroutes;
+	/* gateway: c->lan_ifaces[i]'s index (0: missing), and the neighbour
+	 * table a client's address is resolved in */
+	uint32_t lan_ifindex[CONF_MAX_LAN_IFACES];
+	uint32_t lo_ifindex;
+	struct neigh *neigh;
 	struct stub_stats st;
 	/* scratch for one answer at a time (single-threaded) */
 	struct wire_rr *rr;
@@ -201,14 +211,108 @@ static uint32_t clamp_ttl(const struct conf *c, uint32_t ttl)
 
 /* In gateway mode, a lookup from the machine itself (loopback) opens flows
  * for the machine itself, and one from a LAN client for that client. */
-static const struct addr *scope_of(const struct addr *client)
+static const struct addr *scope_of(const struct stub_pending *p)
+{
+	return p->self ? allowset_scope_self() : &p->client;
+}
+
+static bool is_loopback(const struct addr *a)
 {
 	static const uint8_t v6lo[16] = {[15] = 1};
 
-	if ((client->family == AF_INET && client->b[0] == 127) ||
-	    (client->family == AF_INET6 && memcmp(client->b, v6lo, 16) == 0))
-		return allowset_scope_self();
-	return client;
+	return (a->family == AF_INET && a->b[0] == 127) ||
+	       (a->family == AF_INET6 && memcmp(a->b, v6lo, 16) == 0);
+}
+
+static bool in_lan_subnets(const struct conf *c, unsigned li, const struct addr *a)
+{
+	for (unsigned j = 0; j < c->lan_nsubnets[li]; j++)
+		if (addr_prefix_contains(&c->lan_subnets[li][j], a))
+			return true;
+	return false;
+}
+
+/* Gateway: who is asking, in terms the client cannot choose freely on its
+ * link (DESIGN.md invariant 10): the LAN interface the query came in on
+ * (ifindex, from IP_PKTINFO; 0 for TCP, where the completed handshake
+ * proves the address routes to the interface whose subnets hold it), a
+ * source inside that interface's client subnets, and the MAC address the
+ * kernel's neighbour table has for the source there. Sets p->self,
+ * p->ifindex and p->link. Returns 0, or the rcode to refuse with (counted):
+ * a query that does not pass creates no scope. */
+static int gateway_scope(struct stub *s, struct stub_pending *p, uint32_t ifindex)
+{
+	const struct conf *c = s->c;
+	uint8_t mac[6];
+	char a[ADDR_STRLEN];
+	int li = -1, rc = -ENOENT;
+
+	p->self = false;
+	p->ifindex = 0;
+	p->link = 0;
+	if (c->mode != CONF_MODE_GATEWAY)
+		return 0;
+	/* Only the machine itself sends from loopback or over lo. */
+	if (is_loopback(&p->client) || (ifindex && ifindex == s->lo_ifindex)) {
+		p->self = true;
+		return 0;
+	}
+	for (unsigned i = 0; i < c->nlan_ifaces; i++) {
+		if (!s->lan_ifindex[i])
+			continue;
+		if (ifindex ? s->lan_ifindex[i] == ifindex
+			    : (c->lan_nsubnets[i] ? in_lan_subnets(c, i, &p->client)
+						  : c->nlan_ifaces == 1)) {
+			li = (int)i;
+			break;
+		}
+	}
+	if (li < 0 || (c->lan_nsubnets[li] && !in_lan_subnets(c, (unsigned)li, &p->client))) {
+		s->st.scope_refused++;
+		log_ratelimited(LOG_WARNING,
+				"stub: query from %s refused: not in the client subnets of the LAN "
+				"interface it came from",
+				addr_format(&p->client, a, sizeof(a)));
+		return WIRE_RCODE_REFUSED;
+	}
+	if (s->neigh)
+		rc = neigh_lookup(s->neigh, s->lan_ifindex[li], &p->client, mac);
+	if (rc < 0) {
+		/* A forged, unused source has no neighbour entry; a real client
+		 * that fell out of the table gets one from this very answer
+		 * (the kernel resolves it to send), so its retry passes. */
+		s->st.scope_no_neigh++;
+		log_ratelimited(LOG_WARNING,
+				"stub: query from %s refused: no usable neighbour entry on %s (%s)",
+				addr_format(&p->client, a, sizeof(a)), c->lan_ifaces[li],
+				strerror(-rc));
+		return WIRE_RCODE_SERVFAIL;
+	}
+	p->ifindex = s->lan_ifindex[li];
+	p->link = allowset_link(p->ifindex, mac);
+	return 0;
+}
+
+/* The interface indexes the gateway checks queries against, as they are
+ * now (a re-created interface needs a reload). */
+static void resolve_ifaces(struct stub *s)
+{
+	const struct conf *c = s->c;
+	int err = 0;
+
+	memset(s->lan_ifindex, 0, sizeof(s->lan_ifindex));
+	s->lo_ifindex = if_nametoindex("lo");
+	if (c->mode != CONF_MODE_GATEWAY)
+		return;
+	for (unsigned i = 0; i < c->nlan_ifaces && i < CONF_MAX_LAN_IFACES; i++)
+		s->lan_ifindex[i] = if_nametoindex(c->lan_ifaces[i]);
+	if (!s->neigh) {
+		s->neigh = neigh_new(&err);
+		if (!s->neigh)
+			log_warnx("stub: cannot read the neighbour table (%s): LAN queries are "
+				  "refused",
+				  strerror(-err));
+	}
 }
 
 static void local_refresh(struct stub *s, uint64_t now)
@@ -255,7 +359,7 @@ static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg 
 {
 	const struct conf *c = s->c;
 	const bool scoped = c->mode == CONF_MODE_GATEWAY && !c->shared_allowances;
-	const struct addr *scope = scoped ? scope_of(&p->client) : NULL;
+	const struct addr *scope = scoped ? scope_of(p) : NULL;
 	struct wire_chain chain;
 	char name[WIRE_NAME_STRLEN];
 	uint64_t now = allowset_now_ms();
@@ -304,8 +408,10 @@ static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg 
 			continue;
 		}
 		tried++;
-		rc = allowset_add(s->as, scope, &f->addr, expires, ALLOWSET_LEARNED, name, server,
-				  now);
+		/* Bound to the client's link: a packet with this source from
+		 * another MAC address does not get it (verdict wrong-link). */
+		rc = allowset_add_linked(s->as, scope, scoped ? p->link : 0, &f->addr, expires,
+					 ALLOWSET_LEARNED, name, server, now);
 		if (rc == 0) {
 			s->st.learned++;
 			note_fate(s, &f->addr, STUB_LEARNED);
@@ -496,12 +602,15 @@ done:
 
 /* ---- the query path ---- */
 
-static struct upstream *upstream_for(const struct stub *s, const struct addr *client)
+static struct upstream *upstream_for(const struct stub *s, const struct stub_pending *p)
 {
 	const struct stub_route *best = NULL;
 
+	if (p->self)
+		return s->up;
 	for (unsigned i = 0; i < s->nroutes; i++)
-		if (addr_prefix_contains(&s->routes[i].subnet, client) &&
+		if (addr_prefix_contains(&s->routes[i].subnet, &p->client) &&
+		    (!s->routes[i].ifindex || s->routes[i].ifindex == p->ifindex) &&
 		    (!best || s->routes[i].subnet.len > best->subnet.len))
 			best = &s->routes[i];
 	return best ? best->up : s->up;
@@ -521,7 +630,7 @@ static bool is_canary(const struct wire_name *n)
 
 static void handle_query(struct stub *s, const uint8_t *buf, size_t len, int udp_fd,
 			 const struct sockaddr_storage *peer, socklen_t peerlen,
-			 struct stub_tcp *tcp)
+			 struct stub_tcp *tcp, uint32_t ifindex)
 {
 	struct wire_query q;
 	struct stub_pending *p;
@@ -578,6 +687,12 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len, int udp
 	p = pending_get(s);
 	p->s = s;
 	p->client = client;
+	rc = gateway_scope(s, p, ifindex);
+	if (rc > 0) {
+		reply_error(s, buf, len, (unsigned)rc, q.edns, udp_fd, peer, peerlen, tcp);
+		pending_put(s, p);
+		return;
+	}
 	memcpy(&p->peer, peer, peerlen);
 	p->peerlen = peerlen;
 	p->udp_fd = udp_fd;
@@ -601,7 +716,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len, int udp
 		pending_put(s, p);
 		return;
 	}
-	rc = upstream_query(upstream_for(s, &client), up, uplen, on_upstream, p);
+	rc = upstream_query(upstream_for(s, p), up, uplen, on_upstream, p);
 	if (rc < 0) {
 		s->st.upstream_errors++;
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
@@ -621,17 +736,49 @@ static void on_udp(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	for (unsigned i = 0; i < STUB_UDP_BUDGET; i++) {
 		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		ssize_t n = recvfrom(l->fd, buf, sizeof(buf), MSG_DONTWAIT,
-				     (struct sockaddr *)&peer, &plen);
+		union {
+			struct cmsghdr h;
+			uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		} ctl;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr mh = {.msg_name = &peer,
+				    .msg_namelen = sizeof(peer),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.b,
+				    .msg_controllen = sizeof(ctl.b)};
+		uint32_t ifindex = 0;
+		ssize_t n = recvmsg(l->fd, &mh, MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_ratelimited(LOG_WARNING, "stub: recvfrom: %s", strerror(errno));
+				log_ratelimited(LOG_WARNING, "stub: recvmsg: %s", strerror(errno));
 			break;
 		}
+		/* The arrival interface: a gateway client's scope is bound to it. */
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+			    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+				struct in_pktinfo pi;
+
+				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+				ifindex = (uint32_t)pi.ipi_ifindex;
+			} else if (cm->cmsg_level == IPPROTO_IPV6 &&
+				   cm->cmsg_type == IPV6_PKTINFO &&
+				   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+				struct in6_pktinfo pi;
+
+				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+				ifindex = pi.ipi6_ifindex;
+			}
+		}
 		s->st.udp_queries++;
-		handle_query(s, buf, (size_t)n, l->fd, &peer, plen, NULL);
+		if (!ifindex && s->c->mode == CONF_MODE_GATEWAY) {
+			/* Without it no scope can be bound: never guess. */
+			s->st.scope_refused++;
+			continue;
+		}
+		handle_query(s, buf, (size_t)n, l->fd, &peer, mh.msg_namelen, NULL, ifindex);
 	}
 }
 
@@ -767,7 +914,7 @@ static void on_tcp_read(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		s->st.tcp_queries++;
 		t->pending++; /* hold t across handle_query(), which may close it */
-		handle_query(s, t->in + off + 2, mlen, -1, &peer, plen, t);
+		handle_query(s, t->in + off + 2, mlen, -1, &peer, plen, t, 0);
 		t->pending--;
 		off += 2 + mlen;
 		if (t->closed) {
@@ -853,6 +1000,13 @@ static int open_listener(struct stub *s, const struct conf_endpoint *ep, bool tc
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ep->addr.family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (!tcp && (ep->addr.family == AF_INET
+			 ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
+			 : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (tcp && listen(fd, 128) < 0)) {
 		rc = -errno;
 		close(fd);
@@ -892,6 +1046,7 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 		goto fail;
 	for (unsigned i = 0; i < s->pool_size; i++)
 		s->pool[i].next_free = i + 1;
+	resolve_ifaces(s);
 	for (unsigned i = 0; i < c->nlisten; i++) {
 		for (int tcp = 0; tcp < 2; tcp++) {
 			rc = open_listener(s, &c->listen[i], tcp, &s->listeners[s->nlisteners]);
@@ -917,6 +1072,7 @@ void stub_set_conf(struct stub *s, const struct conf *c)
 {
 	s->c = c;
 	s->local_ok = false; /* new NAT64 prefixes; interfaces read again */
+	resolve_ifaces(s);
 }
 
 void stub_set_upstream(struct stub *s, struct upstream *up)
@@ -949,6 +1105,7 @@ void stub_free(struct stub **sp)
 		s->conns->pending = 0;
 		tcp_close(s->conns);
 	}
+	neigh_free(&s->neigh);
 	free(s->listeners);
 	free(s->pool);
 	free(s->rr);

@@ -60,7 +60,11 @@ struct stub_stats {
 	uint64_t filter_errors;	      /* SERVFAIL: the filtered answer could not be built */
 	uint64_t never_learn[ADDR_CLASS__COUNT]; /* never-learn addresses seen, by class */
 	uint64_t local_prefixes_dropped; /* interface prefixes past ADDR_LOCAL_MAX */
-	uint64_t pending;		 /* in flight now */
+	uint64_t scope_refused;	  /* gateway: REFUSED, source not in the arrival
+				   * interface's client subnets (or no interface) */
+	uint64_t scope_no_neigh;  /* gateway: SERVFAIL, no usable neighbour entry
+				   * (MAC) for the source on that interface */
+	uint64_t pending;	  /* in flight now */
 };
 
 /* Open every configured listener and answer on loop. c, up and as must
@@ -81,11 +85,12 @@ void stub_set_upstream(struct stub *s, struct upstream *up);
 
 /* Gateway: clients in a subnet ask through their own upstream (their own
  * client certificate, so the Protective DNS server applies their policy).
- * The longest matching subnet wins; others use the default upstream. The
- * array is copied; the upstreams must outlive the routes (replace them with
- * another call, n 0 to clear). */
+ * The longest matching subnet on the query's arrival interface wins;
+ * others use the default upstream. The array is copied; the upstreams must
+ * outlive the routes (replace them with another call, n 0 to clear). */
 struct stub_route {
 	struct prefix subnet;
+	uint32_t ifindex; /* the LAN interface; 0: any (old lan_interfaces form) */
 	struct upstream *up;
 };
 void stub_set_routes(struct stub *s, const struct stub_route *routes, unsigned n);

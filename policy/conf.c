@@ -1434,10 +1434,63 @@ static void conf_key_private(struct conf_ctx *x, const char *key, const char *pa
 	conf_path_pop(x, old);
 }
 
-/* gateway.client_identities[i]: {"subnet", "client_cert", "client_key"} */
-static void conf_identity(struct conf_ctx *x, json_t *e, struct conf *c)
+/* client_identities[i].interface: an identity is chosen by the interface a
+ * query arrived on as well as by its source, so a source forged on another
+ * interface never picks it. With gateway.lan it is required, and the subnet
+ * must lie inside one of that interface's client subnets. */
+static void conf_identity_iface(struct conf_ctx *x, json_t *e, struct conf *c,
+				struct conf_identity *id, bool lan_form)
 {
-	static const char *const keys[] = {"subnet", "client_cert", "client_key", NULL};
+	json_t *v = json_object_get(e, "interface");
+	char q[CONF_QUOTE_LEN];
+	size_t old;
+	int li = -1;
+
+	if (!v) {
+		if (lan_form)
+			conf_missing(x, "interface", "(the LAN interface this subnet is on)");
+		return;
+	}
+	old = conf_path_key(x, "interface");
+	if (!json_is_string(v)) {
+		conf_err(x, "expected an interface name, got %s", conf_type_name(v));
+		goto out;
+	}
+	for (unsigned i = 0; i < c->nlan_ifaces; i++)
+		if (strcmp(c->lan_ifaces[i], json_string_value(v)) == 0)
+			li = (int)i;
+	if (li < 0) {
+		conf_err(x, "%s is not one of the gateway's LAN interfaces",
+			 conf_quote(json_string_value(v), q, sizeof(q)));
+		goto out;
+	}
+	if (c->lan_nsubnets[li]) {
+		bool inside = false;
+
+		for (unsigned j = 0; j < c->lan_nsubnets[li]; j++) {
+			const struct prefix *ls = &c->lan_subnets[li][j];
+
+			inside |= id->subnet.addr.family == ls->addr.family &&
+				  id->subnet.len >= ls->len &&
+				  addr_prefix_contains(ls, &id->subnet.addr);
+		}
+		if (!inside && id->subnet.addr.family)
+			conf_err(x, "the identity's subnet is not inside a client subnet of %s",
+				 conf_quote(json_string_value(v), q, sizeof(q)));
+	}
+	id->iface = strdup(json_string_value(v));
+	if (!id->iface)
+		conf_oom(x);
+out:
+	conf_path_pop(x, old);
+}
+
+/* gateway.client_identities[i]: {"interface", "subnet", "client_cert",
+ * "client_key"}; parsed after the LAN interfaces. */
+static void conf_identity(struct conf_ctx *x, json_t *e, struct conf *c, bool lan_form)
+{
+	static const char *const keys[] = {"interface", "subnet", "client_cert", "client_key",
+					   NULL};
 	struct conf_identity *id = &c->identities[c->nidentities];
 	json_t *v;
 	char q[CONF_QUOTE_LEN];
@@ -1462,6 +1515,7 @@ static void conf_identity(struct conf_ctx *x, json_t *e, struct conf *c)
 					 conf_quote(json_string_value(v), q, sizeof(q)), i);
 	}
 	conf_path_pop(x, old);
+	conf_identity_iface(x, e, c, id, lan_form);
 	if (!json_object_get(e, "client_cert"))
 		conf_missing(x, "client_cert", "(PEM certificate for this subnet)");
 	if (!json_object_get(e, "client_key"))
@@ -1472,17 +1526,153 @@ static void conf_identity(struct conf_ctx *x, json_t *e, struct conf *c)
 	c->nidentities++;
 }
 
+/* One LAN interface name (at the current path); returns its index in
+ * c->lan_ifaces or -1 (reported). */
+static int conf_lan_iface(struct conf_ctx *x, json_t *e, struct conf *c)
+{
+	char q[CONF_QUOTE_LEN];
+	const char *s;
+
+	if (!e || !json_is_string(e)) {
+		conf_err(x, "expected an interface name, got %s",
+			 e ? conf_type_name(e) : "nothing");
+		return -1;
+	}
+	s = json_string_value(e);
+	if (!conf_ifname_valid(s)) {
+		conf_err(x,
+			 "%s is not a valid interface name (1..15 characters, no '/', "
+			 "':' or space)",
+			 conf_quote(s, q, sizeof(q)));
+		return -1;
+	}
+	for (unsigned j = 0; j < c->nlan_ifaces; j++)
+		if (strcmp(c->lan_ifaces[j], s) == 0) {
+			conf_err(x, "%s is listed twice", conf_quote(s, q, sizeof(q)));
+			return -1;
+		}
+	if (c->nlan_ifaces >= CONF_MAX_LAN_IFACES)
+		return -1; /* reported by conf_array() */
+	c->lan_ifaces[c->nlan_ifaces] = strdup(s);
+	if (!c->lan_ifaces[c->nlan_ifaces]) {
+		conf_oom(x);
+		return -1;
+	}
+	return (int)c->nlan_ifaces++;
+}
+
+static bool prefixes_overlap(const struct prefix *a, const struct prefix *b)
+{
+	return a->addr.family == b->addr.family &&
+	       (addr_prefix_contains(a, &b->addr) || addr_prefix_contains(b, &a->addr));
+}
+
+/* gateway.lan[i].subnets for interface li: the client subnets, none of which
+ * may overlap another interface's (the source then names one interface). */
+static void conf_lan_subnets(struct conf_ctx *x, json_t *v, struct conf *c, int li)
+{
+	size_t n = conf_array(x, v, CONF_MAX_LAN_SUBNETS, "subnets are");
+	char q[CONF_QUOTE_LEN];
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(v, i);
+		size_t o2 = conf_path_index(x, i);
+		struct prefix *p = &c->lan_subnets[li][c->lan_nsubnets[li]];
+
+		if (!json_is_string(e) || addr_prefix_parse(json_string_value(e), p) < 0) {
+			conf_err(x, "%s: a CIDR prefix with host bits zero is required",
+				 json_is_string(e) ? conf_quote(json_string_value(e), q, sizeof(q))
+						   : conf_type_name(e));
+			goto next;
+		}
+		for (int j = 0; j < li; j++)
+			for (unsigned k = 0; k < c->lan_nsubnets[j]; k++)
+				if (prefixes_overlap(p, &c->lan_subnets[j][k]))
+					conf_err(x, "%s overlaps a client subnet of %s",
+						 conf_quote(json_string_value(e), q, sizeof(q)),
+						 c->lan_ifaces[j]);
+		c->lan_nsubnets[li]++;
+	next:
+		conf_path_pop(x, o2);
+	}
+}
+
+/* gateway.lan: [{"interface": "lan0", "subnets": ["192.0.2.0/25", ...]}] */
+static void conf_lan(struct conf_ctx *x, json_t *v, struct conf *c)
+{
+	static const char *const keys[] = {"interface", "subnets", NULL};
+	size_t n = conf_array(x, v, CONF_MAX_LAN_IFACES, "interfaces are");
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(v, i);
+		size_t o2 = conf_path_index(x, i), o3;
+		int li;
+
+		if (!json_is_object(e)) {
+			conf_err(x, "expected an object {\"interface\", \"subnets\"}, got %s",
+				 conf_type_name(e));
+			goto next;
+		}
+		conf_check_keys(x, e, keys);
+		o3 = conf_path_key(x, "interface");
+		li = conf_lan_iface(x, json_object_get(e, "interface"), c);
+		conf_path_pop(x, o3);
+		if (li < 0)
+			goto next;
+		if (!json_object_get(e, "subnets")) {
+			conf_missing(x, "subnets", "(the client subnets on this interface)");
+			goto next;
+		}
+		o3 = conf_path_key(x, "subnets");
+		conf_lan_subnets(x, json_object_get(e, "subnets"), c, li);
+		conf_path_pop(x, o3);
+	next:
+		conf_path_pop(x, o2);
+	}
+}
+
 static void conf_gateway(struct conf_ctx *x, json_t *o, struct conf *c)
 {
-	static const char *const keys[] = {"lan_interfaces", "enforce_output", "shared_allowances",
-					   "client_identities", NULL};
+	static const char *const keys[] = {"lan",
+					   "lan_interfaces",
+					   "enforce_output",
+					   "shared_allowances",
+					   "client_identities",
+					   "lan_may_reach_servers",
+					   NULL};
 	json_t *ids = json_object_get(o, "client_identities");
+	json_t *lan = json_object_get(o, "lan");
 	json_t *v = json_object_get(o, "lan_interfaces");
 	size_t n, old;
 
 	conf_check_keys(x, o, keys);
 	conf_get_bool(x, o, "enforce_output", &c->gateway_enforce_output);
 	conf_get_bool(x, o, "shared_allowances", &c->shared_allowances);
+	conf_get_bool(x, o, "lan_may_reach_servers", &c->lan_may_reach_servers);
+	if (lan && v) {
+		old = conf_path_key(x, "lan_interfaces");
+		conf_err(x, "give either gateway.lan or gateway.lan_interfaces, not both");
+		conf_path_pop(x, old);
+	} else if (lan) {
+		old = conf_path_key(x, "lan");
+		conf_lan(x, lan, c);
+		conf_path_pop(x, old);
+	} else if (!v) {
+		conf_missing(x, "lan", "(the LAN interfaces and their client subnets)");
+	} else {
+		old = conf_path_key(x, "lan_interfaces");
+		conf_warn(x,
+			  "no client subnets: any source address on these interfaces may ask and "
+			  "forward; give gateway.lan [{\"interface\", \"subnets\"}] instead");
+		n = conf_array(x, v, CONF_MAX_LAN_IFACES, "interfaces are");
+		for (size_t i = 0; i < n; i++) {
+			size_t o2 = conf_path_index(x, i);
+
+			conf_lan_iface(x, json_array_get(v, i), c);
+			conf_path_pop(x, o2);
+		}
+		conf_path_pop(x, old);
+	}
 	if (ids) {
 		size_t oi = conf_path_key(x, "client_identities");
 		size_t nids = conf_array(x, ids, CONF_MAX_IDENTITIES, "identities are");
@@ -1490,51 +1680,11 @@ static void conf_gateway(struct conf_ctx *x, json_t *o, struct conf *c)
 		for (size_t i = 0; i < nids; i++) {
 			size_t o2 = conf_path_index(x, i);
 
-			conf_identity(x, json_array_get(ids, i), c);
+			conf_identity(x, json_array_get(ids, i), c, lan != NULL);
 			conf_path_pop(x, o2);
 		}
 		conf_path_pop(x, oi);
 	}
-	if (!v) {
-		conf_missing(x, "lan_interfaces", "(the interfaces the LAN clients are on)");
-		return;
-	}
-	old = conf_path_key(x, "lan_interfaces");
-	n = conf_array(x, v, CONF_MAX_LAN_IFACES, "interfaces are");
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_array_get(v, i);
-		size_t o2 = conf_path_index(x, i);
-		char q[CONF_QUOTE_LEN];
-		const char *s;
-		bool dup = false;
-
-		if (!json_is_string(e)) {
-			conf_err(x, "expected an interface name, got %s", conf_type_name(e));
-			goto next;
-		}
-		s = json_string_value(e);
-		if (!conf_ifname_valid(s)) {
-			conf_err(x,
-				 "%s is not a valid interface name (1..15 characters, no '/', "
-				 "':' or space)",
-				 conf_quote(s, q, sizeof(q)));
-			goto next;
-		}
-		for (unsigned j = 0; j < c->nlan_ifaces; j++)
-			dup |= strcmp(c->lan_ifaces[j], s) == 0;
-		if (dup) {
-			conf_err(x, "%s is listed twice", conf_quote(s, q, sizeof(q)));
-			goto next;
-		}
-		c->lan_ifaces[c->nlan_ifaces] = strdup(s);
-		if (!c->lan_ifaces[c->nlan_ifaces])
-			conf_oom(x);
-		else
-			c->nlan_ifaces++;
-	next:
-		conf_path_pop(x, o2);
-	}
-	conf_path_pop(x, old);
 }
 
 static void conf_defaults(struct conf *c)
@@ -1631,7 +1781,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 
 	o = json_object_get(root, "gateway");
 	if (mode == CONF_MODE_GATEWAY && !o) {
-		conf_missing(x, "gateway", "when mode is \"gateway\" (at least lan_interfaces)");
+		conf_missing(x, "gateway", "when mode is \"gateway\" (at least gateway.lan)");
 	} else if (o && mode >= 0 && mode != CONF_MODE_GATEWAY) {
 		size_t old = conf_path_key(x, "gateway");
 
@@ -1912,9 +2062,31 @@ void conf_dump(const struct conf *c, FILE *f)
 	if (c->mode == CONF_MODE_GATEWAY) {
 		o = json_object();
 		arr = json_array();
-		for (unsigned i = 0; i < c->nlan_ifaces; i++)
-			json_array_append_new(arr, conf_json_str(c->lan_ifaces[i]));
-		json_object_set_new(o, "lan_interfaces", arr);
+		for (unsigned i = 0; i < c->nlan_ifaces; i++) {
+			json_t *subs = json_array();
+
+			for (unsigned j = 0; j < c->lan_nsubnets[i]; j++) {
+				char pb[PREFIX_STRLEN];
+
+				json_array_append_new(
+				    subs, json_string(addr_prefix_format(&c->lan_subnets[i][j], pb,
+									 sizeof(pb))));
+			}
+			if (c->lan_nsubnets[i])
+				json_array_append_new(arr,
+						      json_pack("{s:o, s:o}", "interface",
+								conf_json_str(c->lan_ifaces[i]),
+								"subnets", subs));
+			else {
+				json_decref(subs);
+				json_array_append_new(arr, conf_json_str(c->lan_ifaces[i]));
+			}
+		}
+		/* One form for the whole list: the parser refuses a mix. */
+		json_object_set_new(
+		    o, c->nlan_ifaces && c->lan_nsubnets[0] ? "lan" : "lan_interfaces", arr);
+		json_object_set_new(o, "lan_may_reach_servers",
+				    json_boolean(c->lan_may_reach_servers));
 		json_object_set_new(o, "enforce_output", json_boolean(c->gateway_enforce_output));
 		json_object_set_new(o, "shared_allowances", json_boolean(c->shared_allowances));
 		if (c->nidentities) {
@@ -1922,14 +2094,16 @@ void conf_dump(const struct conf *c, FILE *f)
 			for (unsigned i = 0; i < c->nidentities; i++) {
 				char pb[PREFIX_STRLEN];
 
-				json_array_append_new(
-				    arr, json_pack("{s:s, s:o, s:o}", "subnet",
-						   addr_prefix_format(&c->identities[i].subnet, pb,
-								      sizeof(pb)),
-						   "client_cert",
-						   conf_json_str(c->identities[i].client_cert),
-						   "client_key",
-						   conf_json_str(c->identities[i].client_key)));
+				json_t *e = json_pack(
+				    "{s:s, s:o, s:o}", "subnet",
+				    addr_prefix_format(&c->identities[i].subnet, pb, sizeof(pb)),
+				    "client_cert", conf_json_str(c->identities[i].client_cert),
+				    "client_key", conf_json_str(c->identities[i].client_key));
+
+				if (e && c->identities[i].iface)
+					json_object_set_new(e, "interface",
+							    conf_json_str(c->identities[i].iface));
+				json_array_append_new(arr, e);
 			}
 			json_object_set_new(o, "client_identities", arr);
 		}
@@ -1965,6 +2139,7 @@ void conf_free(struct conf **cp)
 	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
 		free(c->lan_ifaces[i]);
 	for (unsigned i = 0; i < CONF_MAX_IDENTITIES; i++) {
+		free(c->identities[i].iface);
 		free(c->identities[i].client_cert);
 		free(c->identities[i].client_key);
 	}

@@ -21,6 +21,7 @@
 #define CONF_MAX_EXCEPTIONS   1024
 #define CONF_MAX_LISTEN	      8
 #define CONF_MAX_LAN_IFACES   8
+#define CONF_MAX_LAN_SUBNETS  16 /* client subnets per LAN interface */
 #define CONF_MAX_IDENTITIES   16
 #define CONF_MAX_ERRORS	      64
 #define CONF_ERR_LEN	      512
@@ -72,6 +73,7 @@ struct conf_ttl {
  * Protective DNS servers, so the server applies their policy. */
 struct conf_identity {
 	struct prefix subnet;
+	char *iface; /* the LAN interface the subnet is on; NULL: any (old form) */
 	char *client_cert;
 	char *client_key;
 };
@@ -129,6 +131,12 @@ struct conf {
 	/* gateway mode only */
 	char *lan_ifaces[CONF_MAX_LAN_IFACES];
 	unsigned nlan_ifaces;
+	/* gateway.lan[i].subnets: the sources lan_ifaces[i] may forward and ask
+	 * from; disjoint between interfaces. lan_nsubnets[i] 0: the old
+	 * gateway.lan_interfaces form, any source on that interface. */
+	struct prefix lan_subnets[CONF_MAX_LAN_IFACES][CONF_MAX_LAN_SUBNETS];
+	unsigned lan_nsubnets[CONF_MAX_LAN_IFACES];
+	bool lan_may_reach_servers;  /* default false: the infra rule is the gateway's own */
 	bool gateway_enforce_output; /* default true */
 	bool shared_allowances;	     /* default false: per-client scoping */
 	struct conf_identity identities[CONF_MAX_IDENTITIES]; /* gateway.client_identities */

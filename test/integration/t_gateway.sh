@@ -242,7 +242,7 @@ conf_write() {
  "control":{"socket":"$SOCK"},
  "limits":{"upstream_timeout_ms":2000},
  "log":{"level":"info","verdicts":true,"verdict_file":"$ZT_TMP/verdicts.log"},
- "gateway":{"lan_interfaces":["lan0"]${2:+,$2}}${3:+,
+ "gateway":{"lan":[{"interface":"lan0","subnets":["192.0.2.128/25"]}]${2:+,$2}}${3:+,
  $3}}
 EOF
 	mv "$CONF.tmp" "$CONF"
@@ -298,6 +298,10 @@ ruleset_scrub() {
 	for t in iptables ip6tables; do
 		ns_exec "$G" $t -w 5 -D OUTPUT -j ZTDNS-OUT 2>/dev/null
 		ns_exec "$G" $t -w 5 -D FORWARD -i lan0 -j ZTDNS-FWD 2>/dev/null
+		ns_exec "$G" $t -w 5 -D FORWARD -i lan0 -s 192.0.2.128/25 -j ZTDNS-FWD 2>/dev/null
+		ns_exec "$G" $t -w 5 -D FORWARD -i lan0 -j ZTDNS-SPOOF 2>/dev/null
+		ns_exec "$G" $t -w 5 -F ZTDNS-SPOOF 2>/dev/null
+		ns_exec "$G" $t -w 5 -X ZTDNS-SPOOF 2>/dev/null
 		ns_exec "$G" $t -w 5 -t nat -D PREROUTING -i lan0 -j ZTDNS-DNS 2>/dev/null
 		ns_exec "$G" $t -w 5 -F ZTDNS-OUT 2>/dev/null
 		ns_exec "$G" $t -w 5 -X ZTDNS-OUT 2>/dev/null
@@ -476,10 +480,10 @@ DOT=$(printf '{"name":"pdns-dot","protocol":"dot","address":"%s","tls_name":"pdn
 conf_write "$DOT" '"shared_allowances":false'
 
 out=$(timeout 5 "$ZTD" --print-ruleset -c "$CONF" 2>&1)
-if grep -q -- '-I FORWARD 1 -i lan0 -j ZTDNS-FWD' <<<"$out" &&
+if grep -q -- '-I FORWARD 1 -i lan0 -s 192.0.2.128/25 -j ZTDNS-FWD' <<<"$out" &&
 	grep -q -- '-A ZTDNS-DNS -p udp -m udp --dport 53 -j REDIRECT --to-ports 53' <<<"$out" &&
 	grep -q -- '-I PREROUTING 1 -i lan0 -j ZTDNS-DNS' <<<"$out" && ! grep -q -- '--queue-bypass' <<<"$out"; then
-	ok "--print-ruleset: FORWARD -i lan0 -> ZTDNS-FWD, nat PREROUTING -i lan0 -> ZTDNS-DNS (REDIRECT 53), no bypass"
+	ok "--print-ruleset: FORWARD -i lan0 -s 192.0.2.128/25 -> ZTDNS-FWD, nat PREROUTING -i lan0 -> ZTDNS-DNS (REDIRECT 53), no bypass"
 else
 	not_ok "--print-ruleset: gateway chains" "$out"
 fi
@@ -597,7 +601,7 @@ ruleset_compare "(8) after run 1"
 
 echo "# (6) client identities: A (192.0.2.128/26) -> idA, B (192.0.2.192/26) -> idB"
 MT=$(printf '{"name":"mtls-dot","protocol":"dot","address":"%s","tls_name":"mtls.test","ca_file":"%s"}' $MTLS "$PKI/ca.pem")
-conf_write "$MT" "$(printf '"client_identities":[{"subnet":"192.0.2.128/26","client_cert":"%s","client_key":"%s"},{"subnet":"192.0.2.192/26","client_cert":"%s","client_key":"%s"}]' \
+conf_write "$MT" "$(printf '"client_identities":[{"interface":"lan0","subnet":"192.0.2.128/26","client_cert":"%s","client_key":"%s"},{"interface":"lan0","subnet":"192.0.2.192/26","client_cert":"%s","client_key":"%s"}]' \
 	"$PKI/idA.pem" "$PKI/idA.key" "$PKI/idB.pem" "$PKI/idB.key")"
 if daemon_start R2-identities; then
 	st=$(ctlj status 2>/dev/null)

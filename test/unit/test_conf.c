@@ -333,7 +333,44 @@ static const struct {
 	"{'subnet':'192.0.2.0/25','client_cert':'/c','client_key':'/d'}]"),
      "gateway.client_identities[1].subnet: \"192.0.2.0/25\" is the same subnet"},
     {"{'mode':'gateway','servers':[" DOH "]}", "gateway: required when mode is \"gateway\""},
-    {"{'mode':'gateway','servers':[" DOH "],'gateway':{}}", "gateway.lan_interfaces: required"},
+    {"{'mode':'gateway','servers':[" DOH "],'gateway':{}}", "gateway.lan: required"},
+/* gateway.lan: interfaces with their client subnets */
+#define GWL(x) "{'mode':'gateway','servers':[" DOH "],'gateway':{" x "}}"
+    {GWL("'lan':[]"), "gateway.lan: must not be empty"},
+    {GWL("'lan':['lan0']"), "gateway.lan[0]: expected an object"},
+    {GWL("'lan':[{'interface':'lan0'}]"), "gateway.lan[0].subnets: required"},
+    {GWL("'lan':[{'interface':'lan0','subnets':[]}]"), "gateway.lan[0].subnets: must not be empty"},
+    {GWL("'lan':[{'subnets':['192.0.2.0/25']}]"),
+     "gateway.lan[0].interface: expected an interface"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.1/25']}]"),
+     "gateway.lan[0].subnets[0]: \"192.0.2.1/25\": a CIDR prefix"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25'],'mac':'x'}]"),
+     "gateway.lan[0].mac: unknown key"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/24']},"
+	 "{'interface':'lan1','subnets':['192.0.2.128/25']}]"),
+     "gateway.lan[1].subnets[0]: \"192.0.2.128/25\" overlaps a client subnet of lan0"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25']},"
+	 "{'interface':'lan0','subnets':['192.0.2.128/25']}]"),
+     "gateway.lan[1].interface: \"lan0\" is listed twice"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25']}],'lan_interfaces':['lan0']"),
+     "gateway.lan_interfaces: give either gateway.lan or gateway.lan_interfaces"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25']}],'lan_may_reach_servers':1"),
+     "gateway.lan_may_reach_servers: expected true or false"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25']}],"
+	 "'client_identities':[{'subnet':'192.0.2.0/26','client_cert':'/a','client_key':'/b'}]"),
+     "gateway.client_identities[0].interface: required"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25']}],"
+	 "'client_identities':[{'interface':'lan1','subnet':'192.0.2.0/26','client_cert':'/a',"
+	 "'client_key':'/b'}]"),
+     "gateway.client_identities[0].interface: \"lan1\" is not one of the gateway's LAN"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25']}],"
+	 "'client_identities':[{'interface':'lan0','subnet':'192.0.2.128/26','client_cert':'/a',"
+	 "'client_key':'/b'}]"),
+     "gateway.client_identities[0].interface: the identity's subnet is not inside a client subnet"},
+    {GWL("'lan':[{'interface':'lan0','subnets':['192.0.2.0/25']}],"
+	 "'client_identities':[{'interface':'lan0','subnet':'192.0.2.0/24','client_cert':'/a',"
+	 "'client_key':'/b'}]"),
+     "gateway.client_identities[0].interface: the identity's subnet is not inside a client subnet"},
     {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':[]}}",
      "gateway.lan_interfaces: must not be empty"},
     {"{'mode':'gateway','servers':[" DOH "],'gateway':{'lan_interfaces':['eth/0']}}",
@@ -859,6 +896,29 @@ static void test_gateway(void)
 	c = expect_good("{'mode':'gateway','servers':[" DOT
 			"],'gateway':{'lan_interfaces':['a']}}");
 	CHECK(c && c->gateway_enforce_output == true && c->shared_allowances == false);
+	/* The old form has no client subnets (any source) and says so. */
+	CHECK(c && c->lan_nsubnets[0] == 0 && c->lan_may_reach_servers == false);
+	CHECK(has_msg(errs.warn, errs.nwarn, "gateway.lan_interfaces: warning: no client subnets"));
+	conf_free(&c);
+	/* gateway.lan: each interface with its client subnets; identities
+	 * name their interface and lie inside its subnets. */
+	c = expect_good(
+	    "{'mode':'gateway','servers':[" DOT
+	    "],'gateway':{'lan':[{'interface':'lan0','subnets':['192.0.2.128/25',"
+	    "'2001:db8:1::/64']},{'interface':'lan1','subnets':['198.51.100.0/24']}],"
+	    "'lan_may_reach_servers':true,'client_identities':[{'interface':'lan0',"
+	    "'subnet':'192.0.2.128/26','client_cert':'/a.pem','client_key':'/a.key'}]}}");
+	CHECK(c && c->nlan_ifaces == 2 && c->lan_nsubnets[0] == 2 && c->lan_nsubnets[1] == 1);
+	if (c && c->nlan_ifaces == 2) {
+		char pb[PREFIX_STRLEN];
+
+		CHECK_STREQ(c->lan_ifaces[1], "lan1");
+		CHECK_STREQ(addr_prefix_format(&c->lan_subnets[0][1], pb, sizeof(pb)),
+			    "2001:db8:1::/64");
+		CHECK(c->lan_may_reach_servers == true);
+		CHECK(c->nidentities == 1 && c->identities[0].iface &&
+		      strcmp(c->identities[0].iface, "lan0") == 0);
+	}
 	conf_free(&c);
 }
 

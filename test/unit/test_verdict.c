@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "core/allowset.h"
@@ -208,6 +209,144 @@ int main(void)
 		allowset_free(&as);
 	}
 
+	/* Gateway scopes bound to the link (DESIGN.md invariant 10): the LAN
+	 * interface's subnets, the MAC address the lookup was bound to, ICMP
+	 * errors only about the sender's own flow, infra only for the
+	 * gateway's own flows. */
+	{
+		static const uint8_t mac_a[6] = {0x02, 0, 0, 0, 0, 0x0a};
+		static const uint8_t mac_b[6] = {0x02, 0, 0, 0, 0, 0x0b};
+		struct allowset *as = allowset_new(16, 4);
+		struct verdict_policy g = pol;
+		struct verdict_link la, lb, lx;
+		struct addr ca, dst;
+		struct packet_info p;
+
+		g.allowset = as;
+		g.scoped = true;
+		g.gateway = true;
+		g.nlan = 1;
+		g.lan[0].ifindex = 7;
+		g.lan[0].nsubnets = 1;
+		addr_prefix_parse("192.0.2.128/25", &g.lan[0].subnets[0]);
+		addr_parse("192.0.2.130", &ca);
+		addr_parse("198.51.100.50", &dst);
+		allowset_add_linked(as, &ca, allowset_link(7, mac_a), &dst, now + 1000,
+				    ALLOWSET_LEARNED, "a.example", NULL, now);
+		p = pkt("192.0.2.130", "198.51.100.50", IPPROTO_TCP, 1, 443);
+		verdict_link_fill(&la, 7, mac_a, 6, NULL, 0, &p);
+		verdict_link_fill(&lb, 7, mac_b, 6, NULL, 0, &p);
+		verdict_decide_link(&g, &p, NULL, &la, now, &r);
+		CHECK(r.reason == VERDICT_LEARNED && r.accept);
+		/* B writing A's source address, from its own MAC. */
+		verdict_decide_link(&g, &p, NULL, &lb, now, &r);
+		CHECK(r.reason == VERDICT_WRONG_LINK && !r.accept);
+		/* No link-layer address at all. */
+		verdict_link_fill(&lx, 7, NULL, 0, NULL, 0, &p);
+		verdict_decide_link(&g, &p, NULL, &lx, now, &r);
+		CHECK(r.reason == VERDICT_WRONG_LINK);
+		/* The right MAC on another interface (not a LAN one). */
+		verdict_link_fill(&lx, 8, mac_a, 6, NULL, 0, &p);
+		verdict_decide_link(&g, &p, NULL, &lx, now, &r);
+		CHECK(r.reason == VERDICT_SPOOFED_SOURCE && !r.accept);
+		/* A source outside lan0's subnets. */
+		p = pkt("192.0.2.10", "198.51.100.50", IPPROTO_TCP, 1, 443);
+		verdict_decide_link(&g, &p, NULL, &la, now, &r);
+		CHECK(r.reason == VERDICT_SPOOFED_SOURCE);
+		/* Audit mode still says why it would deny. */
+		g.enforce = false;
+		verdict_decide_link(&g, &p, NULL, &la, now, &r);
+		CHECK(r.reason == VERDICT_SPOOFED_SOURCE && r.accept && r.would_deny);
+		g.enforce = true;
+		/* The Protective DNS server is the gateway's, not the LAN's. */
+		p = pkt("192.0.2.130", "192.0.2.53", IPPROTO_TCP, 1, 853);
+		verdict_decide_link(&g, &p, NULL, &la, now, &r);
+		CHECK(r.reason == VERDICT_NEVER_RESOLVED && !r.accept);
+		verdict_decide(&g, &p, allowset_scope_self(), now, &r);
+		CHECK(r.reason == VERDICT_INFRA);
+		g.lan_may_reach_servers = true;
+		verdict_decide_link(&g, &p, NULL, &la, now, &r);
+		CHECK(r.reason == VERDICT_INFRA);
+		g.lan_may_reach_servers = false;
+		/* ICMP port unreachable quoting dst -> A (A's own flow), sent
+		 * by A; by B with A's source; by B with its own source. */
+		{
+			uint8_t raw[20 + 8 + 28] = {0x45};
+			struct packet_info ip;
+
+			raw[9] = IPPROTO_ICMP;
+			raw[20] = 3;
+			raw[21] = 3;
+			raw[28] = 0x45;
+			raw[28 + 9] = IPPROTO_UDP;
+			memcpy(raw + 28 + 12, dst.b, 4); /* inner src: the peer */
+			memcpy(raw + 28 + 16, ca.b, 4);	 /* inner dst: A */
+			ip = pkt("192.0.2.130", "198.51.100.50", IPPROTO_ICMP, 0, 0);
+			ip.icmp_type = 3;
+			ip.l4_offset = 20;
+			verdict_link_fill(&la, 7, mac_a, 6, raw, sizeof(raw), &ip);
+			CHECK(la.has_inner && addr_equal(&la.inner_dst, &ca));
+			verdict_decide_link(&g, &ip, NULL, &la, now, &r);
+			CHECK(r.reason == VERDICT_RELATED && r.accept);
+			verdict_link_fill(&lb, 7, mac_b, 6, raw, sizeof(raw), &ip);
+			verdict_decide_link(&g, &ip, NULL, &lb, now, &r);
+			CHECK(r.reason == VERDICT_WRONG_LINK && !r.accept);
+			ip = pkt("192.0.2.200", "198.51.100.50", IPPROTO_ICMP, 0, 0);
+			ip.icmp_type = 3;
+			ip.l4_offset = 20;
+			verdict_link_fill(&lb, 7, mac_b, 6, raw, sizeof(raw), &ip);
+			verdict_decide_link(&g, &ip, NULL, &lb, now, &r);
+			CHECK(r.reason == VERDICT_FOREIGN_RELATED && !r.accept);
+			/* Truncated quote: nothing to prove it with. */
+			verdict_link_fill(&la, 7, mac_a, 6, raw, 40, &ip);
+			CHECK(!la.has_inner);
+			verdict_decide_link(&g, &ip, NULL, &la, now, &r);
+			CHECK(r.reason == VERDICT_FOREIGN_RELATED);
+		}
+		/* ICMPv6 (RFC 4443 §3.1): the quoted header after 40 + 8 bytes. */
+		{
+			uint8_t raw[40 + 8 + 48] = {0x60};
+			struct packet_info ip6;
+			struct addr a6, x6;
+
+			addr_parse("2001:db8:1::130", &a6);
+			addr_parse("2001:db8:5::10", &x6);
+			raw[6] = IPPROTO_ICMPV6;
+			raw[40] = 1;
+			raw[48] = 0x60;
+			memcpy(raw + 48 + 8, x6.b, 16);
+			memcpy(raw + 48 + 24, a6.b, 16);
+			ip6 = pkt("2001:db8:1::130", "2001:db8:5::10", IPPROTO_ICMPV6, 0, 0);
+			ip6.icmp_type = 1;
+			ip6.l4_offset = 40;
+			verdict_link_fill(&la, 7, mac_a, 6, raw, sizeof(raw), &ip6);
+			CHECK(la.has_inner && addr_equal(&la.inner_src, &x6) &&
+			      addr_equal(&la.inner_dst, &a6));
+			verdict_link_fill(&la, 7, mac_a, 6, raw, 40 + 8 + 39, &ip6);
+			CHECK(!la.has_inner);
+			/* No v6 subnet on lan0: spoofed-source before anything. */
+			verdict_link_fill(&la, 7, mac_a, 6, raw, sizeof(raw), &ip6);
+			verdict_decide_link(&g, &ip6, NULL, &la, now, &r);
+			CHECK(r.reason == VERDICT_SPOOFED_SOURCE);
+			/* Echo requests are not errors. */
+			ip6.icmp_type = 128;
+			CHECK(!verdict_is_icmp_error(&ip6));
+		}
+		/* A later lookup from another MAC rebinds the scope. */
+		allowset_add_linked(as, &ca, allowset_link(7, mac_b), &dst, now + 1000,
+				    ALLOWSET_LEARNED, "a.example", NULL, now);
+		p = pkt("192.0.2.130", "198.51.100.50", IPPROTO_TCP, 1, 443);
+		verdict_link_fill(&la, 7, mac_a, 6, NULL, 0, &p);
+		verdict_link_fill(&lb, 7, mac_b, 6, NULL, 0, &p);
+		verdict_decide_link(&g, &p, NULL, &la, now, &r);
+		CHECK(r.reason == VERDICT_WRONG_LINK);
+		verdict_decide_link(&g, &p, NULL, &lb, now, &r);
+		CHECK(r.reason == VERDICT_LEARNED);
+		CHECK(allowset_link(7, mac_a) != allowset_link(7, mac_b) &&
+		      allowset_link(0, (const uint8_t[6]){0}) != 0);
+		allowset_free(&as);
+	}
+
 	/* Over-cap: the table is full of unexpired entries, so an answer's
 	 * address could not be remembered; the denial says so. */
 	{
@@ -238,6 +377,9 @@ int main(void)
 	for (unsigned i = 0; i < VERDICT_REASON_COUNT; i++)
 		CHECK(verdict_reason_name(i)[0] != 'u' || i == VERDICT_UNPARSABLE);
 	CHECK_STREQ(verdict_reason_name(VERDICT_NEVER_RESOLVED), "never-resolved");
+	CHECK_STREQ(verdict_reason_name(VERDICT_WRONG_LINK), "wrong-link");
+	CHECK(verdict_reason_accepts(VERDICT_RELATED) &&
+	      !verdict_reason_accepts(VERDICT_SPOOFED_SOURCE));
 	CHECK_STREQ(verdict_reason_name(VERDICT_REASON_COUNT), "unknown");
 
 	exceptions_free((struct exceptions **)&pol.exceptions);
