@@ -56,6 +56,7 @@ struct allowset_stats {
 	uint64_t swept;		/* expired entries removed by the sweep */
 	uint64_t names_dropped; /* names not remembered: names_per_addr bound */
 	uint64_t removed;	/* revoked / flushed */
+	uint64_t quota;		/* insertions refused: the owner's quota was reached */
 };
 
 struct allowset;
@@ -80,6 +81,27 @@ void allowset_reader_unregister(void);
 int allowset_add(struct allowset *as, const struct addr *scope, const struct addr *a,
 		 uint64_t expires_ms, enum allowset_source src, const char *name,
 		 const char *server, uint64_t now_ms);
+
+/* Writer. allowset_add() on behalf of owner (a key the caller chooses, e.g.
+ * a local uid or a LAN client; copied; NULL = nobody): a new entry counts
+ * against the owner that caused it, at most quota of them (0 = no quota).
+ * A renewal of an existing entry, by anyone, is always accepted and does not
+ * move it to another owner; an entry leaves its owner's count when it leaves
+ * the table. Before refusing, the owner's own expired entries are reclaimed
+ * (at most once a second per owner). Returns what allowset_add() returns,
+ * or -EDQUOT when the owner is at its quota (counted in stats.quota; the
+ * caller must treat the address as not learned, like -ENOSPC). */
+int allowset_add_owned(struct allowset *as, const struct addr *scope, const struct addr *a,
+		       uint64_t expires_ms, enum allowset_source src, const char *name,
+		       const char *server, uint64_t now_ms, const struct addr *owner,
+		       uint32_t quota);
+
+/* Writer. Entries counted against owner now (expired ones in the keep
+ * window included). */
+unsigned allowset_owner_entries(struct allowset *as, const struct addr *owner);
+
+/* Writer. Owners with at least one entry. */
+size_t allowset_owner_count(struct allowset *as);
 
 /* Writer. Remove (scope, a). Returns 0 or -ENOENT. */
 int allowset_remove(struct allowset *as, const struct addr *scope, const struct addr *a);

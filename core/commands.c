@@ -9,6 +9,7 @@
 #include "core/allowset.h"
 #include "core/audit.h"
 #include "core/control.h"
+#include "core/metrics.h"
 #include "core/fastpath.h"
 #include "core/daemon.h"
 #include "core/log.h"
@@ -57,7 +58,7 @@ static json_t *dns_json(struct daemon *d)
 	static const char *const rcodes[6] = {"noerror",  "formerr", "servfail",
 					      "nxdomain", "notimp",  "refused"};
 	struct stub_stats st;
-	json_t *rc = json_object(), *ids = json_array();
+	json_t *rc = json_object(), *ids = json_array(), *o;
 
 	if (!d->stub || !d->upstream)
 		return json_null();
@@ -74,7 +75,7 @@ static json_t *dns_json(struct daemon *d)
 			      addr_prefix_format(&d->conf->identities[i].subnet, pb, sizeof(pb)),
 			      "servers", servers_json(d->id_upstream[i])));
 	}
-	return json_pack(
+	o = json_pack(
 	    "{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "udp_queries", (json_int_t)st.udp_queries, "tcp_queries", (json_int_t)st.tcp_queries,
@@ -89,6 +90,16 @@ static json_t *dns_json(struct daemon *d)
 	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "learn_special",
 	    (json_int_t)st.learn_special, "addrs_dropped", (json_int_t)st.addrs_dropped, "servers",
 	    servers_json(d->upstream), "identities", ids);
+	/* The per-client bounds (limits.*_per_client, tcp_*). */
+	if (o) {
+		json_object_set_new(o, "learn_quota", json_integer((json_int_t)st.learn_quota));
+		json_object_set_new(o, "tcp_client_full",
+				    json_integer((json_int_t)st.tcp_client_full));
+		json_object_set_new(o, "tcp_open", json_integer((json_int_t)st.tcp_open));
+		json_object_set_new(o, "accept_paused", json_integer((json_int_t)st.accept_paused));
+		json_object_set_new(o, "owner_unknown", json_integer((json_int_t)st.owner_unknown));
+	}
+	return o;
 }
 
 static json_t *fastpath_json(struct daemon *d)
@@ -106,6 +117,7 @@ static json_t *fastpath_json(struct daemon *d)
 
 static json_t *cmd_status(struct daemon *d)
 {
+	json_t *status;
 	struct allowset_stats as;
 	json_t *reasons = json_object(), *queues = json_array(), *perr = json_object();
 	uint64_t now = allowset_now_ms();
@@ -140,7 +152,7 @@ static json_t *cmd_status(struct daemon *d)
 						      ks.portid, "fail_open", 0));
 		json_array_append_new(queues, q);
 	}
-	return json_pack(
+	status = json_pack(
 	    "{s:b, s:b, s:s, s:s, s:I, s:[s, s], "
 	    "s:{s:I, s:I, s:I, s:o}, "
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
@@ -164,6 +176,21 @@ static json_t *cmd_status(struct daemon *d)
 	    (json_int_t)d->jst.saved, "loaded", (json_int_t)d->jst.loaded, "load_expired",
 	    (json_int_t)d->jst.load_expired, "load_bad", (json_int_t)d->jst.load_bad,
 	    "load_refused", (json_int_t)d->jst.load_refused, "fast_path", fastpath_json(d));
+	if (status) {
+		json_t *a = json_object_get(status, "allowset");
+		struct control_stats cs = {0};
+
+		if (d->control)
+			control_get_stats(d->control, &cs);
+		json_object_set_new(a, "quota", json_integer((json_int_t)as.quota));
+		json_object_set_new(a, "owners",
+				    json_integer((json_int_t)allowset_owner_count(d->allowset)));
+		json_object_set_new(status, "accept_paused",
+				    json_pack("{s:I, s:I}", "control", (json_int_t)cs.accept_paused,
+					      "metrics",
+					      (json_int_t)metrics_accept_paused(d->metrics)));
+	}
+	return status;
 }
 
 static json_t *view_json(const struct allowset_view *v, uint64_t now)
