@@ -433,8 +433,8 @@ int allowset_add(struct allowset *as, const struct addr *scope, const struct add
  * -ENOMEM. Expired entries of the owner still in the keep window are
  * reclaimed first, at most once a second per owner (the scan walks the
  * whole table), so an owner's quota is its unexpired entries. */
-static int owner_admit(struct allowset *as, const struct addr *key, uint32_t quota, uint64_t now_ms,
-		       struct allowset_owner **op)
+static int owner_admit(struct allowset *as, const struct allowset_key *k, const struct addr *key,
+		       uint32_t quota, uint64_t now_ms, struct allowset_owner **op)
 {
 	struct allowset_owner *o;
 
@@ -461,6 +461,7 @@ static int owner_admit(struct allowset *as, const struct addr *key, uint32_t quo
 	}
 	if (quota && o->count >= quota) {
 		as->st.quota++;
+		remember_refused(as, k); /* explained as over-cap, like a full table */
 		return -EDQUOT;
 	}
 	*op = o;
@@ -506,7 +507,7 @@ int allowset_add_owned(struct allowset *as, const struct addr *scope, const stru
 	 * first learned it. Only a new entry needs room in the owner's quota,
 	 * checked first so that an owner at its quota never empties the
 	 * table of everyone's expired entries. */
-	rc = owner_admit(as, owner, quota, now_ms, &o);
+	rc = owner_admit(as, &k, owner, quota, now_ms, &o);
 	if (rc < 0)
 		goto out;
 	if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
