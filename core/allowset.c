@@ -503,26 +503,21 @@ int allowset_add_owned(struct allowset *as, const struct addr *scope, const stru
 		as->st.refreshes++;
 		goto out;
 	}
-	/* A renewal (above) never counts: the entry stays with the owner that
-	 * first learned it. Only a new entry needs room in the owner's quota,
-	 * checked first so that an owner at its quota never empties the
-	 * table of everyone's expired entries. */
-	rc = owner_admit(as, &k, owner, quota, now_ms, &o);
-	if (rc < 0)
-		goto out;
 	if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
-		if (o)
-			o->count++; /* o survives the eviction of its own entries */
 		as->st.evicted += remove_expired(as, now_ms, false, NULL);
-		if (o)
-			o->count--;
 		if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
 			as->st.full++;
 			remember_refused(as, &k);
 			rc = -ENOSPC;
-			goto out_owner;
+			goto out;
 		}
 	}
+	/* A renewal (above) never counts: the entry stays with the owner that
+	 * first learned it. Only a new entry needs room in the owner's quota
+	 * (a full table is reported first: it is the bound everyone shares). */
+	rc = owner_admit(as, &k, owner, quota, now_ms, &o);
+	if (rc < 0)
+		goto out;
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		rc = -ENOMEM;

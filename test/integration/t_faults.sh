@@ -535,7 +535,7 @@ fi
 # ================================================================== F5
 if want F5; then
 echo "# (F5) every bound of the Default bounds table, small, hit"
-conf_write "$ZT_TMP/f5.json" '"limits":{"learned_max":16,"addrs_per_name":4,"cname_depth":2,"records_per_message":20,"pending_queries":8,"pending_per_client":4,"upstream_timeout_ms":1500},
+conf_write "$ZT_TMP/f5.json" '"limits":{"learned_max":16,"learned_per_client":16,"addrs_per_name":4,"cname_depth":2,"records_per_message":20,"pending_queries":8,"pending_per_client":4,"upstream_timeout_ms":1500},
  "ttl":{"min":5,"max":30,"grace":5}'
 daemon_start F5 "$ZT_TMP/f5.json" || exit 1
 S0=$(status_json)
