@@ -42,6 +42,18 @@ struct allowset_entry {
 	 * reader never sees half of an old binding and half of a new one. */
 	_Atomic uint64_t link;
 	struct allowset_meta *_Atomic meta;
+	struct allowset_owner *owner; /* writer-only; NULL: counted against nobody */
+};
+
+/* Who caused entries to be learned (a local uid or a LAN client, as the stub
+ * names them), and how many entries count against them: the per-owner quota.
+ * Writer-only; kept in an rculfhash only because the table is there. */
+struct allowset_owner {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;
+	struct addr key;
+	unsigned count;
+	uint64_t reclaim_ms; /* last scan for this owner's expired entries */
 };
 
 /* How many scoped entries exist for an address, whatever their scope: lets
@@ -56,6 +68,7 @@ struct allowset_addrref {
 struct allowset {
 	struct cds_lfht *ht;
 	struct cds_lfht *byaddr;
+	struct cds_lfht *owners;
 	size_t max_entries;
 	unsigned names_per_addr;
 	_Atomic uint64_t entries;
@@ -166,6 +179,37 @@ static int ref_update(struct allowset *as, const struct addr *a, int delta)
 	return 0;
 }
 
+static int match_owner(struct cds_lfht_node *node, const void *key)
+{
+	const struct allowset_owner *o = caa_container_of(node, struct allowset_owner, node);
+
+	return memcmp(&o->key, key, sizeof(o->key)) == 0;
+}
+
+/* Writer, read lock held. */
+static struct allowset_owner *find_owner(struct allowset *as, const struct addr *key)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(as->owners, hash_addr(key), match_owner, key, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct allowset_owner, node) : NULL;
+}
+
+static void free_owner_rcu(struct rcu_head *h)
+{
+	free(caa_container_of(h, struct allowset_owner, rcu));
+}
+
+/* Writer, read lock held. One entry less for o; the owner goes with its
+ * last entry, so the owner table is never larger than the entry table. */
+static void owner_put(struct allowset *as, struct allowset_owner *o)
+{
+	if (--o->count == 0 && cds_lfht_del(as->owners, &o->node) == 0)
+		call_rcu(&o->rcu, free_owner_rcu);
+}
+
 static int match_key(struct cds_lfht_node *node, const void *key)
 {
 	const struct allowset_entry *e = caa_container_of(node, struct allowset_entry, node);
@@ -193,11 +237,14 @@ struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr)
 		init <<= 1;
 	as->ht = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	as->byaddr = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
-	if (!as->ht || !as->byaddr) {
+	as->owners = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (!as->ht || !as->byaddr || !as->owners) {
 		if (as->ht)
 			cds_lfht_destroy(as->ht, NULL);
 		if (as->byaddr)
 			cds_lfht_destroy(as->byaddr, NULL);
+		if (as->owners)
+			cds_lfht_destroy(as->owners, NULL);
 		free(as);
 		errno = ENOMEM;
 		return NULL;
@@ -224,6 +271,8 @@ static void drop_entry(struct allowset *as, struct allowset_entry *e)
 	if (cds_lfht_del(as->ht, &e->node) == 0) {
 		if (e->key.scope.family)
 			ref_update(as, &e->key.addr, -1);
+		if (e->owner)
+			owner_put(as, e->owner);
 		atomic_fetch_sub_explicit(&as->entries, 1, memory_order_relaxed);
 		call_rcu(&e->rcu, free_entry_rcu);
 	}
@@ -245,6 +294,7 @@ void allowset_free(struct allowset **asp)
 	rcu_barrier();
 	cds_lfht_destroy(as->ht, NULL);
 	cds_lfht_destroy(as->byaddr, NULL);
+	cds_lfht_destroy(as->owners, NULL);
 	free(as);
 	*asp = NULL;
 }
@@ -321,9 +371,11 @@ static struct allowset_entry *find(struct allowset *as, const struct allowset_ke
 	return node ? caa_container_of(node, struct allowset_entry, node) : NULL;
 }
 
-/* Remove every entry expired at now_ms; when only_keep_window, only those
- * past the keep window. Caller holds the read lock. Returns how many. */
-static size_t remove_expired(struct allowset *as, uint64_t now_ms, bool only_keep_window)
+/* Remove every entry expired at now_ms (only those of owner, if not NULL);
+ * when only_keep_window, only those past the keep window. Caller holds the
+ * read lock. Returns how many. */
+static size_t remove_expired(struct allowset *as, uint64_t now_ms, bool only_keep_window,
+			     const struct allowset_owner *owner)
 {
 	struct cds_lfht_iter it;
 	struct allowset_entry *e;
@@ -333,7 +385,7 @@ static size_t remove_expired(struct allowset *as, uint64_t now_ms, bool only_kee
 	{
 		uint64_t exp = atomic_load_explicit(&e->expires_ms, memory_order_relaxed);
 
-		if (exp > now_ms)
+		if (exp > now_ms || (owner && e->owner != owner))
 			continue;
 		if (only_keep_window && now_ms - exp < ALLOWSET_EXPIRED_KEEP_MS)
 			continue;
@@ -424,16 +476,68 @@ int allowset_add(struct allowset *as, const struct addr *scope, const struct add
 		 uint64_t expires_ms, enum allowset_source src, const char *name,
 		 const char *server, uint64_t now_ms)
 {
-	return allowset_add_linked(as, scope, 0, a, expires_ms, src, name, server, now_ms);
+	return allowset_add_owned(as, scope, 0, a, expires_ms, src, name, server, now_ms, NULL, 0);
 }
 
 int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t link,
 			const struct addr *a, uint64_t expires_ms, enum allowset_source src,
 			const char *name, const char *server, uint64_t now_ms)
 {
+	return allowset_add_owned(as, scope, link, a, expires_ms, src, name, server, now_ms, NULL,
+				  0);
+}
+
+/* Writer, read lock held. May owner key have one more entry? Creates its
+ * record when needed (*op, NULL when owner is NULL). Returns 0, -EDQUOT or
+ * -ENOMEM. Expired entries of the owner still in the keep window are
+ * reclaimed first, at most once a second per owner (the scan walks the
+ * whole table), so an owner's quota is its unexpired entries. */
+static int owner_admit(struct allowset *as, const struct allowset_key *k, const struct addr *key,
+		       uint32_t quota, const char *name, uint64_t now_ms,
+		       struct allowset_owner **op)
+{
+	struct allowset_owner *o;
+
+	*op = NULL;
+	if (!key)
+		return 0;
+	o = find_owner(as, key);
+	if (!o) {
+		o = calloc(1, sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		o->key = *key;
+		cds_lfht_node_init(&o->node);
+		cds_lfht_add(as->owners, hash_addr(key), &o->node);
+	}
+	if (quota && o->count >= quota && now_ms - o->reclaim_ms >= 1000) {
+		size_t n;
+
+		o->reclaim_ms = now_ms;
+		o->count++; /* keep o alive while its entries go */
+		n = remove_expired(as, now_ms, false, o);
+		o->count--;
+		as->st.evicted += n;
+	}
+	if (quota && o->count >= quota) {
+		as->st.quota++;
+		/* Explained as over-cap, like a full table. */
+		remember_refused(as, k, ALLOWSET_REFUSED_QUOTA, 0, name, now_ms);
+		return -EDQUOT;
+	}
+	*op = o;
+	return 0;
+}
+
+int allowset_add_owned(struct allowset *as, const struct addr *scope, uint64_t link,
+		       const struct addr *a, uint64_t expires_ms, enum allowset_source src,
+		       const char *name, const char *server, uint64_t now_ms,
+		       const struct addr *owner, uint32_t quota)
+{
 	struct allowset_key k;
 	struct allowset_entry *e;
 	struct allowset_meta *m;
+	struct allowset_owner *o = NULL;
 	struct cds_lfht_node *ret;
 	bool unchanged;
 	int rc = 0;
@@ -465,7 +569,7 @@ int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t 
 		goto out;
 	}
 	if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
-		as->st.evicted += remove_expired(as, now_ms, false);
+		as->st.evicted += remove_expired(as, now_ms, false, NULL);
 		if (atomic_load_explicit(&as->entries, memory_order_relaxed) >= as->max_entries) {
 			as->st.full++;
 			remember_refused(as, &k, ALLOWSET_REFUSED_FULL, 0, name, now_ms);
@@ -473,12 +577,21 @@ int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t 
 			goto out;
 		}
 	}
+	/* A renewal (above) never counts: the entry stays with the owner that
+	 * first learned it. Only a new entry needs room in the owner's quota
+	 * (a full table is reported first: it is the bound everyone shares). */
+	rc = owner_admit(as, &k, owner, quota, name, now_ms, &o);
+	if (rc < 0)
+		goto out;
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		rc = -ENOMEM;
-		goto out;
+		goto out_owner;
 	}
 	e->key = k;
+	e->owner = o;
+	if (o)
+		o->count++;
 	e->source = src;
 	e->added_ms = now_ms;
 	atomic_init(&e->expires_ms, expires_ms);
@@ -491,8 +604,10 @@ int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t 
 		/* Only one writer exists, so this cannot happen; be safe. */
 		free(m);
 		free(e);
+		if (o)
+			o->count--;
 		rc = -EEXIST;
-		goto out;
+		goto out_owner;
 	}
 	atomic_fetch_add_explicit(&as->entries, 1, memory_order_relaxed);
 	as->st.inserts++;
@@ -502,8 +617,16 @@ int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t 
 		cds_lfht_del(as->ht, &e->node);
 		atomic_fetch_sub_explicit(&as->entries, 1, memory_order_relaxed);
 		call_rcu(&e->rcu, free_entry_rcu);
+		if (o)
+			o->count--;
 		rc = -ENOMEM;
+		goto out_owner;
 	}
+	goto out;
+out_owner:
+	/* The entry did not make it: an owner record made for it goes too. */
+	if (o && o->count == 0 && cds_lfht_del(as->owners, &o->node) == 0)
+		call_rcu(&o->rcu, free_owner_rcu);
 out:
 	rcu_read_unlock();
 	return rc;
@@ -547,7 +670,7 @@ size_t allowset_flush(struct allowset *as)
 void allowset_sweep(struct allowset *as, uint64_t now_ms)
 {
 	rcu_read_lock();
-	as->st.swept += remove_expired(as, now_ms, true);
+	as->st.swept += remove_expired(as, now_ms, true, NULL);
 	rcu_read_unlock();
 }
 
@@ -710,6 +833,29 @@ void allowset_get_stats(struct allowset *as, struct allowset_stats *st)
 {
 	*st = as->st;
 	st->entries = atomic_load_explicit(&as->entries, memory_order_relaxed);
+}
+
+unsigned allowset_owner_entries(struct allowset *as, const struct addr *owner)
+{
+	struct allowset_owner *o;
+	unsigned n;
+
+	rcu_read_lock();
+	o = find_owner(as, owner);
+	n = o ? o->count : 0;
+	rcu_read_unlock();
+	return n;
+}
+
+size_t allowset_owner_count(struct allowset *as)
+{
+	unsigned long n = 0;
+	long approx_before, approx_after;
+
+	rcu_read_lock();
+	cds_lfht_count_nodes(as->owners, &approx_before, &n, &approx_after);
+	rcu_read_unlock();
+	return n;
 }
 
 size_t allowset_capacity(const struct allowset *as)

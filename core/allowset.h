@@ -56,6 +56,7 @@ struct allowset_stats {
 	uint64_t swept;		/* expired entries removed by the sweep */
 	uint64_t names_dropped; /* names not remembered: names_per_addr bound */
 	uint64_t removed;	/* revoked / flushed */
+	uint64_t quota;		/* insertions refused: the owner's quota was reached */
 };
 
 struct allowset;
@@ -94,6 +95,27 @@ int allowset_add_linked(struct allowset *as, const struct addr *scope, uint64_t 
 			const struct addr *a, uint64_t expires_ms, enum allowset_source src,
 			const char *name, const char *server, uint64_t now_ms);
 
+/* Writer. allowset_add_linked() on behalf of owner (a key the caller chooses, e.g.
+ * a local uid or a LAN client; copied; NULL = nobody): a new entry counts
+ * against the owner that caused it, at most quota of them (0 = no quota).
+ * A renewal of an existing entry, by anyone, is always accepted and does not
+ * move it to another owner; an entry leaves its owner's count when it leaves
+ * the table. Before refusing, the owner's own expired entries are reclaimed
+ * (at most once a second per owner). Returns what allowset_add() returns,
+ * or -EDQUOT when the owner is at its quota (counted in stats.quota; the
+ * caller must treat the address as not learned, like -ENOSPC). */
+int allowset_add_owned(struct allowset *as, const struct addr *scope, uint64_t link,
+		       const struct addr *a, uint64_t expires_ms, enum allowset_source src,
+		       const char *name, const char *server, uint64_t now_ms,
+		       const struct addr *owner, uint32_t quota);
+
+/* Writer. Entries counted against owner now (expired ones in the keep
+ * window included). */
+unsigned allowset_owner_entries(struct allowset *as, const struct addr *owner);
+
+/* Writer. Owners with at least one entry. */
+size_t allowset_owner_count(struct allowset *as);
+
 /* Writer. Remove (scope, a). Returns 0 or -ENOENT. */
 int allowset_remove(struct allowset *as, const struct addr *scope, const struct addr *a);
 
@@ -120,9 +142,10 @@ enum allowset_result allowset_probe(struct allowset *as, const struct addr *scop
 /* Why an address an answer carried is not in the table (DESIGN.md
  * invariant 7: the stub removed it from the answer). */
 enum allowset_refusal_reason {
-	ALLOWSET_REFUSED_FULL = 1,	/* the table was full (over-cap) */
-	ALLOWSET_REFUSED_PER_NAME = 2,	/* past limits.addrs_per_name (over-cap) */
+	ALLOWSET_REFUSED_FULL = 1,	  /* the table was full (over-cap) */
+	ALLOWSET_REFUSED_PER_NAME = 2,	  /* past limits.addrs_per_name (over-cap) */
 	ALLOWSET_REFUSED_NEVER_LEARN = 3, /* an addr_never_learn() class */
+	ALLOWSET_REFUSED_QUOTA = 4,	  /* the client's limits.learned_per_client (over-cap) */
 };
 
 #define ALLOWSET_REFUSED_NAME_LEN 96
@@ -130,8 +153,8 @@ enum allowset_refusal_reason {
 /* A copy of one remembered refusal. */
 struct allowset_refusal {
 	enum allowset_refusal_reason reason;
-	unsigned cls;  /* enum addr_class for NEVER_LEARN, else 0 */
-	uint64_t at_ms; /* monotonic ms */
+	unsigned cls;			      /* enum addr_class for NEVER_LEARN, else 0 */
+	uint64_t at_ms;			      /* monotonic ms */
 	char name[ALLOWSET_REFUSED_NAME_LEN]; /* the name asked, cut short if longer */
 };
 

@@ -9,6 +9,7 @@
 #include "core/allowset.h"
 #include "core/audit.h"
 #include "core/control.h"
+#include "core/metrics.h"
 #include "core/fastpath.h"
 #include "core/daemon.h"
 #include "core/log.h"
@@ -106,11 +107,18 @@ static json_t *dns_json(struct daemon *d)
 	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "learn_special",
 	    (json_int_t)st.learn_special, "addrs_dropped", (json_int_t)st.addrs_dropped, "servers",
 	    servers_json(d->upstream), "identities", ids, "answers", answers);
-	/* Gateway scope refusals (dns/stub.c gateway_scope()). */
 	if (o) {
+		/* Gateway scope refusals (dns/stub.c gateway_scope()). */
 		json_object_set_new(o, "scope_refused", json_integer((json_int_t)st.scope_refused));
 		json_object_set_new(o, "scope_no_neighbour",
 				    json_integer((json_int_t)st.scope_no_neigh));
+		/* The per-client bounds (limits.*_per_client, tcp_*). */
+		json_object_set_new(o, "learn_quota", json_integer((json_int_t)st.learn_quota));
+		json_object_set_new(o, "tcp_client_full",
+				    json_integer((json_int_t)st.tcp_client_full));
+		json_object_set_new(o, "tcp_open", json_integer((json_int_t)st.tcp_open));
+		json_object_set_new(o, "accept_paused", json_integer((json_int_t)st.accept_paused));
+		json_object_set_new(o, "owner_unknown", json_integer((json_int_t)st.owner_unknown));
 	}
 	return o;
 }
@@ -231,8 +239,21 @@ static json_t *cmd_status(struct daemon *d)
 	    (json_int_t)d->jst.saved, "loaded", (json_int_t)d->jst.loaded, "load_expired",
 	    (json_int_t)d->jst.load_expired, "load_bad", (json_int_t)d->jst.load_bad,
 	    "load_refused", (json_int_t)d->jst.load_refused, "fast_path", fastpath_json(d));
-	if (resp)
+	if (resp) {
+		json_t *a = json_object_get(resp, "allowset");
+		struct control_stats cs = {0};
+
+		if (d->control)
+			control_get_stats(d->control, &cs);
+		json_object_set_new(a, "quota", json_integer((json_int_t)as.quota));
+		json_object_set_new(a, "owners",
+				    json_integer((json_int_t)allowset_owner_count(d->allowset)));
+		json_object_set_new(resp, "accept_paused",
+				    json_pack("{s:I, s:I}", "control", (json_int_t)cs.accept_paused,
+					      "metrics",
+					      (json_int_t)metrics_accept_paused(d->metrics)));
 		json_object_set_new(resp, "break_glass", break_glass_json(d, now));
+	}
 	return resp;
 }
 
@@ -405,7 +426,8 @@ static json_t *refusal_json(const struct allowset_refusal *f, uint64_t now)
 {
 	static const char *const why[] = {[ALLOWSET_REFUSED_FULL] = "allowset-full",
 					  [ALLOWSET_REFUSED_PER_NAME] = "addrs_per_name",
-					  [ALLOWSET_REFUSED_NEVER_LEARN] = "never-learn"};
+					  [ALLOWSET_REFUSED_NEVER_LEARN] = "never-learn",
+					  [ALLOWSET_REFUSED_QUOTA] = "learned_per_client"};
 	json_t *o = json_pack(
 	    "{s:s, s:s, s:I}", "why",
 	    (unsigned)f->reason < ARRAY_SIZE(why) && why[f->reason] ? why[f->reason] : "unknown",

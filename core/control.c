@@ -34,6 +34,7 @@ struct control_client {
 struct control {
 	struct ev_loop *loop;
 	ev_io io;
+	ev_timer pause; /* accept stopped after EMFILE/ENFILE */
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uid_t allowed_uid;
@@ -195,6 +196,14 @@ static void on_client_write(struct ev_loop *loop, ev_io *w, int revents)
 	client_flush(container_of(w, struct control_client, wio));
 }
 
+static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct control *c = container_of(w, struct control, pause);
+
+	(void)revents;
+	ev_io_start(loop, &c->io);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct control *c = container_of(w, struct control, io);
@@ -206,8 +215,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (UTIL_ACCEPT_MUST_PAUSE(errno)) {
+			c->st.accept_paused++;
+			log_ratelimited(LOG_WARNING, "control: accept: %s; pausing %.1f s",
+					strerror(errno), UTIL_ACCEPT_PAUSE_S);
+			ev_io_stop(loop, &c->io);
+			ev_timer_set(&c->pause, UTIL_ACCEPT_PAUSE_S, 0.);
+			ev_timer_start(loop, &c->pause);
+		}
 		return;
+	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 	    (cred.uid != 0 && cred.uid != c->allowed_uid && cred.uid != geteuid())) {
 		c->st.refused_creds++;
@@ -286,6 +304,7 @@ struct control *control_new(struct ev_loop *loop, const char *path, uid_t allowe
 	c->handler = h;
 	c->arg = arg;
 	ev_io_init(&c->io, on_accept, c->fd, EV_READ);
+	ev_init(&c->pause, on_accept_pause);
 	ev_io_start(loop, &c->io);
 	return c;
 fail:
@@ -307,6 +326,7 @@ void control_free(struct control **cp)
 		if (c->clients[i])
 			client_close(c->clients[i]);
 	ev_io_stop(c->loop, &c->io);
+	ev_timer_stop(c->loop, &c->pause);
 	close(c->fd);
 	unlink(c->path);
 	free(c);

@@ -39,6 +39,7 @@ struct control_stats {
 	uint64_t requests;
 	uint64_t events;	 /* event lines queued to subscribers */
 	uint64_t events_dropped; /* not queued: a subscriber's buffer was full */
+	uint64_t accept_paused;	 /* accept() out of descriptors: listener paused */
 };
 
 /* Listen on path (an existing socket file there is replaced; its directory

@@ -37,6 +37,8 @@ struct metrics {
 	struct daemon *d;
 	int fd;
 	ev_io io;
+	ev_timer pause; /* accept stopped after EMFILE/ENFILE */
+	uint64_t accept_paused;
 	char unix_path[108];
 	struct metrics_client *clients[METRICS_MAX_CLIENTS];
 };
@@ -181,6 +183,11 @@ void metrics_render(struct daemon *d, FILE *f)
 	fprintf(f, "ztdns_allowset_evictions_total %llu\n", (unsigned long long)as.evicted);
 	counter(f, "ztdns_allowset_swept_total", "Expired allowances removed by the sweep.");
 	fprintf(f, "ztdns_allowset_swept_total %llu\n", (unsigned long long)as.swept);
+	counter(f, "ztdns_allowset_quota_total",
+		"Allowances refused: the client's limits.learned_per_client was reached.");
+	fprintf(f, "ztdns_allowset_quota_total %llu\n", (unsigned long long)as.quota);
+	gauge(f, "ztdns_allowset_owners", "Clients (LAN addresses, local uids) with allowances.");
+	fprintf(f, "ztdns_allowset_owners %zu\n", allowset_owner_count(d->allowset));
 
 	if (d->stub)
 		stub_get_stats(d->stub, &ss);
@@ -210,6 +217,37 @@ void metrics_render(struct daemon *d, FILE *f)
 		(unsigned long long)ss.scope_refused);
 	fprintf(f, "ztdns_dns_refused_total{bound=\"client_neighbour\"} %llu\n",
 		(unsigned long long)ss.scope_no_neigh);
+	fprintf(f, "ztdns_dns_refused_total{bound=\"tcp_per_client\"} %llu\n",
+		(unsigned long long)ss.tcp_client_full);
+	counter(f, "ztdns_dns_not_learned_total",
+		"Answer addresses not put in the allowset, by why.");
+	fprintf(f, "ztdns_dns_not_learned_total{why=\"learned_max\"} %llu\n",
+		(unsigned long long)ss.learn_refused);
+	fprintf(f, "ztdns_dns_not_learned_total{why=\"learned_per_client\"} %llu\n",
+		(unsigned long long)ss.learn_quota);
+	fprintf(f, "ztdns_dns_not_learned_total{why=\"special\"} %llu\n",
+		(unsigned long long)ss.learn_special);
+	counter(f, "ztdns_dns_unknown_owner_total",
+		"Local queries or connections whose socket's uid was not found.");
+	fprintf(f, "ztdns_dns_unknown_owner_total %llu\n", (unsigned long long)ss.owner_unknown);
+	gauge(f, "ztdns_dns_tcp_connections", "Stub TCP connections open now.");
+	fprintf(f, "ztdns_dns_tcp_connections %llu\n", (unsigned long long)ss.tcp_open);
+	counter(f, "ztdns_dns_tcp_idle_closed_total", "Stub TCP connections closed idle.");
+	fprintf(f, "ztdns_dns_tcp_idle_closed_total %llu\n",
+		(unsigned long long)ss.tcp_idle_closed);
+	counter(f, "ztdns_accept_paused_total",
+		"Listeners paused because accept() ran out of descriptors, by listener.");
+	fprintf(f, "ztdns_accept_paused_total{listener=\"stub\"} %llu\n",
+		(unsigned long long)ss.accept_paused);
+	if (d->control) {
+		struct control_stats cs;
+
+		control_get_stats(d->control, &cs);
+		fprintf(f, "ztdns_accept_paused_total{listener=\"control\"} %llu\n",
+			(unsigned long long)cs.accept_paused);
+	}
+	fprintf(f, "ztdns_accept_paused_total{listener=\"metrics\"} %llu\n",
+		(unsigned long long)metrics_accept_paused(d->metrics));
 	counter(f, "ztdns_dns_bad_answers_total", "Upstream answers refused, by why.");
 	fprintf(f, "ztdns_dns_bad_answers_total{why=\"mismatch\"} %llu\n",
 		(unsigned long long)ss.bad_answers);
@@ -374,6 +412,14 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	client_close(container_of(w, struct metrics_client, timer));
 }
 
+static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct metrics *m = container_of(w, struct metrics, pause);
+
+	(void)revents;
+	ev_io_start(loop, &m->io);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct metrics *m = container_of(w, struct metrics, io);
@@ -383,8 +429,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (UTIL_ACCEPT_MUST_PAUSE(errno)) {
+			m->accept_paused++;
+			log_ratelimited(LOG_WARNING, "metrics: accept: %s; pausing %.1f s",
+					strerror(errno), UTIL_ACCEPT_PAUSE_S);
+			ev_io_stop(loop, &m->io);
+			ev_timer_set(&m->pause, UTIL_ACCEPT_PAUSE_S, 0.);
+			ev_timer_start(loop, &m->pause);
+		}
 		return;
+	}
 	for (slot = 0; slot < METRICS_MAX_CLIENTS && m->clients[slot]; slot++)
 		;
 	cl = slot < METRICS_MAX_CLIENTS ? calloc(1, sizeof(*cl)) : NULL;
@@ -400,6 +455,11 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	ev_timer_init(&cl->timer, on_timeout, METRICS_TIMEOUT_S, 0.);
 	ev_io_start(loop, &cl->rio);
 	ev_timer_start(loop, &cl->timer);
+}
+
+uint64_t metrics_accept_paused(const struct metrics *m)
+{
+	return m ? m->accept_paused : 0;
 }
 
 struct metrics *metrics_new(struct ev_loop *loop, const char *spec, struct daemon *d, int *err)
@@ -490,6 +550,7 @@ struct metrics *metrics_new(struct ev_loop *loop, const char *spec, struct daemo
 	m->loop = loop;
 	m->d = d;
 	ev_io_init(&m->io, on_accept, m->fd, EV_READ);
+	ev_init(&m->pause, on_accept_pause);
 	ev_io_start(loop, &m->io);
 	return m;
 fail:
@@ -511,6 +572,7 @@ void metrics_free(struct metrics **mp)
 		if (m->clients[i])
 			client_close(m->clients[i]);
 	ev_io_stop(m->loop, &m->io);
+	ev_timer_stop(m->loop, &m->pause);
 	close(m->fd);
 	if (m->unix_path[0])
 		unlink(m->unix_path);

@@ -7,6 +7,7 @@
 #ifndef ZTDNS_METRICS_H
 #define ZTDNS_METRICS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 struct ev_loop;
@@ -23,6 +24,9 @@ struct metrics *metrics_new(struct ev_loop *loop, const char *spec, struct daemo
 
 /* NULL-safe; sets *m to NULL; removes a unix socket file. */
 void metrics_free(struct metrics **m);
+
+/* Times accept() ran out of descriptors and the endpoint paused. NULL-safe. */
+uint64_t metrics_accept_paused(const struct metrics *m);
 
 /* Write the exposition for d to f. */
 void metrics_render(struct daemon *d, FILE *f);

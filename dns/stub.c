@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/neigh.h"
 #include "core/util.h"
+#include "dns/peeruid.h"
 #include "dns/upstream.h"
 #include "dns/wire.h"
 #include "policy/conf.h"
@@ -38,9 +39,24 @@ struct stub_fate {
 struct stub_listener {
 	struct stub *s;
 	ev_io io;
+	ev_timer pause; /* accept stopped after EMFILE/ENFILE */
 	int fd;
 	bool tcp;
+	struct sockaddr_storage local; /* the bound address, for sock_diag */
 };
+
+/* Owner keys: who a query, a TCP connection and the addresses an answer
+ * teaches count against (limits.pending_per_client, tcp_per_client,
+ * learned_per_client). A LAN client (gateway mode) is its address. A local
+ * socket is its uid: every local application shares 127.0.0.1, so the
+ * address would make them one client. A local socket whose uid cannot be
+ * found (it closed before the lookup, sock_diag failed) counts against one
+ * shared "unknown" owner with the same quotas: failing the lookup never
+ * gives more room. The key is a struct addr of family AF_LOCAL, which no
+ * client address has; b[4] tells uid and unknown apart (the gateway's own
+ * scope, allowset_scope_self(), is never an owner). */
+#define OWNER_UID     1
+#define OWNER_UNKNOWN 2
 
 struct stub_pending {
 	struct stub *s;
@@ -48,9 +64,10 @@ struct stub_pending {
 	unsigned next_free;
 	/* who asked */
 	struct addr client;
-	bool self;	  /* the gateway itself (loopback): allowset_scope_self() */
-	uint32_t ifindex; /* gateway: the LAN interface it came from */
-	uint64_t link;	  /* gateway: allowset_link() of the client, 0 for self */
+	bool self;	   /* the gateway itself (loopback): allowset_scope_self() */
+	uint32_t ifindex;  /* gateway: the LAN interface it came from */
+	uint64_t link;	   /* gateway: allowset_link() of the client, 0 for self */
+	struct addr owner; /* who it counts against (dns/peeruid.h) */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	int udp_fd;	      /* -1 for TCP */
@@ -71,6 +88,7 @@ struct stub_tcp {
 	ev_io rio, wio;
 	ev_timer idle;
 	struct addr peer;
+	struct addr owner;
 	unsigned pending;
 	bool closed;
 	size_t inlen;
@@ -116,6 +134,7 @@ struct stub {
 	bool closing;
 	stub_learn_cb learn_cb;
 	void *learn_arg;
+	struct peeruid *pu; /* NULL: every local socket is "unknown" */
 };
 
 static void tcp_close(struct stub_tcp *t);
@@ -188,14 +207,88 @@ static void pending_put(struct stub *s, struct stub_pending *p)
 	}
 }
 
-static unsigned pending_of(const struct stub *s, const struct addr *client)
+static unsigned pending_of(const struct stub *s, const struct addr *owner)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < s->pool_size; i++)
-		if (s->pool[i].in_use && addr_equal(&s->pool[i].client, client))
+		if (s->pool[i].in_use && addr_equal(&s->pool[i].owner, owner))
 			n++;
 	return n;
+}
+
+/* ---- owners ---- */
+
+static bool is_loopback(const struct addr *a)
+{
+	static const uint8_t v6lo[16] = {[15] = 1};
+
+	return (a->family == AF_INET && a->b[0] == 127) ||
+	       (a->family == AF_INET6 && memcmp(a->b, v6lo, 16) == 0);
+}
+
+static void owner_uid(struct addr *o, uint32_t uid)
+{
+	memset(o, 0, sizeof(*o));
+	o->family = AF_LOCAL;
+	memcpy(o->b, &uid, sizeof(uid));
+	o->b[4] = OWNER_UID;
+}
+
+/* Who the query or connection from peer (client is its address) to local
+ * counts against. In gateway mode a LAN client is its address; anything
+ * else is a local socket, known by its uid. */
+static void owner_of(struct stub *s, bool tcp, const struct sockaddr_storage *local,
+		     const struct sockaddr_storage *peer, const struct addr *client,
+		     struct addr *owner)
+{
+	struct sockaddr_storage here = *local;
+	uint32_t uid;
+	int rc = -ENOSYS;
+
+	if (s->c->mode == CONF_MODE_GATEWAY && !is_loopback(client)) {
+		*owner = *client;
+		return;
+	}
+	/* A listener on the unspecified address: the datagram went to the
+	 * address it came from (loopback), on the listener's port. */
+	if (here.ss_family == AF_INET &&
+	    ((struct sockaddr_in *)&here)->sin_addr.s_addr == htonl(INADDR_ANY))
+		((struct sockaddr_in *)&here)->sin_addr =
+		    ((const struct sockaddr_in *)peer)->sin_addr;
+	else if (here.ss_family == AF_INET6 &&
+		 IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&here)->sin6_addr))
+		((struct sockaddr_in6 *)&here)->sin6_addr =
+		    ((const struct sockaddr_in6 *)peer)->sin6_addr;
+	if (s->pu)
+		rc = peeruid_lookup(s->pu, tcp, &here, peer, &uid);
+	if (rc == 0) {
+		owner_uid(owner, uid);
+		return;
+	}
+	memset(owner, 0, sizeof(*owner));
+	owner->family = AF_LOCAL;
+	owner->b[4] = OWNER_UNKNOWN;
+	s->st.owner_unknown++;
+	log_ratelimited(LOG_INFO,
+			"stub: the uid of a local %s socket is unknown (%s): "
+			"it shares the quotas of every such socket",
+			tcp ? "TCP" : "UDP", strerror(-rc));
+}
+
+static const char *owner_format(const struct addr *o, char *buf, size_t len)
+{
+	uint32_t uid;
+
+	if (o->family != AF_LOCAL)
+		return addr_format(o, buf, len);
+	if (o->b[4] != OWNER_UID) {
+		snprintf(buf, len, "unknown local socket");
+		return buf;
+	}
+	memcpy(&uid, o->b, sizeof(uid));
+	snprintf(buf, len, "uid %u", uid);
+	return buf;
 }
 
 /* ---- the answer path: learn, then answer ---- */
@@ -214,14 +307,6 @@ static uint32_t clamp_ttl(const struct conf *c, uint32_t ttl)
 static const struct addr *scope_of(const struct stub_pending *p)
 {
 	return p->self ? allowset_scope_self() : &p->client;
-}
-
-static bool is_loopback(const struct addr *a)
-{
-	static const uint8_t v6lo[16] = {[15] = 1};
-
-	return (a->family == AF_INET && a->b[0] == 127) ||
-	       (a->family == AF_INET6 && memcmp(a->b, v6lo, 16) == 0);
 }
 
 static bool in_lan_subnets(const struct conf *c, unsigned li, const struct addr *a)
@@ -409,14 +494,29 @@ static bool learn(struct stub *s, struct stub_pending *p, const struct wire_msg 
 		}
 		tried++;
 		/* Bound to the client's link: a packet with this source from
-		 * another MAC address does not get it (verdict wrong-link). */
-		rc = allowset_add_linked(s->as, scope, scoped ? p->link : 0, &f->addr, expires,
-					 ALLOWSET_LEARNED, name, server, now);
+		 * another MAC address does not get it (verdict wrong-link); and
+		 * counted against who asked (limits.learned_per_client). */
+		rc = allowset_add_owned(s->as, scope, scoped ? p->link : 0, &f->addr, expires,
+					ALLOWSET_LEARNED, name, server, now, &p->owner,
+					c->limits.learned_per_client);
 		if (rc == 0) {
 			s->st.learned++;
 			note_fate(s, &f->addr, STUB_LEARNED);
 			if (s->learn_cb)
 				s->learn_cb(s->learn_arg, scope, &f->addr, expires, now);
+		} else if (rc == -EDQUOT) {
+			char o[ADDR_STRLEN];
+
+			/* Not learned, exactly like a full table: the other
+			 * clients keep their share of it. */
+			s->st.learn_quota++;
+			note_fate(s, &f->addr, STUB_FULL);
+			log_ratelimited(LOG_WARNING,
+					"stub: cannot allow %s for %s: %s has %u allowances "
+					"(limits.learned_per_client): removed from the answer",
+					addr_format(&f->addr, a, sizeof(a)), name,
+					owner_format(&p->owner, o, sizeof(o)),
+					c->limits.learned_per_client);
 		} else {
 			s->st.learn_refused++;
 			note_fate(s, &f->addr, STUB_FULL);
@@ -628,13 +728,17 @@ static bool is_canary(const struct wire_name *n)
 	return wire_name_equal(n, &canary);
 }
 
-static void handle_query(struct stub *s, const uint8_t *buf, size_t len, int udp_fd,
-			 const struct sockaddr_storage *peer, socklen_t peerlen,
-			 struct stub_tcp *tcp, uint32_t ifindex)
+/* A query from a UDP listener l (tcp NULL) or a TCP connection (l NULL);
+ * ifindex: the arrival interface of a UDP query (0: unknown). */
+static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
+			 const struct stub_listener *l, const struct sockaddr_storage *peer,
+			 socklen_t peerlen, struct stub_tcp *tcp, uint32_t ifindex)
 {
+	const int udp_fd = l ? l->fd : -1;
 	struct wire_query q;
 	struct stub_pending *p;
-	struct addr client;
+	struct addr client, udp_owner;
+	const struct addr *owner;
 	uint8_t up[QBUF_MAX + 32];
 	size_t uplen;
 	enum wire_err e;
@@ -675,18 +779,26 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len, int udp
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
 		return;
 	}
-	if (pending_of(s, &client) >= s->c->limits.pending_per_client) {
+	/* Who it counts against: found once a query is worth the lookup. */
+	if (tcp) {
+		owner = &tcp->owner;
+	} else {
+		owner_of(s, false, &l->local, peer, &client, &udp_owner);
+		owner = &udp_owner;
+	}
+	if (pending_of(s, owner) >= s->c->limits.pending_per_client) {
 		char a[ADDR_STRLEN];
 
 		s->st.client_full++;
-		log_ratelimited(LOG_WARNING, "stub: client %s has too many queries pending",
-				addr_format(&client, a, sizeof(a)));
+		log_ratelimited(LOG_WARNING, "stub: %s has too many queries pending",
+				owner_format(owner, a, sizeof(a)));
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
 		return;
 	}
 	p = pending_get(s);
 	p->s = s;
 	p->client = client;
+	p->owner = *owner;
 	rc = gateway_scope(s, p, ifindex);
 	if (rc > 0) {
 		reply_error(s, buf, len, (unsigned)rc, q.edns, udp_fd, peer, peerlen, tcp);
@@ -778,7 +890,7 @@ static void on_udp(struct ev_loop *loop, ev_io *w, int revents)
 			s->st.scope_refused++;
 			continue;
 		}
-		handle_query(s, buf, (size_t)n, l->fd, &peer, mh.msg_namelen, NULL, ifindex);
+		handle_query(s, buf, (size_t)n, l, &peer, mh.msg_namelen, NULL, ifindex);
 	}
 }
 
@@ -897,7 +1009,6 @@ static void on_tcp_read(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	t->inlen += (size_t)n;
-	ev_timer_again(loop, &t->idle);
 	if (getpeername(t->fd, (struct sockaddr *)&peer, &plen) < 0) {
 		tcp_close(t);
 		return;
@@ -914,7 +1025,7 @@ static void on_tcp_read(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		s->st.tcp_queries++;
 		t->pending++; /* hold t across handle_query(), which may close it */
-		handle_query(s, t->in + off + 2, mlen, -1, &peer, plen, t, 0);
+		handle_query(s, t->in + off + 2, mlen, NULL, &peer, plen, t, 0);
 		t->pending--;
 		off += 2 + mlen;
 		if (t->closed) {
@@ -924,26 +1035,93 @@ static void on_tcp_read(struct ev_loop *loop, ev_io *w, int revents)
 		}
 	}
 	if (off) {
+		/* Only whole queries keep a connection: a client that trickles
+		 * bytes is idle (RFC 7766 §6.2.3 lets the server close idle
+		 * connections at any time). */
+		ev_timer_again(loop, &t->idle);
 		memmove(t->in, t->in + off, t->inlen - off);
 		t->inlen -= off;
 	}
+}
+
+static unsigned conns_of(const struct stub *s, const struct addr *owner)
+{
+	unsigned n = 0;
+
+	for (const struct stub_tcp *t = s->conns; t; t = t->next)
+		if (!t->closed && addr_equal(&t->owner, owner))
+			n++;
+	return n;
+}
+
+static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stub_listener *l = container_of(w, struct stub_listener, pause);
+
+	(void)revents;
+	ev_io_start(loop, &l->io);
+}
+
+/* accept4() failed: see UTIL_ACCEPT_MUST_PAUSE. */
+static void accept_failed(struct stub *s, struct stub_listener *l)
+{
+	int e = errno;
+
+	if (!UTIL_ACCEPT_MUST_PAUSE(e))
+		return;
+	s->st.accept_paused++;
+	log_ratelimited(LOG_WARNING, "stub: accept: %s; not accepting TCP for %.1f s", strerror(e),
+			UTIL_ACCEPT_PAUSE_S);
+	ev_io_stop(s->loop, &l->io);
+	ev_timer_set(&l->pause, UTIL_ACCEPT_PAUSE_S, 0.);
+	ev_timer_start(s->loop, &l->pause);
 }
 
 static void on_tcp_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct stub_listener *l = container_of(w, struct stub_listener, io);
 	struct stub *s = l->s;
+	const struct conf_limits *lim = &s->c->limits;
+	struct sockaddr_storage peer, local;
+	socklen_t plen = sizeof(peer), llen = sizeof(local);
+	struct addr client, owner;
 	struct stub_tcp *t;
 	int one = 1;
 	int fd;
 
 	(void)revents;
-	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		accept_failed(s, l);
 		return;
-	if (s->nconns >= STUB_MAX_TCP) {
+	}
+	if (s->nconns >= lim->tcp_connections) {
 		s->st.tcp_refused++;
-		log_ratelimited(LOG_WARNING, "stub: %u TCP connections, refusing more", s->nconns);
+		log_ratelimited(LOG_WARNING,
+				"stub: %u TCP connections (limits.tcp_connections), "
+				"refusing more",
+				s->nconns);
+		close(fd);
+		return;
+	}
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+	    (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)) {
+		close(fd);
+		return;
+	}
+	if (peer.ss_family == AF_INET)
+		addr_from_v4(&client, &((const struct sockaddr_in *)&peer)->sin_addr);
+	else
+		addr_from_v6(&client, &((const struct sockaddr_in6 *)&peer)->sin6_addr);
+	owner_of(s, true, &local, &peer, &client, &owner);
+	if (conns_of(s, &owner) >= lim->tcp_per_client) {
+		char a[ADDR_STRLEN];
+
+		s->st.tcp_client_full++;
+		log_ratelimited(LOG_WARNING,
+				"stub: %s has %u TCP connections (limits.tcp_per_client), "
+				"refusing more",
+				owner_format(&owner, a, sizeof(a)), lim->tcp_per_client);
 		close(fd);
 		return;
 	}
@@ -955,10 +1133,12 @@ static void on_tcp_accept(struct ev_loop *loop, ev_io *w, int revents)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	t->s = s;
 	t->fd = fd;
+	t->peer = client;
+	t->owner = owner;
 	ev_io_init(&t->rio, on_tcp_read, fd, EV_READ);
 	ev_io_init(&t->wio, on_tcp_write, fd, EV_WRITE);
 	ev_init(&t->idle, on_tcp_idle);
-	t->idle.repeat = STUB_TCP_IDLE_S;
+	t->idle.repeat = lim->tcp_idle_ms / 1000.0;
 	ev_io_start(loop, &t->rio);
 	ev_timer_again(loop, &t->idle);
 	t->next = s->conns;
@@ -1015,7 +1195,9 @@ static int open_listener(struct stub *s, const struct conf_endpoint *ep, bool tc
 	l->s = s;
 	l->fd = fd;
 	l->tcp = tcp;
+	memcpy(&l->local, &ss, sl);
 	ev_io_init(&l->io, tcp ? on_tcp_accept : on_udp, fd, EV_READ);
+	ev_init(&l->pause, on_accept_pause);
 	ev_io_start(s->loop, &l->io);
 	return 0;
 }
@@ -1047,6 +1229,12 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 	for (unsigned i = 0; i < s->pool_size; i++)
 		s->pool[i].next_free = i + 1;
 	resolve_ifaces(s);
+	/* Opened now, before privileges go; without it every local socket
+	 * shares the "unknown" owner's quotas (fail closed, counted). */
+	s->pu = peeruid_new(&rc);
+	if (!s->pu)
+		log_warn("stub: no sock_diag socket (%s): local users share one quota",
+			 strerror(-rc));
 	for (unsigned i = 0; i < c->nlisten; i++) {
 		for (int tcp = 0; tcp < 2; tcp++) {
 			rc = open_listener(s, &c->listen[i], tcp, &s->listeners[s->nlisteners]);
@@ -1096,8 +1284,10 @@ void stub_free(struct stub **sp)
 	s->closing = true;
 	for (unsigned i = 0; i < s->nlisteners; i++) {
 		ev_io_stop(s->loop, &s->listeners[i].io);
+		ev_timer_stop(s->loop, &s->listeners[i].pause);
 		close(s->listeners[i].fd);
 	}
+	peeruid_free(&s->pu);
 	/* Queries still pending reference their connection: detach them. */
 	for (unsigned i = 0; s->pool && i < s->pool_size; i++)
 		s->pool[i].tcp = NULL;
@@ -1134,4 +1324,5 @@ void stub_get_stats(const struct stub *s, struct stub_stats *st)
 {
 	*st = s->st;
 	st->pending = s->npending;
+	st->tcp_open = s->nconns;
 }

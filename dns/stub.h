@@ -7,8 +7,14 @@
  * the answer section (invariant 3).
  *
  * Bounds: pending queries in total and per client (limits.pending_*),
- * TCP connections (STUB_MAX_TCP), pipelined queries per connection, output
- * buffered per connection (STUB_TCP_OUT_MAX); each hit is counted.
+ * allowset entries per client (limits.learned_per_client), TCP connections
+ * in total and per client and their idle time (limits.tcp_*), pipelined
+ * queries per connection, output buffered per connection
+ * (STUB_TCP_OUT_MAX); each hit is counted. A client is a LAN address in
+ * gateway mode and, for local sockets, the uid that owns the querying
+ * socket (found with sock_diag, dns/peeruid.h); a local socket whose uid is
+ * not found shares one "unknown" client. When accept() runs out of
+ * descriptors the TCP listener pauses (UTIL_ACCEPT_PAUSE_S).
  */
 #ifndef ZTDNS_STUB_H
 #define ZTDNS_STUB_H
@@ -24,8 +30,6 @@ struct upstream;
 struct allowset;
 struct stub;
 
-#define STUB_MAX_TCP	   256
-#define STUB_TCP_IDLE_S	   10.0
 #define STUB_TCP_OUT_MAX   (1u << 20)
 #define STUB_UDP_BUDGET	   64	/* datagrams read per wake-up */
 #define STUB_UPSTREAM_EDNS 1232 /* our UDP size toward the upstream message */
@@ -40,6 +44,10 @@ struct stub_stats {
 	uint64_t pending_full; /* refused: limits.pending_queries reached */
 	uint64_t client_full;  /* refused: limits.pending_per_client reached */
 	uint64_t tcp_conns, tcp_refused, tcp_idle_closed, tcp_out_overflow;
+	uint64_t tcp_client_full; /* connections refused: limits.tcp_per_client */
+	uint64_t accept_paused;	  /* accept() failed (EMFILE...): listener paused */
+	uint64_t owner_unknown;	  /* local socket's uid not found: "unknown" client */
+	uint64_t learn_quota;	  /* addresses not learned: limits.learned_per_client */
 	uint64_t truncated;	  /* UDP answers cut with TC=1 */
 	uint64_t canary;	  /* use-application-dns.net answered locally */
 	uint64_t upstream_errors; /* SERVFAIL because no server answered */
@@ -65,6 +73,7 @@ struct stub_stats {
 	uint64_t scope_no_neigh;  /* gateway: SERVFAIL, no usable neighbour entry
 				   * (MAC) for the source on that interface */
 	uint64_t pending;	  /* in flight now */
+	uint64_t tcp_open;	  /* TCP connections open now */
 };
 
 /* Open every configured listener and answer on loop. c, up and as must

@@ -1217,15 +1217,24 @@ static void conf_queue(struct conf_ctx *x, json_t *o, struct conf *c)
 
 static void conf_limits(struct conf_ctx *x, json_t *o, struct conf *c)
 {
-	static const char *const keys[] = {
-	    "learned_max",	  "addrs_per_name",	 "names_per_addr",
-	    "cname_depth",	  "records_per_message", "pending_queries",
-	    "pending_per_client", "upstream_timeout_ms", NULL};
+	static const char *const keys[] = {"learned_max",
+					   "addrs_per_name",
+					   "names_per_addr",
+					   "cname_depth",
+					   "records_per_message",
+					   "pending_queries",
+					   "pending_per_client",
+					   "upstream_timeout_ms",
+					   "learned_per_client",
+					   "tcp_connections",
+					   "tcp_per_client",
+					   "tcp_idle_ms",
+					   NULL};
 	struct conf_limits *l = &c->limits;
-	int a, b;
+	int a, b, lm, lpc, tc, tpc;
 
 	conf_check_keys(x, o, keys);
-	conf_get_u32(x, o, "learned_max", 16, 16777216, &l->learned_max);
+	lm = conf_get_u32(x, o, "learned_max", 16, 16777216, &l->learned_max);
 	conf_get_u32(x, o, "addrs_per_name", 1, 1024, &l->addrs_per_name);
 	conf_get_u32(x, o, "names_per_addr", 1, 64, &l->names_per_addr);
 	conf_get_u32(x, o, "cname_depth", 1, 16, &l->cname_depth);
@@ -1233,11 +1242,32 @@ static void conf_limits(struct conf_ctx *x, json_t *o, struct conf *c)
 	a = conf_get_u32(x, o, "pending_queries", 1, 65536, &l->pending_queries);
 	b = conf_get_u32(x, o, "pending_per_client", 1, 65536, &l->pending_per_client);
 	conf_get_u32(x, o, "upstream_timeout_ms", 100, 60000, &l->upstream_timeout_ms);
+	lpc = conf_get_u32(x, o, "learned_per_client", 1, 16777216, &l->learned_per_client);
+	tc = conf_get_u32(x, o, "tcp_connections", 1, 65536, &l->tcp_connections);
+	tpc = conf_get_u32(x, o, "tcp_per_client", 1, 65536, &l->tcp_per_client);
+	conf_get_u32(x, o, "tcp_idle_ms", 100, 120000, &l->tcp_idle_ms);
 	if (a >= 0 && b >= 0 && l->pending_per_client > l->pending_queries) {
 		size_t old = conf_path_key(x, "pending_per_client");
 
 		conf_err(x, "%u is more than pending_queries (%u)", l->pending_per_client,
 			 l->pending_queries);
+		conf_path_pop(x, old);
+	}
+	/* Unset, a client's share of the allowset follows learned_max. */
+	if (lpc == 0 && lm >= 0)
+		l->learned_per_client = UTIL_MAX(l->learned_max / 4, 1u);
+	if (lm >= 0 && lpc > 0 && l->learned_per_client > l->learned_max) {
+		size_t old = conf_path_key(x, "learned_per_client");
+
+		conf_err(x, "%u is more than learned_max (%u)", l->learned_per_client,
+			 l->learned_max);
+		conf_path_pop(x, old);
+	}
+	if (tc >= 0 && tpc >= 0 && l->tcp_per_client > l->tcp_connections) {
+		size_t old = conf_path_key(x, "tcp_per_client");
+
+		conf_err(x, "%u is more than tcp_connections (%u)", l->tcp_per_client,
+			 l->tcp_connections);
 		conf_path_pop(x, old);
 	}
 }
@@ -1708,6 +1738,10 @@ static void conf_defaults(struct conf *c)
 	    .pending_queries = 1024,
 	    .pending_per_client = 64,
 	    .upstream_timeout_ms = 3000,
+	    .learned_per_client = 65536 / 4,
+	    .tcp_connections = 256,
+	    .tcp_per_client = 16,
+	    .tcp_idle_ms = 10000,
 	};
 	c->ttl = (struct conf_ttl){.min = 5, .max = 86400, .grace = 30};
 	c->log_level = CONF_LOG_INFO;
@@ -2018,6 +2052,10 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(o, "pending_queries", json_integer(c->limits.pending_queries));
 	json_object_set_new(o, "pending_per_client", json_integer(c->limits.pending_per_client));
 	json_object_set_new(o, "upstream_timeout_ms", json_integer(c->limits.upstream_timeout_ms));
+	json_object_set_new(o, "learned_per_client", json_integer(c->limits.learned_per_client));
+	json_object_set_new(o, "tcp_connections", json_integer(c->limits.tcp_connections));
+	json_object_set_new(o, "tcp_per_client", json_integer(c->limits.tcp_per_client));
+	json_object_set_new(o, "tcp_idle_ms", json_integer(c->limits.tcp_idle_ms));
 	json_object_set_new(root, "limits", o);
 
 	o = json_object();

@@ -61,6 +61,10 @@ struct conf_limits {
 	uint32_t pending_queries;     /* 1024 */
 	uint32_t pending_per_client;  /* 64 */
 	uint32_t upstream_timeout_ms; /* 3000 */
+	uint32_t learned_per_client;  /* learned_max / 4: allowset entries per client */
+	uint32_t tcp_connections;     /* 256: stub TCP connections in total */
+	uint32_t tcp_per_client;      /* 16 */
+	uint32_t tcp_idle_ms;	      /* 10000 */
 };
 
 struct conf_ttl {

@@ -535,7 +535,7 @@ fi
 # ================================================================== F5
 if want F5; then
 echo "# (F5) every bound of the Default bounds table, small, hit"
-conf_write "$ZT_TMP/f5.json" '"limits":{"learned_max":16,"addrs_per_name":4,"cname_depth":2,"records_per_message":20,"pending_queries":8,"pending_per_client":4,"upstream_timeout_ms":1500},
+conf_write "$ZT_TMP/f5.json" '"limits":{"learned_max":16,"learned_per_client":16,"addrs_per_name":4,"cname_depth":2,"records_per_message":20,"pending_queries":8,"pending_per_client":4,"upstream_timeout_ms":1500},
  "ttl":{"min":5,"max":30,"grace":5}'
 daemon_start F5 "$ZT_TMP/f5.json" || exit 1
 S0=$(status_json)
@@ -573,13 +573,14 @@ check_eq "(F5) learned_max 16: explain of an address not remembered -> over-cap"
 ok_before=$(timeout 4 ip netns exec "$C" "${ZT_NET[@]}" tcp 203.0.113.20 $PORT --timeout 1 >/dev/null 2>&1 && echo reached || echo denied)
 check_eq "(F5) the over-cap address is denied (fail closed)" denied "$ok_before"
 # pending queries (total 8, per client 4) and the upstream timeout (1.5 s):
-# replies delayed 3 s, 12 queries at once from 3 client addresses.
+# replies delayed 3 s, 12 queries at once from 3 local users (uids 3001..3003:
+# the stub tells local clients apart by the uid of the querying socket).
 slow_on
 p0=$(st dns.pending_full)
 q0=$(st dns.client_full)
 burst() { # burst CLIENTS PER_CLIENT: concurrent queries through the stub
 	timeout 20 ip netns exec "$C" "$PY" - "$@" <<'PY'
-import socket, struct, sys, time, random, threading
+import ast, os, socket, struct, sys, time, random, threading
 clients, per = int(sys.argv[1]), int(sys.argv[2])
 res = []
 def ask(src, name):
@@ -594,12 +595,30 @@ def ask(src, name):
     except socket.timeout:
         rc = -1
     res.append((src, rc, time.monotonic() - t0))
-th = []
-for i in range(clients * per):
-    src = "127.0.0.%d" % (1 + i % clients)
-    th.append(threading.Thread(target=ask, args=(src, "p%d.test" % (i + 1))))
-for t in th: t.start()
-for t in th: t.join()
+# Each client is its own local user (the stub tells local clients apart by
+# the uid of the querying socket): one child process per client.
+kids = []
+for c in range(clients):
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rd)
+        os.setgroups([]); os.setgid(3001 + c); os.setuid(3001 + c)
+        th = [threading.Thread(target=ask, args=("127.0.0.%d" % (1 + c), "p%d.test" % (c * per + k + 1)))
+              for k in range(per)]
+        for t in th: t.start()
+        for t in th: t.join()
+        os.write(wr, repr(res).encode()); os._exit(0)
+    os.close(wr)
+    kids.append((pid, rd))
+for pid, rd in kids:
+    data = b""
+    while True:
+        d = os.read(rd, 65536)
+        if not d: break
+        data += d
+    os.waitpid(pid, 0)
+    res.extend(ast.literal_eval(data.decode() or "[]"))
 fast = sum(1 for r in res if r[1] == 2 and r[2] < 0.5)
 tmo = [r[2] for r in res if r[1] == 2 and r[2] >= 0.5]
 print("answers=%d servfail_fast=%d servfail_timeout=%d timeout_min=%.2f timeout_max=%.2f other=%d" % (

@@ -87,8 +87,7 @@ static void test_bound_and_sweep(void)
 				   NULL, 1000) == 0);
 	}
 	/* Full of unexpired entries: refused, counted, remembered. */
-	CHECK(allowset_add(as, NULL, &extra, 50000, ALLOWSET_LEARNED, NULL, NULL, 1500) ==
-	      -ENOSPC);
+	CHECK(allowset_add(as, NULL, &extra, 50000, ALLOWSET_LEARNED, NULL, NULL, 1500) == -ENOSPC);
 	CHECK(allowset_was_refused(as, NULL, &extra));
 	CHECK(!allowset_was_refused(as, NULL, &late));
 	allowset_get_stats(as, &st);
@@ -124,8 +123,8 @@ static void test_bound_and_sweep(void)
 }
 
 #define READERS 3
-#define KEYS 4096
-#define ROUNDS 200
+#define KEYS	4096
+#define ROUNDS	200
 
 struct stress {
 	struct allowset *as;
@@ -226,12 +225,85 @@ static void test_unscope(void)
 	allowset_free(&as);
 }
 
+/* Per-owner quota: a new entry counts against the owner that caused it; a
+ * renewal by anyone is accepted and does not move it; an owner at its quota
+ * gets -EDQUOT (explained as over-cap) while the others keep their room;
+ * an owner's expired entries are reclaimed for it; leaving the table gives
+ * the count back. */
+static void test_owner_quota(void)
+{
+	struct allowset *as = allowset_new(64, 2);
+	struct addr o1 = v4(901), o2 = v4(902), a;
+	struct allowset_stats st;
+
+	CHECK(as != NULL);
+	for (unsigned i = 0; i < 4; i++) {
+		a = v4(i);
+		CHECK(allowset_add_owned(as, NULL, 0, &a, 10000, ALLOWSET_LEARNED, "x", NULL, 1000,
+					 &o1, 4) == 0);
+	}
+	CHECK(allowset_owner_entries(as, &o1) == 4);
+	a = v4(4);
+	CHECK(allowset_add_owned(as, NULL, 0, &a, 10000, ALLOWSET_LEARNED, "x", NULL, 1000, &o1,
+				 4) == -EDQUOT);
+	CHECK(allowset_lookup(as, NULL, &a, 1000, NULL, false) == ALLOWSET_MISS);
+	CHECK(allowset_was_refused(as, NULL, &a));
+	/* The other owner still has its whole quota. */
+	CHECK(allowset_add_owned(as, NULL, 0, &a, 10000, ALLOWSET_LEARNED, "x", NULL, 1000, &o2,
+				 4) == 0);
+	CHECK(allowset_owner_entries(as, &o2) == 1);
+	/* o1 renewing o2's entry (and its own) is accepted and moves nothing. */
+	CHECK(allowset_add_owned(as, NULL, 0, &a, 20000, ALLOWSET_LEARNED, "y", NULL, 1000, &o1,
+				 4) == 0);
+	a = v4(0);
+	CHECK(allowset_add_owned(as, NULL, 0, &a, 20000, ALLOWSET_LEARNED, "y", NULL, 1000, &o1,
+				 4) == 0);
+	CHECK(allowset_owner_entries(as, &o1) == 4);
+	CHECK(allowset_owner_entries(as, &o2) == 1);
+	CHECK(allowset_owner_count(as) == 2);
+	/* Unowned additions (journal, operator) count against nobody. */
+	a = v4(50);
+	CHECK(allowset_add(as, NULL, &a, 10000, ALLOWSET_MANUAL, NULL, "operator", 1000) == 0);
+	CHECK(allowset_owner_count(as) == 2);
+	/* A removal gives the count back. */
+	a = v4(1);
+	CHECK(allowset_remove(as, NULL, &a) == 0);
+	CHECK(allowset_owner_entries(as, &o1) == 3);
+	a = v4(10);
+	CHECK(allowset_add_owned(as, NULL, 0, &a, 10000, ALLOWSET_LEARNED, "x", NULL, 1000, &o1,
+				 4) == 0);
+	/* Expired entries of o1 (v4(2), v4(3), v4(10) expire at 10000; v4(0)
+	 * at 20000) are reclaimed when it is at its quota. */
+	a = v4(11);
+	CHECK(allowset_add_owned(as, NULL, 0, &a, 30000, ALLOWSET_LEARNED, "x", NULL, 15000, &o1,
+				 4) == 0);
+	CHECK(allowset_owner_entries(as, &o1) == 2);
+	/* The owner leaves with its last entry. */
+	a = v4(4);
+	CHECK(allowset_remove(as, NULL, &a) == 0);
+	CHECK(allowset_owner_entries(as, &o2) == 0);
+	CHECK(allowset_owner_count(as) == 1);
+	allowset_get_stats(as, &st);
+	CHECK(st.quota == 1);
+	/* Scoped entries count the same way (gateway clients). */
+	a = v4(20);
+	CHECK(allowset_add_owned(as, &o2, 0, &a, 10000, ALLOWSET_LEARNED, "s", NULL, 1000, &o2,
+				 1) == 0);
+	a = v4(21);
+	CHECK(allowset_add_owned(as, &o2, 0, &a, 10000, ALLOWSET_LEARNED, "s", NULL, 1000, &o2,
+				 1) == -EDQUOT);
+	CHECK(allowset_flush(as) > 0);
+	CHECK(allowset_owner_count(as) == 0);
+	allowset_free(&as);
+}
+
 int main(void)
 {
 	allowset_reader_register();
 	test_basic();
 	test_bound_and_sweep();
 	test_unscope();
+	test_owner_quota();
 	allowset_reader_unregister();
 	test_concurrent();
 	CHECK_DONE();

@@ -280,6 +280,10 @@ static const struct {
      "limits.pending_per_client: 11 is more than pending_queries (10)"},
     {HOST(",'limits':{'pending_per_client':2000}"),
      "limits.pending_per_client: 2000 is more than pending_queries (1024)"},
+    {HOST(",'limits':{'learned_max':100,'learned_per_client':101}"),
+     "limits.learned_per_client: 101 is more than learned_max (100)"},
+    {HOST(",'limits':{'tcp_per_client':300}"),
+     "limits.tcp_per_client: 300 is more than tcp_connections (256)"},
     {HOST(",'ttl':{'min':100,'max':50}"), "ttl.min: 100 is more than ttl.max (50)"},
     {HOST(",'ttl':{'min':86400,'max':3600}"), "ttl.min: 86400 is more than ttl.max (3600)"},
     /* log, control, ruleset */
@@ -425,6 +429,10 @@ static const struct {
     {"limits", "pending_queries", 1, 65536, ",'pending_per_client':1"},
     {"limits", "pending_per_client", 1, 65536, ",'pending_queries':65536"},
     {"limits", "upstream_timeout_ms", 100, 60000, ""},
+    {"limits", "learned_per_client", 1, 16777216, ",'learned_max':16777216"},
+    {"limits", "tcp_connections", 1, 65536, ",'tcp_per_client':1"},
+    {"limits", "tcp_per_client", 1, 65536, ",'tcp_connections':65536"},
+    {"limits", "tcp_idle_ms", 100, 120000, ""},
     {"ttl", "min", 0, 86400, ",'max':604800"},
     {"ttl", "max", 1, 604800, ",'min':0"},
     {"ttl", "grace", 0, 3600, ""},
@@ -669,6 +677,9 @@ static void test_minimal_doh_defaults(void)
 	CHECK(c->limits.pending_queries == 1024);
 	CHECK(c->limits.pending_per_client == 64);
 	CHECK(c->limits.upstream_timeout_ms == 3000);
+	CHECK(c->limits.learned_per_client == 65536 / 4);
+	CHECK(c->limits.tcp_connections == 256 && c->limits.tcp_per_client == 16);
+	CHECK(c->limits.tcp_idle_ms == 10000);
 	CHECK(c->ttl.min == 5 && c->ttl.max == 86400 && c->ttl.grace == 30);
 	CHECK(c->log_level == CONF_LOG_INFO);
 	CHECK(c->log_verdicts == false);

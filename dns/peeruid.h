@@ -1,0 +1,35 @@
+/*
+ * Who owns a local socket: the uid of the process that opened the socket a
+ * query came from, found with sock_diag (NETLINK_SOCK_DIAG, an exact
+ * inet_diag_req_v2 lookup on the 4-tuple). The stub uses it to give every
+ * local user its own quotas in host mode, where all local applications
+ * share the client address 127.0.0.1. SO_PEERCRED does not exist for UDP
+ * and TCP sockets; sock_diag does, and needs no privilege.
+ *
+ * Runs on the control plane only (one netlink round trip, a few µs); never
+ * on the verdict path.
+ */
+#ifndef ZTDNS_PEERUID_H
+#define ZTDNS_PEERUID_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct peeruid;
+
+/* Open the sock_diag socket (before privileges are dropped). Returns NULL
+ * with *err = -errno. */
+struct peeruid *peeruid_new(int *err);
+
+/* NULL-safe; sets *p to NULL. */
+void peeruid_free(struct peeruid **p);
+
+/* The uid owning the peer's socket of a UDP datagram or TCP connection
+ * that came from peer to local (both AF_INET or both AF_INET6; local may be
+ * the listener's address). tcp: the protocol. Returns 0 with *uid set, or
+ * -ENOENT (no such socket any more, or not a local one), -EPROTO (a bad
+ * reply), -EAFNOSUPPORT, or another -errno from the netlink socket. */
+int peeruid_lookup(struct peeruid *p, int tcp, const struct sockaddr_storage *local,
+		   const struct sockaddr_storage *peer, uint32_t *uid);
+
+#endif
