@@ -53,4 +53,9 @@ unsigned addr_bits(const struct addr *a);
  * about exceptions that are probably mistakes. */
 bool addr_is_global(const struct addr *a);
 
+/* Does the prefix hold at least one globally routable address? False only
+ * when it lies wholly inside a range addr_is_global() refuses (10.0.0.0/16,
+ * fd00::/8), not when it merely starts in one (0.0.0.0/1). */
+bool addr_prefix_is_global(const struct prefix *p);
+
 #endif

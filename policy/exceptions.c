@@ -177,6 +177,49 @@ size_t exceptions_count(const struct exceptions *ex)
 	return ex ? ex->count : 0;
 }
 
+uint64_t exceptions_coverage(const struct prefix *prefixes, size_t n, int family)
+{
+	unsigned bits = family == AF_INET ? 32 : 64; /* IPv6 in /64 units */
+	uint64_t total = 0;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	/* Two prefixes are either disjoint or nested, so the union is the sum
+	 * over the ones no other prefix contains. n is at most the config's
+	 * bound (1024): the quadratic scan is a million cheap compares. */
+	for (size_t i = 0; i < n; i++) {
+		struct prefix p = prefixes[i];
+		bool inner = false;
+		uint64_t size;
+
+		if (p.addr.family != family || !exceptions_prefix_valid(&p))
+			continue;
+		exceptions_prefix_normalise(&p);
+		for (size_t j = 0; j < n && !inner; j++) {
+			struct prefix q = prefixes[j];
+
+			if (j == i || q.addr.family != family || !exceptions_prefix_valid(&q))
+				continue;
+			exceptions_prefix_normalise(&q);
+			/* Contained in a shorter one, or the later of two equal. */
+			inner = addr_prefix_contains(&q, &p.addr) &&
+				(q.len < p.len || (q.len == p.len && j < i));
+		}
+		if (inner)
+			continue;
+		if (p.len >= bits)
+			size = 1;
+		else if (bits - p.len >= 64)
+			return UINT64_MAX; /* ::/0: the whole family */
+		else
+			size = (uint64_t)1 << (bits - p.len);
+		if (total > UINT64_MAX - size)
+			return UINT64_MAX;
+		total += size;
+	}
+	return total;
+}
+
 void exceptions_free(struct exceptions **ex)
 {
 	if (!ex || !*ex)
