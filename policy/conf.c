@@ -1156,8 +1156,9 @@ static void conf_exceptions_coverage(struct conf_ctx *x, const struct conf *c, i
 	uint64_t max = family == AF_INET ? CONF_EXCEPTIONS_MAX_V4 : CONF_EXCEPTIONS_MAX_V6;
 	/* Shares of the family: IPv4 in addresses, IPv6 in /64s. */
 	double whole = family == AF_INET ? 4294967296.0 : 18446744073709551616.0;
-	double share = (double)total / whole * 100, limit = (double)max / whole * 100;
+	double share = (double)total / whole * 100;
 	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+	const char *unit = family == AF_INET ? "addresses" : "/64s";
 	const struct prefix *largest = NULL;
 	char big[PREFIX_STRLEN];
 
@@ -1168,17 +1169,21 @@ static void conf_exceptions_coverage(struct conf_ctx *x, const struct conf *c, i
 		    (!largest || c->exceptions[i].len < largest->len))
 			largest = &c->exceptions[i];
 	addr_prefix_format(largest, big, sizeof(big));
+	/* Exact counts, so that "just over" reads as over; the share for
+	 * the reader. */
 	if (!c->allow_large_exceptions)
 		conf_err(x,
-			 "the %s prefixes together cover %.3g%% of %s (largest \"%s\"), more than "
-			 "a /%u (%.3g%%): that leaves it mostly unfiltered (set "
+			 "the %s prefixes together cover %llu %s (%.3g%% of %s, largest \"%s\"), "
+			 "more than a /%u (%llu): that leaves it mostly unfiltered (set "
 			 "\"allow_large_exceptions\": true if that is meant)",
-			 fam, share, fam, big, family == AF_INET ? 8 : 16, limit);
+			 fam, (unsigned long long)total, unit, share, fam, big,
+			 family == AF_INET ? 8 : 16, (unsigned long long)max);
 	else
 		conf_warn(x,
-			  "the %s prefixes together cover %.3g%% of %s (largest \"%s\"), more "
-			  "than a /%u: allowed by allow_large_exceptions",
-			  fam, share, fam, big, family == AF_INET ? 8 : 16);
+			  "the %s prefixes together cover %llu %s (%.3g%% of %s, largest \"%s\"), "
+			  "more than a /%u: allowed by allow_large_exceptions",
+			  fam, (unsigned long long)total, unit, share, fam, big,
+			  family == AF_INET ? 8 : 16);
 }
 
 static void conf_exceptions(struct conf_ctx *x, json_t *root, struct conf *c)

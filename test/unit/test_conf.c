@@ -247,19 +247,22 @@ static const struct {
      "exceptions[0]: \"2a00::1/16\" has host bits set (did you mean \"2a00::/16\"?)"},
     /* Together more than a /8 of IPv4 or a /16 of IPv6 (issue 10). */
     {HOST(",'exceptions':['0.0.0.0/1','128.0.0.0/1','::/1','8000::/1']"),
-     "exceptions: the IPv4 prefixes together cover 100% of IPv4 (largest \"0.0.0.0/1\"), more "
-     "than a /8 (0.391%): that leaves it mostly unfiltered (set \"allow_large_exceptions\": "
-     "true if that is meant)"},
+     "exceptions: the IPv4 prefixes together cover 4294967296 addresses (100% of IPv4, largest "
+     "\"0.0.0.0/1\"), more than a /8 (16777216): that leaves it mostly unfiltered (set "
+     "\"allow_large_exceptions\": true if that is meant)"},
     {HOST(",'exceptions':['0.0.0.0/1','128.0.0.0/1','::/1','8000::/1']"),
-     "exceptions: the IPv6 prefixes together cover 100% of IPv6 (largest \"::/1\"), more than "
-     "a /16"},
+     "exceptions: the IPv6 prefixes together cover 18446744073709551615 /64s (100% of IPv6, "
+     "largest \"::/1\"), more than a /16 (281474976710656)"},
     {HOST(",'exceptions':['11.0.0.0/8','12.0.0.0/16']"),
-     "exceptions: the IPv4 prefixes together cover 0.392% of IPv4 (largest \"11.0.0.0/8\")"},
+     "exceptions: the IPv4 prefixes together cover 16842752 addresses (0.392% of IPv4, largest "
+     "\"11.0.0.0/8\"), more than a /8 (16777216)"},
     {HOST(",'exceptions':['2a00::/16','2a01::/48']"),
-     "exceptions: the IPv6 prefixes together cover 0.00153% of IPv6 (largest \"2a00::/16\")"},
-    {HOST(",'exceptions':['0.0.0.0/7']"), "exceptions: the IPv4 prefixes together cover 0.781%"},
+     "exceptions: the IPv6 prefixes together cover 281474976776192 /64s (0.00153% of IPv6, "
+     "largest \"2a00::/16\"), more than a /16 (281474976710656)"},
+    {HOST(",'exceptions':['0.0.0.0/7']"),
+     "exceptions: the IPv4 prefixes together cover 33554432 addresses (0.781% of IPv4"},
     {HOST(",'exceptions':['2000::/3'],'allow_large_exceptions':false"),
-     "exceptions: the IPv6 prefixes together cover 12.5% of IPv6"},
+     "exceptions: the IPv6 prefixes together cover 2305843009213693952 /64s (12.5% of IPv6"},
     {HOST(",'allow_large_exceptions':1"), "allow_large_exceptions: expected"},
     /* Wildcard listen in host and sidecar mode: an open resolver. */
     {HOST(",'listen':['127.0.0.1:53','0.0.0.0:53']"),
@@ -917,11 +920,12 @@ static void test_large_and_any(void)
 	/* Two warnings, the coverage of each family; 0.0.0.0/1 only starts
 	 * in 0.0.0.0/8 and ::/1 holds 2000::/3: both hold global addresses. */
 	CHECK_MSG(errs.nwarn == 2, "%u warnings", errs.nwarn);
-	CHECK(
-	    has_msg(errs.warn, errs.nwarn,
-		    "t.json: exceptions: warning: the IPv4 prefixes together cover 100% of IPv4 "
-		    "(largest \"0.0.0.0/1\"), more than a /8: allowed by allow_large_exceptions"));
-	CHECK(has_msg(errs.warn, errs.nwarn, "warning: the IPv6 prefixes together cover 100%"));
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "t.json: exceptions: warning: the IPv4 prefixes together cover 4294967296 "
+		      "addresses (100% of IPv4, largest \"0.0.0.0/1\"), more than a /8: allowed by "
+		      "allow_large_exceptions"));
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "warning: the IPv6 prefixes together cover 18446744073709551615 /64s (100%"));
 	CHECK(!has_msg(errs.warn, errs.nwarn, "not globally routable"));
 	conf_free(&c);
 
@@ -945,7 +949,7 @@ static void test_large_and_any(void)
 	CHECK(c && c->nexceptions == 256);
 	conf_free(&c);
 	snprintf(js + o, cap - o, ",'21.0.0.0/16']}");
-	expect_bad(js, "exceptions: the IPv4 prefixes together cover 0.392% of IPv4");
+	expect_bad(js, "exceptions: the IPv4 prefixes together cover 16842752 addresses");
 	free(js);
 
 	/* Classified as a whole: inside a special range, or not. */
