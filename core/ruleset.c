@@ -2,24 +2,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
-#include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/fastpath.h"
 #include "core/log.h"
 #include "core/spawn.h"
 #include "core/nfqueue.h"
+#include "core/onlink.h"
 #include "policy/conf.h"
 
 #define LISTING_MAX (4 * 1024 * 1024)
@@ -60,167 +56,11 @@ int ruleset_have_ipv6(void)
  * NUD probes go to a neighbour's own address and an NA answers the
  * solicitor's, which can be global: legitimate only when that address is
  * on-link. The kernel's routing table knows which prefixes are (routes
- * without a gateway), so they are read by netlink each time the rules are
- * rendered (start and reload) and rendered as "-o IFACE -d PREFIX" accepts.
+ * without a gateway, core/onlink.h), read each time the rules are rendered
+ * (start and reload) and rendered as "-o IFACE -d PREFIX" accepts.
  * Rendered rather than queued: conntrack leaves NDP untracked, neighbour
  * discovery keeps working while the daemon is busy, and the verdict stays
  * a pure function. A prefix added later is covered from the next reload. */
-
-#define RULESET_MAX_ONLINK     64   /* on-link prefixes rendered; more are counted */
-#define RULESET_ONLINK_MIN_LEN 16   /* a shorter "on-link" route is not rendered */
-#define RULESET_NL_MAX_READS   4096 /* bound on one route dump */
-
-struct ruleset_onlink {
-	struct prefix p;
-	char ifname[IF_NAMESIZE];
-};
-
-struct ruleset_onlinks {
-	struct ruleset_onlink v[RULESET_MAX_ONLINK];
-	unsigned n;
-	unsigned over_cap, too_short, bad_name;
-};
-
-static int ruleset_route_attr(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	int t = mnl_attr_get_type(a);
-
-	if (mnl_attr_type_valid(a, RTA_MAX) < 0)
-		return MNL_CB_OK; /* newer attribute: not ours to read */
-	if ((t == RTA_OIF || t == RTA_TABLE) && mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-		return MNL_CB_ERROR;
-	if (t == RTA_DST && mnl_attr_get_payload_len(a) != 16)
-		return MNL_CB_ERROR;
-	tb[t] = a;
-	return MNL_CB_OK;
-}
-
-/* iptables-restore splits on blanks and treats quotes and '#' specially:
- * render only names that cannot change the meaning of a line. */
-static bool ruleset_ifname_plain(const char *n)
-{
-	if (!n[0])
-		return false;
-	for (; *n; n++)
-		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') ||
-		      (*n >= '0' && *n <= '9') || *n == '.' || *n == '-' || *n == '_' ||
-		      *n == '@' || *n == '+'))
-			return false;
-	return true;
-}
-
-static int ruleset_onlink_route(const struct nlmsghdr *nlh, void *data)
-{
-	struct ruleset_onlinks *l = data;
-	const struct nlattr *tb[RTA_MAX + 1] = {0};
-	const struct rtmsg *rt;
-	struct ruleset_onlink o = {0};
-	uint32_t table;
-
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rt))
-		return MNL_CB_ERROR;
-	rt = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*rt), ruleset_route_attr, tb) < 0)
-		return MNL_CB_ERROR;
-	table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rt->rtm_table;
-	/* A direct route of the main table: no gateway, one interface. */
-	if (rt->rtm_family != AF_INET6 || table != RT_TABLE_MAIN || rt->rtm_type != RTN_UNICAST ||
-	    (rt->rtm_flags & RTM_F_CLONED) || tb[RTA_GATEWAY] || tb[RTA_MULTIPATH] || !tb[RTA_OIF])
-		return MNL_CB_OK;
-	if (rt->rtm_dst_len > 128)
-		return MNL_CB_ERROR;
-	o.p.addr.family = AF_INET6;
-	if (tb[RTA_DST])
-		memcpy(o.p.addr.b, mnl_attr_get_payload(tb[RTA_DST]), 16);
-	o.p.len = rt->rtm_dst_len;
-	/* fe80::/10 is accepted whatever the interface. */
-	if (o.p.len >= 10 && o.p.addr.b[0] == 0xfe && (o.p.addr.b[1] & 0xc0) == 0x80)
-		return MNL_CB_OK;
-	/* An on-link default (or /8) route would let an NS reach any address
-	 * past a proxying router; NUD to such neighbours is given up instead. */
-	if (o.p.len < RULESET_ONLINK_MIN_LEN) {
-		l->too_short++;
-		return MNL_CB_OK;
-	}
-	if (!if_indextoname(mnl_attr_get_u32(tb[RTA_OIF]), o.ifname) ||
-	    !ruleset_ifname_plain(o.ifname) || strcmp(o.ifname, "lo") == 0) {
-		l->bad_name += strcmp(o.ifname, "lo") != 0;
-		return MNL_CB_OK;
-	}
-	for (unsigned i = 0; i < l->n; i++)
-		if (l->v[i].p.len == o.p.len && addr_equal(&l->v[i].p.addr, &o.p.addr) &&
-		    strcmp(l->v[i].ifname, o.ifname) == 0)
-			return MNL_CB_OK;
-	if (l->n == RULESET_MAX_ONLINK) {
-		l->over_cap++;
-		return MNL_CB_OK;
-	}
-	l->v[l->n++] = o;
-	return MNL_CB_OK;
-}
-
-/* Fill *l with the IPv6 on-link prefixes of the main table. Returns 0 or
- * -errno; on error *l holds what was read before it (possibly nothing),
- * which only narrows what NDP may reach. */
-static int ruleset_onlinks_read(struct ruleset_onlinks *l)
-{
-	/* 32 KiB (libmnl's MNL_SOCKET_DUMP_SIZE): more than the kernel puts in
-	 * one dump message, so none is truncated. */
-	_Alignas(struct nlmsghdr) char buf[32768];
-	struct timeval tv = {.tv_sec = 2};
-	struct mnl_socket *nl = NULL;
-	struct nlmsghdr *nlh;
-	struct rtmsg *rtm;
-	unsigned seq = (unsigned)time(NULL), portid;
-	int ret = 0;
-	ssize_t n;
-
-	memset(l, 0, sizeof(*l));
-	nl = mnl_socket_open(NETLINK_ROUTE);
-	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	/* A kernel that never answers must not hold up the start. */
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = AF_INET6;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	portid = mnl_socket_get_portid(nl);
-	for (unsigned reads = 0;; reads++) {
-		if (reads == RULESET_NL_MAX_READS) {
-			ret = -E2BIG;
-			goto out;
-		}
-		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		n = mnl_cb_run(buf, (size_t)n, seq, portid, ruleset_onlink_route, l);
-		if (n < 0) {
-			ret = errno ? -errno : -EPROTO;
-			goto out;
-		}
-		if (n == MNL_CB_STOP)
-			break;
-	}
-out:
-	if (nl)
-		mnl_socket_close(nl);
-	return ret;
-}
 
 /* RFC 4861 §4.1, §4.3, §4.4, with the 40-byte IPv6 header ("-m length"
  * counts the whole packet): an RS, NS or NA and the options it may carry
@@ -248,7 +88,7 @@ static void ruleset_ndp_rules(const struct conf *c, const char *chain, FILE *out
 {
 	static const char *const scopes[] = {"fe80::/10", "ff02::/16"};
 	static const int mld[] = {130, 131, 132, 143};
-	struct ruleset_onlinks *l;
+	struct onlink_list *l;
 	char a[ADDR_STRLEN];
 	int rc;
 
@@ -288,18 +128,18 @@ static void ruleset_ndp_rules(const struct conf *c, const char *chain, FILE *out
 			  "and link multicast");
 		return;
 	}
-	rc = ruleset_onlinks_read(l);
+	rc = onlink_read(l);
 	if (rc < 0)
 		log_warnx("IPv6 on-link prefixes: route dump failed (%s); NDP to %u of them",
 			  strerror(-rc), l->n);
 	if (l->over_cap)
 		log_warnx("IPv6 on-link prefixes: %u over the bound of %d not rendered (NUD to "
 			  "neighbours there will fail)",
-			  l->over_cap, RULESET_MAX_ONLINK);
+			  l->over_cap, ONLINK_MAX);
 	if (l->too_short)
 		log_warnx("IPv6 on-link prefixes: %u shorter than /%d not rendered (NUD to "
 			  "global neighbours there will fail)",
-			  l->too_short, RULESET_ONLINK_MIN_LEN);
+			  l->too_short, ONLINK_MIN_LEN);
 	if (l->bad_name)
 		log_warnx("IPv6 on-link prefixes: %u on interfaces with unusual names not "
 			  "rendered",
