@@ -177,46 +177,60 @@ size_t exceptions_count(const struct exceptions *ex)
 	return ex ? ex->count : 0;
 }
 
+/* By first address, then shortest first: a prefix comes before every
+ * prefix it contains. */
+static int exceptions_cmp(const void *a, const void *b)
+{
+	const struct prefix *x = a, *y = b;
+	int c = memcmp(x->addr.b, y->addr.b, 16);
+
+	return c ? c : (int)x->len - (int)y->len;
+}
+
 uint64_t exceptions_coverage(const struct prefix *prefixes, size_t n, int family)
 {
 	unsigned bits = family == AF_INET ? 32 : 64; /* IPv6 in /64 units */
+	const struct prefix *outer = NULL;
+	struct prefix *v = NULL;
 	uint64_t total = 0;
+	size_t m = 0;
 
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
-	/* Two prefixes are either disjoint or nested, so the union is the sum
-	 * over the ones no other prefix contains. n is at most the config's
-	 * bound (1024): the quadratic scan is a million cheap compares. */
+	if ((family != AF_INET && family != AF_INET6) || n == 0)
+		goto out;
+	v = malloc(n * sizeof(*v));
+	if (!v) {
+		total = UINT64_MAX; /* cannot tell: say "too large" */
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
-		struct prefix p = prefixes[i];
-		bool inner = false;
+		if (prefixes[i].addr.family != family || !exceptions_prefix_valid(&prefixes[i]))
+			continue;
+		v[m] = prefixes[i];
+		exceptions_prefix_normalise(&v[m++]);
+	}
+	/* Two prefixes are either disjoint or nested: in this order the union
+	 * is the sum over those the last counted one does not contain. */
+	qsort(v, m, sizeof(*v), exceptions_cmp);
+	for (size_t i = 0; i < m; i++) {
 		uint64_t size;
 
-		if (p.addr.family != family || !exceptions_prefix_valid(&p))
+		if (outer && addr_prefix_contains(outer, &v[i].addr))
 			continue;
-		exceptions_prefix_normalise(&p);
-		for (size_t j = 0; j < n && !inner; j++) {
-			struct prefix q = prefixes[j];
-
-			if (j == i || q.addr.family != family || !exceptions_prefix_valid(&q))
-				continue;
-			exceptions_prefix_normalise(&q);
-			/* Contained in a shorter one, or the later of two equal. */
-			inner = addr_prefix_contains(&q, &p.addr) &&
-				(q.len < p.len || (q.len == p.len && j < i));
-		}
-		if (inner)
-			continue;
-		if (p.len >= bits)
+		outer = &v[i];
+		if (v[i].len >= bits)
 			size = 1;
-		else if (bits - p.len >= 64)
-			return UINT64_MAX; /* ::/0: the whole family */
+		else if (bits - v[i].len >= 64)
+			size = UINT64_MAX; /* ::/0: the whole family */
 		else
-			size = (uint64_t)1 << (bits - p.len);
-		if (total > UINT64_MAX - size)
-			return UINT64_MAX;
+			size = (uint64_t)1 << (bits - v[i].len);
+		if (total > UINT64_MAX - size) {
+			total = UINT64_MAX;
+			goto out;
+		}
 		total += size;
 	}
+out:
+	free(v);
 	return total;
 }
 

@@ -27,7 +27,8 @@ size_t exceptions_count(const struct exceptions *ex);
  * IPv4 in addresses, for IPv6 in /64s (a longer prefix counts as a whole
  * /64, which errs toward a larger figure). Saturates at UINT64_MAX. Prefixes
  * of the other family and invalid ones are ignored; host bits need not be
- * clear. */
+ * clear. Sorts a scratch copy (O(n log n)); if it cannot be allocated the
+ * answer is UINT64_MAX, which a caller with a bound refuses. */
 uint64_t exceptions_coverage(const struct prefix *prefixes, size_t n, int family);
 
 /* NULL-safe; sets *ex to NULL. */
