@@ -89,6 +89,25 @@ static int onlink_route(const struct nlmsghdr *nlh, void *data)
 
 int onlink_parse(const void *buf, size_t len, unsigned seq, unsigned portid, struct onlink_list *l)
 {
+	const uint8_t *p = buf;
+	size_t off = 0;
+
+	/* mnl_nlmsg_ok() compares nlmsg_len as an int, so a length of 2^31 or
+	 * more passes it and the walk jumps out of the buffer: check every
+	 * header's length as an unsigned size first. */
+	while (len - off >= sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)(p + off);
+		size_t n = nlh->nlmsg_len;
+
+		if (n < sizeof(*nlh) || n > len - off) {
+			errno = EBADMSG;
+			return MNL_CB_ERROR;
+		}
+		n = NLMSG_ALIGN(n);
+		if (n > len - off)
+			break; /* the last message's padding is not there */
+		off += n;
+	}
 	errno = 0;
 	return mnl_cb_run(buf, len, seq, portid, onlink_route, l);
 }

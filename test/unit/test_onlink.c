@@ -114,6 +114,7 @@ static void test_filters(void)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		put_route(&rows[i]);
 	CHECK(onlink_parse(buf, used, 0, 0, &l) == MNL_CB_OK);
+	put_done();
 	CHECK_MSG(l.n == 5, "%u kept", l.n);
 	CHECK(has(&l, "2001:db8:1::/64", 2));
 	CHECK(has(&l, "2001:db8:1::/64", 3));
@@ -123,11 +124,10 @@ static void test_filters(void)
 	CHECK_MSG(l.too_short == 2, "%u too short", l.too_short);
 	CHECK(l.over_cap == 0);
 
-	/* The end of the dump. */
-	used = 0;
-	put_done();
+	/* The whole dump again, with its end: nothing twice. */
+	memset(&l, 0, sizeof(l));
 	CHECK(onlink_parse(buf, used, 0, 0, &l) == MNL_CB_STOP);
-	CHECK(l.n == 5);
+	CHECK(l.n == 5 && l.too_short == 2);
 }
 
 static void test_bad_messages(void)
@@ -143,6 +143,21 @@ static void test_bad_messages(void)
 	used = 0;
 	put_route(&nodst); /* a /64 without its address */
 	CHECK(onlink_parse(buf, used, 0, 0, &l) == MNL_CB_ERROR && l.n == 0);
+	/* A length of 2^31 or more, which libmnl's int compare lets through. */
+	{
+		static const struct route good = {AF_INET6, "2001:db8:1::", 64, U, M, 2, 0, 0, 0,
+						  0};
+		struct nlmsghdr *second;
+
+		used = 0;
+		put_route(&good);
+		second = (struct nlmsghdr *)(buf + used);
+		put_route(&good);
+		second->nlmsg_len = 0x80000010u;
+		memset(&l, 0, sizeof(l));
+		CHECK(onlink_parse(buf, used, 0, 0, &l) == MNL_CB_ERROR && errno == EBADMSG);
+		CHECK(l.n == 0);
+	}
 	/* Every truncation of a good message: never a prefix from half of it. */
 	{
 		static const struct route good = {AF_INET6, "2001:db8:1::", 64, U, M, 2, 0, 0, 0,
@@ -193,11 +208,35 @@ static void test_read(void)
 	}
 }
 
-int main(void)
+/* "test_onlink --write-corpus DIR": the dumps above as fuzz seeds
+ * (test/fuzz/corpus/onlink/). */
+static int write_seed(const char *dir, const char *name)
 {
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(buf, 1, used, f) != used) {
+		perror(path);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	return fclose(f) != 0;
+}
+
+int main(int argc, char **argv)
+{
+	bool seeds = argc == 3 && strcmp(argv[1], "--write-corpus") == 0;
+
 	test_filters();
+	if (seeds && write_seed(argv[2], "filters"))
+		return 1;
 	test_bad_messages();
 	test_bound();
+	if (seeds && write_seed(argv[2], "bound"))
+		return 1;
 	test_read();
 	CHECK_DONE();
 }
