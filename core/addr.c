@@ -142,6 +142,28 @@ static const char *const special_v6[] = {
     "2001:db8::/32", "2002::/16", "fc00::/7",	   "fe80::/10",	     "ff00::/8",
 };
 
+bool addr_prefix_is_global(const struct prefix *p)
+{
+	const char *const *list = p->addr.family == AF_INET ? special_v4 : special_v6;
+	size_t n = p->addr.family == AF_INET ? sizeof(special_v4) / sizeof(special_v4[0])
+					     : sizeof(special_v6) / sizeof(special_v6[0]);
+	struct prefix s;
+
+	if (p->addr.family != AF_INET && p->addr.family != AF_INET6)
+		return false;
+	/* Wholly inside one special range: nothing in it is global. A prefix
+	 * that only starts in one (0.0.0.0/1 starts in 0.0.0.0/8) is not. */
+	for (size_t i = 0; i < n; i++)
+		if (addr_prefix_parse(list[i], &s) == 0 && s.len <= p->len &&
+		    addr_prefix_contains(&s, &p->addr))
+			return false;
+	/* Outside 2000::/3, IPv6 has no global unicast; a prefix shorter than
+	 * /3 that holds it (::/1, ::/2) holds global addresses. */
+	if (p->addr.family == AF_INET6 && p->len >= 3 && (p->addr.b[0] & 0xe0) != 0x20)
+		return false;
+	return true;
+}
+
 bool addr_is_global(const struct addr *a)
 {
 	const char *const *list = a->family == AF_INET ? special_v4 : special_v6;

@@ -107,4 +107,9 @@ enum addr_class addr_never_learn(const struct addr *a, const struct addr_local *
 /* "unspecified", "loopback", "link-local", ... ("ok" for ADDR_CLASS_OK). */
 const char *addr_class_name(enum addr_class c);
 
+/* Does the prefix hold at least one globally routable address? False only
+ * when it lies wholly inside a range addr_is_global() refuses (10.0.0.0/16,
+ * fd00::/8), not when it merely starts in one (0.0.0.0/1). */
+bool addr_prefix_is_global(const struct prefix *p);
+
 #endif

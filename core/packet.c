@@ -54,10 +54,14 @@ static uint16_t packet_be16(const uint8_t *p)
  * addresses and the protocol number alone.
  */
 static enum packet_err packet_transport(const uint8_t *buf, size_t end, size_t off, uint8_t proto,
-					struct packet_info *out)
+					size_t ip_end, struct packet_info *out)
 {
 	out->proto = proto;
 	out->l4_offset = (uint16_t)off;
+	/* ip_end is where the IP header says the packet ends (0: it does not
+	 * say), which lies past the copied bytes for all but small packets. */
+	out->l4_len =
+	    ip_end >= off && ip_end != 0 ? (uint32_t)(ip_end - off) : PACKET_L4_LEN_UNKNOWN;
 
 	switch (proto) {
 	case PACKET_P_TCP:
@@ -125,12 +129,12 @@ static enum packet_err packet_parse_v4(const uint8_t *buf, size_t len, struct pa
 		end = tot_len;
 	/* No extension headers to walk in IPv4: AH or ESP here is the
 	 * transport as far as the verdict is concerned (ports 0). */
-	return packet_transport(buf, end, hlen, buf[9], out);
+	return packet_transport(buf, end, hlen, buf[9], tot_len, out);
 }
 
 static enum packet_err packet_parse_v6(const uint8_t *buf, size_t len, struct packet_info *out)
 {
-	size_t off = PACKET_IPV6_HDR, end = len, hlen, payload;
+	size_t off = PACKET_IPV6_HDR, end = len, hlen, payload, ip_end = 0;
 	uint8_t next;
 	unsigned n;
 
@@ -144,8 +148,10 @@ static enum packet_err packet_parse_v6(const uint8_t *buf, size_t len, struct pa
 	/* Payload length 0 is a jumbogram (RFC 2675) or a BIG TCP GSO packet:
 	 * no limit but the buffer. */
 	payload = packet_be16(buf + 4);
-	if (payload != 0 && PACKET_IPV6_HDR + payload < end)
-		end = PACKET_IPV6_HDR + payload;
+	if (payload != 0)
+		ip_end = PACKET_IPV6_HDR + payload;
+	if (payload != 0 && ip_end < end)
+		end = ip_end;
 
 	next = buf[6];
 	for (n = 0;; n++) {
@@ -157,19 +163,27 @@ static enum packet_err packet_parse_v6(const uint8_t *buf, size_t len, struct pa
 			/* fall through */
 		case PACKET_P_ROUTING:
 		case PACKET_P_DSTOPTS:
-		case PACKET_P_MOBILITY:
-		case PACKET_P_HIP:
-		case PACKET_P_SHIM6:
 		case PACKET_P_AH:
 		case PACKET_P_FRAGMENT:
+			/* Exactly the kernel's ipv6_ext_hdr() set (less None,
+			 * below), which ip6tables' "-p" and conntrack walk. */
 			break;
 		case PACKET_P_NONE:
 			/* RFC 8200 §4.7: nothing follows, so no flow to judge. */
 			return PACKET_ERR_PROTO;
+		case PACKET_P_MOBILITY:
+		case PACKET_P_HIP:
+		case PACKET_P_SHIM6:
+			/* RFC 6275, 7401 and 5533 call these extension headers,
+			 * but the kernel does not skip them: for ip6tables and
+			 * conntrack the transport is 135/139/140, so it is for
+			 * us too. Walking on would let "Mobility -> ICMPv6 NS"
+			 * pass for NDP here while the kernel judged protocol 135. */
+			return packet_transport(buf, end, off, next, ip_end, out);
 		default:
 			/* ESP (RFC 4303) lands here too: what follows it is
 			 * encrypted, so it is the transport as far as we can see. */
-			return packet_transport(buf, end, off, next, out);
+			return packet_transport(buf, end, off, next, ip_end, out);
 		}
 
 		if (n >= PACKET_MAX_EXT_HEADERS)
@@ -195,8 +209,8 @@ static enum packet_err packet_parse_v6(const uint8_t *buf, size_t len, struct pa
 			/* RFC 4302 §2.2: length in 4-octet units, minus 2. */
 			hlen = ((size_t)buf[off + 1] + 2) * 4;
 		} else {
-			/* RFC 8200 §4.3-4.6, RFC 6275 §6.1.1, RFC 7401 §5.1,
-			 * RFC 5533 §5: 8-octet units, not counting the first 8. */
+			/* RFC 8200 §4.3, §4.4, §4.6:
+			 * 8-octet units, not counting the first 8. */
 			hlen = ((size_t)buf[off + 1] + 1) * 8;
 		}
 		if (end - off < hlen)

@@ -12,7 +12,11 @@
 
 #include "core/addr.h"
 
-/* IPv6 extension headers walked at most (a longer chain is refused). */
+/* IPv6 extension headers walked at most (a longer chain is refused). The
+ * headers walked are the kernel's (ipv6_ext_hdr(): Hop-by-Hop, Routing,
+ * Fragment, AH, Destination Options), so that the transport found here is
+ * the one ip6tables and conntrack judged; Mobility, HIP and Shim6 end the
+ * walk and are the transport. */
 #define PACKET_MAX_EXT_HEADERS 8
 
 enum packet_err {
@@ -37,7 +41,15 @@ struct packet_info {
 	uint8_t tcp_flags;  /* TCP only */
 	uint8_t hop_limit;  /* IPv4 TTL / IPv6 hop limit */
 	uint16_t l4_offset; /* where the transport header starts */
+	/* Transport header and payload length as the IP header gives it
+	 * (total or payload length, less the headers walked), so that a
+	 * verdict can bound a message's size although only its first bytes
+	 * were copied; PACKET_L4_LEN_UNKNOWN when the header says 0 (GSO,
+	 * jumbogram). */
+	uint32_t l4_len;
 };
+
+#define PACKET_L4_LEN_UNKNOWN UINT32_MAX
 
 /* Parse buf (len bytes). Returns PACKET_OK and fills *out, or an error (and
  * *out is partially filled: src/dst are set when the IP header was read). */

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/spawn.h"
 #include "core/nfqueue.h"
+#include "core/onlink.h"
 #include "policy/conf.h"
 
 #define LISTING_MAX (4 * 1024 * 1024)
@@ -50,6 +51,110 @@ int ruleset_have_ipv6(void)
 	return access("/proc/net/if_inet6", F_OK) == 0;
 }
 
+/* ---- NDP toward on-link neighbours -------------------------------------
+ *
+ * NUD probes go to a neighbour's own address and an NA answers the
+ * solicitor's, which can be global: legitimate only when that address is
+ * on-link. The kernel's routing table knows which prefixes are (routes
+ * without a gateway, core/onlink.h), read each time the rules are rendered
+ * (start and reload) and rendered as "-o IFACE -d PREFIX" accepts.
+ * Rendered rather than queued: conntrack leaves NDP untracked, neighbour
+ * discovery keeps working while the daemon is busy, and the verdict stays
+ * a pure function. A prefix added later is covered from the next reload. */
+
+/* RFC 4861 §4.1, §4.3, §4.4, with the 40-byte IPv6 header ("-m length"
+ * counts the whole packet): an RS, NS or NA and the options it may carry
+ * (the same bounds as is_network_infra() in core/verdict.c). */
+#define RULESET_NDP_RS_LEN "48:72"
+#define RULESET_NDP_NS_LEN "64:96"
+
+static void ruleset_queue_target(const struct conf *c, FILE *out)
+{
+	if (c->queue_count > 1)
+		fprintf(out, "NFQUEUE --queue-balance %u:%u\n", c->queue_num,
+			c->queue_num + c->queue_count - 1);
+	else
+		fprintf(out, "NFQUEUE --queue-num %u\n", c->queue_num);
+}
+
+/* NDP and group membership, IPv6. Every genuine NDP message has hop limit
+ * 255 (§7.1.1) and stays on the link: in-kernel accepts only toward
+ * fe80::/10 and ff02::/16, plus NS/NA toward on-link prefixes on their own
+ * interface (OUTPUT only: a forwarded packet's hop limit is already below
+ * 255). MLD (130, 131, 132, 143; RFC 2710, RFC 3810) toward ff02::/16 with
+ * hop limit 1 is queued, never accepted here, so that the daemon counts it
+ * (infra); conntrack leaves MLD untracked, so the NEW rule would not. */
+static void ruleset_ndp_rules(const struct conf *c, const char *chain, FILE *out)
+{
+	static const char *const scopes[] = {"fe80::/10", "ff02::/16"};
+	static const int mld[] = {130, 131, 132, 143};
+	struct onlink_list *l;
+	char a[ADDR_STRLEN];
+	int rc;
+
+	for (size_t i = 0; i < 2; i++) {
+		const char *d = scopes[i];
+
+		fprintf(out,
+			"-A %s -d %s -p ipv6-icmp -m icmp6 --icmpv6-type 133/0 -m hl --hl-eq 255 "
+			"-m length --length " RULESET_NDP_RS_LEN " -j ACCEPT\n",
+			chain, d);
+		for (int t = 135; t <= 136; t++)
+			fprintf(out,
+				"-A %s -d %s -p ipv6-icmp -m icmp6 --icmpv6-type %d/0 -m hl "
+				"--hl-eq 255 -m length --length " RULESET_NDP_NS_LEN " -j ACCEPT\n",
+				chain, d, t);
+		fprintf(out,
+			"-A %s -d %s -p ipv6-icmp -m icmp6 --icmpv6-type 134/0 -m hl --hl-eq 255 "
+			"-j ACCEPT\n",
+			chain, d);
+		fprintf(out,
+			"-A %s -d %s -p ipv6-icmp -m icmp6 --icmpv6-type 137/0 -m hl --hl-eq 255 "
+			"-j ACCEPT\n",
+			chain, d);
+	}
+	for (size_t i = 0; i < sizeof(mld) / sizeof(mld[0]); i++) {
+		fprintf(out,
+			"-A %s -d ff02::/16 -p ipv6-icmp -m icmp6 --icmpv6-type %d -m hl --hl-eq 1 "
+			"-j ",
+			chain, mld[i]);
+		ruleset_queue_target(c, out);
+	}
+	if (strcmp(chain, RULESET_CHAIN_OUT) != 0)
+		return;
+	l = malloc(sizeof(*l));
+	if (!l) {
+		log_warnx("IPv6 on-link prefixes: out of memory; NDP only to link-local "
+			  "and link multicast");
+		return;
+	}
+	rc = onlink_read(l);
+	if (rc < 0)
+		log_warnx("IPv6 on-link prefixes: route dump failed (%s); NDP to %u of them",
+			  strerror(-rc), l->n);
+	if (l->over_cap)
+		log_warnx("IPv6 on-link prefixes: %u over the bound of %d not rendered (NUD to "
+			  "neighbours there will fail)",
+			  l->over_cap, ONLINK_MAX);
+	if (l->too_short)
+		log_warnx("IPv6 on-link prefixes: %u shorter than /%d not rendered (NUD to "
+			  "global neighbours there will fail)",
+			  l->too_short, ONLINK_MIN_LEN);
+	if (l->bad_name)
+		log_warnx("IPv6 on-link prefixes: %u on interfaces with unusual names not "
+			  "rendered",
+			  l->bad_name);
+	for (unsigned i = 0; i < l->n; i++)
+		for (int t = 135; t <= 136; t++)
+			fprintf(out,
+				"-A %s -o %s -d %s/%u -p ipv6-icmp -m icmp6 --icmpv6-type %d/0 -m "
+				"hl --hl-eq 255 -m length --length " RULESET_NDP_NS_LEN
+				" -j ACCEPT\n",
+				chain, l->v[i].ifname, addr_format(&l->v[i].p.addr, a, sizeof(a)),
+				l->v[i].p.len, t);
+	free(l);
+}
+
 static void chain_rules(const struct conf *c, int family, const char *chain, FILE *out)
 {
 	char a[ADDR_STRLEN];
@@ -67,8 +172,8 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 	/* Finding the network: DHCP and DHCPv6 only to where a client sends
 	 * them (a process that binds port 68 or 546 must not reach any address
 	 * that way), not in sidecar mode (the runtime configures the pod), not
-	 * forwarded; NDP (RFC 4861 types 133-137) with hop limit 255, which
-	 * every genuine one has (§7.1.1). */
+	 * forwarded; NDP (RFC 4861 types 133-137) and MLD within the link
+	 * (ruleset_ndp_rules()). */
 	if (c->mode != CONF_MODE_SIDECAR && strcmp(chain, RULESET_CHAIN_OUT) == 0) {
 		if (family == AF_INET) {
 			fprintf(
@@ -88,11 +193,7 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 		}
 	}
 	if (family == AF_INET6)
-		for (int t = 133; t <= 137; t++)
-			fprintf(out,
-				"-A %s -p ipv6-icmp -m icmp6 --icmpv6-type %d -m hl --hl-eq 255 -j "
-				"ACCEPT\n",
-				chain, t);
+		ruleset_ndp_rules(c, chain, out);
 	/* The Protective DNS servers, and nothing else on their port. */
 	if (strcmp(chain, RULESET_CHAIN_OUT) == 0) {
 		for (unsigned i = 0; i < c->nservers; i++) {

@@ -9,6 +9,7 @@
  * from the file and a control character must not forge a log line.
  */
 #include "policy/conf.h"
+#include "policy/exceptions.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -1019,12 +1020,24 @@ static void conf_exception(struct conf_ctx *x, json_t *v, struct conf *c)
 			return;
 		}
 	}
-	if (!addr_is_global(&p.addr))
+	if (!addr_prefix_is_global(&p))
 		conf_warn(x,
 			  "%s is not globally routable (private, loopback, link-local, "
 			  "documentation...): is it really an exception?",
 			  q);
 	c->exceptions[c->nexceptions++] = p;
+}
+
+/* 0.0.0.0, :: or ::ffff:0.0.0.0: a socket bound there takes every address. */
+static bool conf_addr_wildcard(const struct addr *a)
+{
+	static const uint8_t zero[16], mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (a->family == AF_INET)
+		return memcmp(a->b, zero, 4) == 0;
+	return a->family == AF_INET6 &&
+	       (memcmp(a->b, zero, 16) == 0 ||
+		(memcmp(a->b, mapped, 12) == 0 && memcmp(a->b + 12, zero, 4) == 0));
 }
 
 /* "192.0.2.1:53" or "[2001:db8::1]:53". */
@@ -1093,6 +1106,22 @@ static void conf_listen_one(struct conf_ctx *x, json_t *v, struct conf *c)
 			return;
 		}
 	}
+	if (conf_addr_wildcard(&ep.addr) && c->mode != CONF_MODE_GATEWAY) {
+		/* The stub answers whoever reaches it, and every answer opens the
+		 * firewall for what it names: on a wildcard address that is every
+		 * host that can reach this one. */
+		if (!c->listen_any)
+			conf_err(x,
+				 "%s listens on every address of the host, an open resolver for "
+				 "all that can reach it (set \"listen_any\": true if that is "
+				 "meant)",
+				 q);
+		else
+			conf_warn(x,
+				  "%s listens on every address of the host (listen_any): anyone "
+				  "who can reach it can use the stub",
+				  q);
+	}
 	c->listen[c->nlisten++] = ep;
 }
 
@@ -1160,6 +1189,48 @@ out:
 	conf_path_pop(x, old);
 }
 
+/*
+ * Exceptions that together cover a large share of a family turn the
+ * firewall off for it as surely as ::/0 does ("0.0.0.0/1" + "128.0.0.0/1"):
+ * more than a /8 of IPv4 or a /16 of IPv6 in total is refused unless
+ * allow_large_exceptions says it is meant, and then warned about.
+ */
+static void conf_exceptions_coverage(struct conf_ctx *x, const struct conf *c, int family)
+{
+	uint64_t total = exceptions_coverage(c->exceptions, c->nexceptions, family);
+	uint64_t max = family == AF_INET ? CONF_EXCEPTIONS_MAX_V4 : CONF_EXCEPTIONS_MAX_V6;
+	/* Shares of the family: IPv4 in addresses, IPv6 in /64s. */
+	double whole = family == AF_INET ? 4294967296.0 : 18446744073709551616.0;
+	double share = (double)total / whole * 100;
+	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+	const char *unit = family == AF_INET ? "addresses" : "/64s";
+	const struct prefix *largest = NULL;
+	char big[PREFIX_STRLEN];
+
+	if (total <= max)
+		return;
+	for (unsigned i = 0; i < c->nexceptions; i++)
+		if (c->exceptions[i].addr.family == family &&
+		    (!largest || c->exceptions[i].len < largest->len))
+			largest = &c->exceptions[i];
+	addr_prefix_format(largest, big, sizeof(big));
+	/* Exact counts, so that "just over" reads as over; the share for
+	 * the reader. */
+	if (!c->allow_large_exceptions)
+		conf_err(x,
+			 "the %s prefixes together cover %llu %s (%.3g%% of %s, largest \"%s\"), "
+			 "more than a /%u (%llu): that leaves it mostly unfiltered (set "
+			 "\"allow_large_exceptions\": true if that is meant)",
+			 fam, (unsigned long long)total, unit, share, fam, big,
+			 family == AF_INET ? 8 : 16, (unsigned long long)max);
+	else
+		conf_warn(x,
+			  "the %s prefixes together cover %llu %s (%.3g%% of %s, largest \"%s\"), "
+			  "more than a /%u: allowed by allow_large_exceptions",
+			  fam, (unsigned long long)total, unit, share, fam, big,
+			  family == AF_INET ? 8 : 16);
+}
+
 static void conf_exceptions(struct conf_ctx *x, json_t *root, struct conf *c)
 {
 	json_t *v = json_object_get(root, "exceptions");
@@ -1185,6 +1256,8 @@ static void conf_exceptions(struct conf_ctx *x, json_t *root, struct conf *c)
 		conf_exception(x, json_array_get(v, i), c);
 		conf_path_pop(x, o2);
 	}
+	conf_exceptions_coverage(x, c, AF_INET);
+	conf_exceptions_coverage(x, c, AF_INET6);
 out:
 	conf_path_pop(x, old);
 }
@@ -1778,7 +1851,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 	    "mode",	  "enforce",	"servers",	  "client_cert", "client_key",
 	    "exceptions", "listen",	"queue",	  "limits",	 "ttl",
 	    "log",	  "control",	"ruleset",	  "gateway",	 "state",
-	    "metrics",	  "privileges", "nat64_prefixes", NULL};
+	    "metrics",	  "privileges", "nat64_prefixes", "allow_large_exceptions", "listen_any", NULL};
 	int mode = -1;
 	json_t *o;
 	int cert, key;
@@ -1800,6 +1873,9 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		conf_missing(x, "client_cert", "when client_key is set");
 	conf_key_private(x, "client_key", c->client_key);
 
+	/* Read first: they change what exceptions and listen accept. */
+	conf_get_bool(x, root, "allow_large_exceptions", &c->allow_large_exceptions);
+	conf_get_bool(x, root, "listen_any", &c->listen_any);
 	conf_exceptions(x, root, c);
 	conf_nat64(x, root, c);
 	conf_listen(x, root, c);
@@ -2017,6 +2093,8 @@ void conf_dump(const struct conf *c, FILE *f)
 		json_array_append_new(
 		    arr, json_string(addr_prefix_format(&c->exceptions[i], buf, sizeof(buf))));
 	json_object_set_new(root, "exceptions", arr);
+	json_object_set_new(root, "allow_large_exceptions",
+			    json_boolean(c->allow_large_exceptions));
 
 	arr = json_array();
 	for (unsigned i = 0; i < c->nnat64; i++)
@@ -2036,6 +2114,7 @@ void conf_dump(const struct conf *c, FILE *f)
 		json_array_append_new(arr, json_string(buf));
 	}
 	json_object_set_new(root, "listen", arr);
+	json_object_set_new(root, "listen_any", json_boolean(c->listen_any));
 
 	o = json_object();
 	json_object_set_new(o, "num", json_integer(c->queue_num));

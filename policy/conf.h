@@ -19,12 +19,17 @@
 #define CONF_MAX_SERVER_ADDRS 8
 #define CONF_MAX_PINS	      8
 #define CONF_MAX_EXCEPTIONS   1024
-#define CONF_MAX_LISTEN	      8
-#define CONF_MAX_LAN_IFACES   8
-#define CONF_MAX_LAN_SUBNETS  16 /* client subnets per LAN interface */
-#define CONF_MAX_IDENTITIES   16
-#define CONF_MAX_ERRORS	      64
-#define CONF_ERR_LEN	      512
+/* Exceptions together larger than this are refused without
+ * allow_large_exceptions: a /8 of IPv4 (in addresses), a /16 of IPv6 (in
+ * /64s, as exceptions_coverage() counts). */
+#define CONF_EXCEPTIONS_MAX_V4 ((uint64_t)1 << 24)
+#define CONF_EXCEPTIONS_MAX_V6 ((uint64_t)1 << 48)
+#define CONF_MAX_LISTEN	       8
+#define CONF_MAX_LAN_IFACES    8
+#define CONF_MAX_LAN_SUBNETS   16 /* client subnets per LAN interface */
+#define CONF_MAX_IDENTITIES    16
+#define CONF_MAX_ERRORS	       64
+#define CONF_ERR_LEN	       512
 
 enum conf_mode { CONF_MODE_HOST, CONF_MODE_GATEWAY, CONF_MODE_SIDECAR };
 enum conf_proto { CONF_PROTO_DOH, CONF_PROTO_DOT };
@@ -94,6 +99,9 @@ struct conf {
 
 	struct prefix exceptions[CONF_MAX_EXCEPTIONS];
 	unsigned nexceptions;
+	/* allow_large_exceptions: exceptions may together cover more than
+	 * CONF_EXCEPTIONS_MAX_V4 / _V6 (default false: refused). */
+	bool allow_large_exceptions;
 
 	/* NAT64 prefixes of the network (RFC 6052 lengths 32..96): an IPv6
 	 * address in one that embeds a never-learn IPv4 address is never
@@ -103,6 +111,9 @@ struct conf {
 
 	struct conf_endpoint listen[CONF_MAX_LISTEN]; /* default 127.0.0.1:53, [::1]:53 */
 	unsigned nlisten;
+	/* listen_any: a host or sidecar stub may listen on 0.0.0.0 / ::
+	 * (default false: refused, it would be an open resolver). */
+	bool listen_any;
 
 	uint16_t queue_num;    /* first NFQUEUE number, default 0 */
 	uint16_t queue_count;  /* queues num..num+count-1, default 1, max 16 */

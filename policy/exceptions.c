@@ -177,6 +177,63 @@ size_t exceptions_count(const struct exceptions *ex)
 	return ex ? ex->count : 0;
 }
 
+/* By first address, then shortest first: a prefix comes before every
+ * prefix it contains. */
+static int exceptions_cmp(const void *a, const void *b)
+{
+	const struct prefix *x = a, *y = b;
+	int c = memcmp(x->addr.b, y->addr.b, 16);
+
+	return c ? c : (int)x->len - (int)y->len;
+}
+
+uint64_t exceptions_coverage(const struct prefix *prefixes, size_t n, int family)
+{
+	unsigned bits = family == AF_INET ? 32 : 64; /* IPv6 in /64 units */
+	const struct prefix *outer = NULL;
+	struct prefix *v = NULL;
+	uint64_t total = 0;
+	size_t m = 0;
+
+	if ((family != AF_INET && family != AF_INET6) || n == 0)
+		goto out;
+	v = malloc(n * sizeof(*v));
+	if (!v) {
+		total = UINT64_MAX; /* cannot tell: say "too large" */
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (prefixes[i].addr.family != family || !exceptions_prefix_valid(&prefixes[i]))
+			continue;
+		v[m] = prefixes[i];
+		exceptions_prefix_normalise(&v[m++]);
+	}
+	/* Two prefixes are either disjoint or nested: in this order the union
+	 * is the sum over those the last counted one does not contain. */
+	qsort(v, m, sizeof(*v), exceptions_cmp);
+	for (size_t i = 0; i < m; i++) {
+		uint64_t size;
+
+		if (outer && addr_prefix_contains(outer, &v[i].addr))
+			continue;
+		outer = &v[i];
+		if (v[i].len >= bits)
+			size = 1;
+		else if (bits - v[i].len >= 64)
+			size = UINT64_MAX; /* ::/0: the whole family */
+		else
+			size = (uint64_t)1 << (bits - v[i].len);
+		if (total > UINT64_MAX - size) {
+			total = UINT64_MAX;
+			goto out;
+		}
+		total += size;
+	}
+out:
+	free(v);
+	return total;
+}
+
 void exceptions_free(struct exceptions **ex)
 {
 	if (!ex || !*ex)

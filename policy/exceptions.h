@@ -7,6 +7,7 @@
 #define ZTDNS_EXCEPTIONS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/addr.h"
 
@@ -20,6 +21,15 @@ struct exceptions *exceptions_new(const struct prefix *prefixes, size_t n);
 const struct prefix *exceptions_match(const struct exceptions *ex, const struct addr *a);
 
 size_t exceptions_count(const struct exceptions *ex);
+
+/* How much of one address family (AF_INET or AF_INET6) the n prefixes cover
+ * together, each address counted once however many prefixes hold it: for
+ * IPv4 in addresses, for IPv6 in /64s (a longer prefix counts as a whole
+ * /64, which errs toward a larger figure). Saturates at UINT64_MAX. Prefixes
+ * of the other family and invalid ones are ignored; host bits need not be
+ * clear. Sorts a scratch copy (O(n log n)); if it cannot be allocated the
+ * answer is UINT64_MAX, which a caller with a bound refuses. */
+uint64_t exceptions_coverage(const struct prefix *prefixes, size_t n, int family);
 
 /* NULL-safe; sets *ex to NULL. */
 void exceptions_free(struct exceptions **ex);

@@ -331,8 +331,15 @@ if grep -q -- "NFQUEUE --queue-num $QNUM" <<<"$rs" && ! grep -qiE 'bypass|fail-o
 else
 	not_ok "(1) no bypass/fail-open in the live ruleset" "$(grep -iE 'queue|bypass' <<<"$rs")"
 fi
-n=$(grep -c "NFQUEUE" <<<"$(ns_exec "$C" iptables-save; ns_exec "$C" ip6tables-save)")
-check_eq "(1) exactly one NFQUEUE rule per family" 2 "$n"
+saved=$(ns_exec "$C" iptables-save; ns_exec "$C" ip6tables-save)
+n=$(grep -c "ctstate NEW -j NFQUEUE" <<<"$saved")
+check_eq "(1) exactly one NFQUEUE rule for new flows per family" 2 "$n"
+# Besides it, only the four MLD types on the link (untracked by conntrack,
+# queued so that the daemon counts them: t_linklocal.sh).
+n=$(grep "NFQUEUE" <<<"$saved" | grep -v "ctstate NEW -j NFQUEUE" |
+	grep -cv -- '-d ff02::/16 -p ipv6-icmp -m icmp6 --icmpv6-type 1[34][0-9] -m hl --hl-eq 1 -j NFQUEUE')
+check_eq "(1) no other NFQUEUE rule but the MLD ones" 0 "$n"
+check_eq "(1) four MLD NFQUEUE rules" 4 "$(grep -c -- '-d ff02::/16 .*--hl-eq 1 -j NFQUEUE' <<<"$saved")"
 S0=$(status_json)
 check_eq "(1) status: the kernel queue has fail_open false" false "$(json_get queues.0.kernel.fail_open <<<"$S0")"
 flags=$(json_get queue_flags <<<"$S0")

@@ -245,6 +245,35 @@ static const struct {
      "exceptions[0]: \"11.0.0.1/8\" has host bits set (did you mean \"11.0.0.0/8\"?)"},
     {HOST(",'exceptions':['2a00::1/16']"),
      "exceptions[0]: \"2a00::1/16\" has host bits set (did you mean \"2a00::/16\"?)"},
+    /* Together more than a /8 of IPv4 or a /16 of IPv6 (issue 10). */
+    {HOST(",'exceptions':['0.0.0.0/1','128.0.0.0/1','::/1','8000::/1']"),
+     "exceptions: the IPv4 prefixes together cover 4294967296 addresses (100% of IPv4, largest "
+     "\"0.0.0.0/1\"), more than a /8 (16777216): that leaves it mostly unfiltered (set "
+     "\"allow_large_exceptions\": true if that is meant)"},
+    {HOST(",'exceptions':['0.0.0.0/1','128.0.0.0/1','::/1','8000::/1']"),
+     "exceptions: the IPv6 prefixes together cover 18446744073709551615 /64s (100% of IPv6, "
+     "largest \"::/1\"), more than a /16 (281474976710656)"},
+    {HOST(",'exceptions':['11.0.0.0/8','12.0.0.0/16']"),
+     "exceptions: the IPv4 prefixes together cover 16842752 addresses (0.392% of IPv4, largest "
+     "\"11.0.0.0/8\"), more than a /8 (16777216)"},
+    {HOST(",'exceptions':['2a00::/16','2a01::/48']"),
+     "exceptions: the IPv6 prefixes together cover 281474976776192 /64s (0.00153% of IPv6, "
+     "largest \"2a00::/16\"), more than a /16 (281474976710656)"},
+    {HOST(",'exceptions':['0.0.0.0/7']"),
+     "exceptions: the IPv4 prefixes together cover 33554432 addresses (0.781% of IPv4"},
+    {HOST(",'exceptions':['2000::/3'],'allow_large_exceptions':false"),
+     "exceptions: the IPv6 prefixes together cover 2305843009213693952 /64s (12.5% of IPv6"},
+    {HOST(",'allow_large_exceptions':1"), "allow_large_exceptions: expected"},
+    /* Wildcard listen in host and sidecar mode: an open resolver. */
+    {HOST(",'listen':['127.0.0.1:53','0.0.0.0:53']"),
+     "listen[1]: \"0.0.0.0:53\" listens on every address of the host, an open resolver for all "
+     "that can reach it (set \"listen_any\": true if that is meant)"},
+    {HOST(",'listen':['[::]:5353']"), "listen[0]: \"[::]:5353\" listens on every address"},
+    {HOST(",'listen':['[::ffff:0.0.0.0]:53']"),
+     "listen[0]: \"[::ffff:0.0.0.0]:53\" listens on every address"},
+    {"{'mode':'sidecar','servers':[" DOH "],'listen':['0.0.0.0:53']}",
+     "listen[0]: \"0.0.0.0:53\" listens on every address"},
+    {HOST(",'listen_any':'yes'"), "listen_any: expected"},
     {HOST(",'exceptions':['11.0.0.0/8','12.0.0.0/8','11.0.0.0/8']"),
      "exceptions[2]: \"11.0.0.0/8\" is the same prefix as exceptions[0]"},
     {HOST(",'exceptions':['2a00::/16','2a00:0::/16']"),
@@ -935,13 +964,13 @@ static void test_gateway(void)
 
 static void test_warnings(void)
 {
-	struct conf *c = expect_good(HOST(",'exceptions':['10.0.0.0/8','11.0.0.0/8','fd00::/8']"));
+	struct conf *c = expect_good(HOST(",'exceptions':['10.0.0.0/9','11.0.0.0/9','fd00::/16']"));
 
 	CHECK(c && c->nexceptions == 3);
 	CHECK(errs.nwarn == 2);
 	CHECK(has_msg(errs.warn, errs.nwarn,
-		      "t.json: exceptions[0]: warning: \"10.0.0.0/8\" is not globally routable"));
-	CHECK(has_msg(errs.warn, errs.nwarn, "t.json: exceptions[2]: warning: \"fd00::/8\""));
+		      "t.json: exceptions[0]: warning: \"10.0.0.0/9\" is not globally routable"));
+	CHECK(has_msg(errs.warn, errs.nwarn, "t.json: exceptions[2]: warning: \"fd00::/16\""));
 	CHECK(!has_msg(errs.warn, errs.nwarn, "exceptions[1]"));
 	conf_free(&c);
 
@@ -949,6 +978,79 @@ static void test_warnings(void)
 	c = expect_good(HOST(",'exceptions':['11.2.3.4','2a00::1','11.2.3.5/32']"));
 	CHECK(c && c->exceptions[0].len == 32 && c->exceptions[1].len == 128);
 	CHECK(c && c->exceptions[2].len == 32);
+	conf_free(&c);
+}
+
+/* What allow_large_exceptions and listen_any let through, and the
+ * "not globally routable" warning judged on the whole prefix. */
+static void test_large_and_any(void)
+{
+	struct conf *c;
+	char *js;
+	size_t cap = 300 * 20 + 512, o = 0;
+
+	c = expect_good(HOST(",'exceptions':['0.0.0.0/1','128.0.0.0/1','::/1','8000::/1'],"
+			     "'allow_large_exceptions':true"));
+	CHECK(c && c->nexceptions == 4 && c->allow_large_exceptions);
+	/* Two warnings, the coverage of each family; 0.0.0.0/1 only starts
+	 * in 0.0.0.0/8 and ::/1 holds 2000::/3: both hold global addresses. */
+	CHECK_MSG(errs.nwarn == 2, "%u warnings", errs.nwarn);
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "t.json: exceptions: warning: the IPv4 prefixes together cover 4294967296 "
+		      "addresses (100% of IPv4, largest \"0.0.0.0/1\"), more than a /8: allowed by "
+		      "allow_large_exceptions"));
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "warning: the IPv6 prefixes together cover 18446744073709551615 /64s (100%"));
+	CHECK(!has_msg(errs.warn, errs.nwarn, "not globally routable"));
+	conf_free(&c);
+
+	/* Overlaps count once: a /8 and prefixes inside it are a /8. */
+	c = expect_good(HOST(",'exceptions':['11.1.0.0/16','11.0.0.0/8','11.2.3.0/24',"
+			     "'2a00:8000::/17','2a00::/17','2a00::/32']"));
+	CHECK(c && c->nexceptions == 6 && errs.nwarn == 0);
+	conf_free(&c);
+
+	/* Many small ones add up: 256 /16s are a /8, 257 are more. */
+	js = malloc(cap);
+	CHECK(js != NULL);
+	if (!js)
+		return;
+	o += (size_t)snprintf(js + o, cap - o, "{'mode':'host','servers':[%s],'exceptions':[", DOH);
+	for (int i = 0; i < 256; i++)
+		o += (size_t)snprintf(js + o, cap - o, "%s'%d.%d.0.0/16'", i ? "," : "",
+				      20 + i / 256, i % 256);
+	snprintf(js + o, cap - o, "]}");
+	c = expect_good(js);
+	CHECK(c && c->nexceptions == 256);
+	conf_free(&c);
+	snprintf(js + o, cap - o, ",'21.0.0.0/16']}");
+	expect_bad(js, "exceptions: the IPv4 prefixes together cover 16842752 addresses");
+	free(js);
+
+	/* Classified as a whole: inside a special range, or not. */
+	c = expect_good(HOST(",'exceptions':['10.0.0.0/16','4000::/3','172.16.0.0/12','11.0.0.0/9',"
+			     "'::/3'],'allow_large_exceptions':true"));
+	CHECK(c && c->nexceptions == 5);
+	CHECK(has_msg(errs.warn, errs.nwarn, "exceptions[0]: warning: \"10.0.0.0/16\" is not"));
+	CHECK(has_msg(errs.warn, errs.nwarn, "exceptions[1]: warning: \"4000::/3\" is not"));
+	CHECK(has_msg(errs.warn, errs.nwarn, "exceptions[2]: warning: \"172.16.0.0/12\" is not"));
+	CHECK(has_msg(errs.warn, errs.nwarn, "exceptions[4]: warning: \"::/3\" is not"));
+	CHECK(!has_msg(errs.warn, errs.nwarn, "exceptions[3]"));
+	conf_free(&c);
+	c = expect_good(HOST(",'exceptions':['8.0.0.0/8','2a00::/16']"));
+	CHECK(c && errs.nwarn == 0);
+	conf_free(&c);
+
+	/* listen_any: allowed, with a warning; gateway mode is not concerned. */
+	c = expect_good(HOST(",'listen':['0.0.0.0:53','[::]:53'],'listen_any':true"));
+	CHECK(c && c->nlisten == 2 && c->listen_any);
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "t.json: listen[0]: warning: \"0.0.0.0:53\" listens on every address of the "
+		      "host (listen_any)"));
+	CHECK(has_msg(errs.warn, errs.nwarn, "t.json: listen[1]: warning: \"[::]:53\""));
+	conf_free(&c);
+	c = expect_good(HOST(",'listen':['127.0.0.53:53','[::1]:53','192.0.2.1:53']"));
+	CHECK(c && c->nlisten == 3 && !c->listen_any && errs.nwarn == 0);
 	conf_free(&c);
 }
 
@@ -1099,6 +1201,7 @@ int main(void)
 	test_bounds();
 	test_too_many_servers();
 	test_too_many_exceptions();
+	test_large_and_any();
 	test_multiple_errors();
 	test_dropped();
 	test_files();

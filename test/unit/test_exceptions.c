@@ -340,6 +340,85 @@ static void test_random(void)
 	exceptions_free(&ex);
 }
 
+/* exceptions_coverage(): the union, per family, in addresses (IPv4) and
+ * /64s (IPv6, longer prefixes counted as a whole /64). */
+static void test_coverage(void)
+{
+	static const struct {
+		const char *list[6];
+		uint64_t v4, v6;
+	} rows[] = {
+	    {{NULL}, 0, 0},
+	    {{"0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"}, (uint64_t)1 << 32, UINT64_MAX},
+	    {{"11.0.0.0/8", "11.1.0.0/16", "11.1.2.0/24"}, (uint64_t)1 << 24, 0},
+	    {{"11.1.0.0/16", "11.0.0.0/8"}, (uint64_t)1 << 24, 0},
+	    {{"11.0.0.0/8", "12.0.0.0/16", "192.0.2.1/32"}, ((uint64_t)1 << 24) + 65536 + 1, 0},
+	    {{"2a00::/16", "2a00:1::/32", "2a01::/64", "2a01::1/128", "2a02::1/128"},
+	     0,
+	     ((uint64_t)1 << 48) + 1 + 1},
+	    {{"2a00::/17", "2a00:8000::/17"}, 0, (uint64_t)1 << 48},
+	    /* Host bits are ignored, as exceptions_new() does (set below). */
+	    {{"11.0.0.0/24", "11.0.0.0/24"}, 256, 0},
+	    {{"::/1"}, 0, (uint64_t)1 << 63},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct prefix p[6];
+		size_t n = 0;
+
+		for (; n < 6 && rows[i].list[n]; n++)
+			p[n] = pfx(rows[i].list[n]);
+		/* The first of two equal prefixes with host bits set still
+		 * counts once. */
+		if (i == 7)
+			p[0].addr.b[3] = 7;
+		CHECK_MSG(exceptions_coverage(p, n, AF_INET) == rows[i].v4, "row %zu: v4 %llu", i,
+			  (unsigned long long)exceptions_coverage(p, n, AF_INET));
+		CHECK_MSG(exceptions_coverage(p, n, AF_INET6) == rows[i].v6, "row %zu: v6 %llu", i,
+			  (unsigned long long)exceptions_coverage(p, n, AF_INET6));
+	}
+	CHECK(exceptions_coverage(NULL, 0, AF_INET) == 0);
+	CHECK(exceptions_coverage(NULL, 0, 0) == 0);
+}
+
+/* Random nested and disjoint prefixes inside 10.0.0.0/16, counted against
+ * a scan of all 65,536 addresses through exceptions_match(). */
+static void test_coverage_random(void)
+{
+	enum { NPREFIX = 40, ROUNDS = 30 };
+	struct prefix p[NPREFIX];
+	uint64_t seed = 0x2545f4914f6cdd1dULL;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		struct exceptions *ex;
+		uint64_t scan = 0;
+
+		for (int i = 0; i < NPREFIX; i++) {
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			memset(&p[i], 0, sizeof(p[i]));
+			p[i].addr.family = AF_INET;
+			p[i].addr.b[0] = 10;
+			p[i].addr.b[2] = (uint8_t)(seed >> 8);
+			p[i].addr.b[3] = (uint8_t)(seed >> 16);
+			p[i].len = (uint8_t)(17 + (seed >> 24) % 16);
+			clear_host_bits(&p[i]);
+		}
+		ex = exceptions_new(p, NPREFIX);
+		CHECK(ex != NULL);
+		for (unsigned a = 0; a < 65536 && ex; a++) {
+			struct addr x = {.family = AF_INET,
+					 .b = {10, 0, (uint8_t)(a >> 8), (uint8_t)a}};
+
+			scan += exceptions_match(ex, &x) != NULL;
+		}
+		CHECK_MSG(exceptions_coverage(p, NPREFIX, AF_INET) == scan,
+			  "round %d: %llu vs %llu", r,
+			  (unsigned long long)exceptions_coverage(p, NPREFIX, AF_INET),
+			  (unsigned long long)scan);
+		exceptions_free(&ex);
+	}
+}
+
 int main(void)
 {
 	test_empty();
@@ -348,5 +427,7 @@ int main(void)
 	test_host_routes_and_boundaries();
 	test_duplicates_and_bad_input();
 	test_random();
+	test_coverage();
+	test_coverage_random();
 	CHECK_DONE();
 }

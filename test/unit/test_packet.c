@@ -128,14 +128,27 @@ static const uint8_t v6_ah_tcp[] = {
 	TCP20(40001, 8443, TCP_SYN),
 };
 static const uint8_t v6_esp[] = {V6HDR(16, 50), ESP16};
-/* Hop-by-Hop -> Mobility (RFC 6275 §6.1.1, 8 bytes) -> TCP. */
+/* Mobility (RFC 6275 §6.1.1), HIP (RFC 7401 §5.1) and Shim6 (RFC 5533 §5)
+ * are not in the kernel's ipv6_ext_hdr(): ip6tables and conntrack stop at
+ * them, so they are the transport, whatever their Next Header says. */
 static const uint8_t v6_mobility_tcp[] = {
 	V6HDR(36, 0), OPT8(135), EXT8(6), TCP20(1000, 2000, TCP_SYN),
 };
-/* Destination Options -> Shim6 (RFC 5533 §5) -> HIP (RFC 7401 §5.1) -> UDP. */
 static const uint8_t v6_shim6_hip_udp[] = {
 	V6HDR(32, 60), OPT8(140), EXT8(139), EXT8(17), UDP8(3000, 4000, 8),
 };
+/* RFC 4861 §4.3: type 135, code, checksum, reserved, target address. */
+#define NS24 135, 0, 0, 0, 0, 0, 0, 0, V6_B
+/* An NS wrapped in each of them: never ICMPv6 for the kernel, so never for
+ * us (issue 10: this passed for NDP and reached a global address). */
+static const uint8_t v6_mobility_ns[] = {V6HDR(32, 135), EXT8(58), NS24};
+static const uint8_t v6_hbh_hip_ns[] = {V6HDR(40, 0), OPT8(139), EXT8(58), NS24};
+static const uint8_t v6_dst_shim6_ns[] = {V6HDR(40, 60), OPT8(140), EXT8(58), NS24};
+/* Headers the kernel does walk: Destination Options, then a real NS. */
+static const uint8_t v6_dst_ns[] = {V6HDR(32, 60), OPT8(58), NS24};
+/* An NS with 64 bytes of "options" after it: l4_len tells the verdict. */
+static const uint8_t v6_ns_big[] = {V6HDR(88, 58), NS24, 1, 8, 0, 0, 0, 0, 0, 0,
+	ZERO8, ZERO8, ZERO8, ZERO8, ZERO8, ZERO8, ZERO8};
 /* The reserved bits of an atomic fragment do not make it a real one. */
 static const uint8_t v6_frag_rsv[] = {
 	V6HDR(16, 44), 17, 0, 0, 0x06, 1, 2, 3, 4, UDP8(6000, 7000, 8),
@@ -226,8 +239,13 @@ static const struct packet_case packet_cases[] = {
 	{PKT(v6_dst16_udp), PACKET_OK, V6S, 17, 5353, 5353, 0, 0, 0, 56},
 	{PKT(v6_ah_tcp), PACKET_OK, V6S, 6, 40001, 8443, 0, 0, TCP_SYN, 64},
 	{PKT(v6_esp), PACKET_OK, V6S, 50, 0, 0, 0, 0, 0, 40},
-	{PKT(v6_mobility_tcp), PACKET_OK, V6S, 6, 1000, 2000, 0, 0, TCP_SYN, 56},
-	{PKT(v6_shim6_hip_udp), PACKET_OK, V6S, 17, 3000, 4000, 0, 0, 0, 64},
+	{PKT(v6_mobility_tcp), PACKET_OK, V6S, 135, 0, 0, 0, 0, 0, 48},
+	{PKT(v6_shim6_hip_udp), PACKET_OK, V6S, 140, 0, 0, 0, 0, 0, 48},
+	{PKT(v6_mobility_ns), PACKET_OK, V6S, 135, 0, 0, 0, 0, 0, 40},
+	{PKT(v6_hbh_hip_ns), PACKET_OK, V6S, 139, 0, 0, 0, 0, 0, 48},
+	{PKT(v6_dst_shim6_ns), PACKET_OK, V6S, 140, 0, 0, 0, 0, 0, 48},
+	{PKT(v6_dst_ns), PACKET_OK, V6S, 58, 0, 0, 135, 0, 0, 48},
+	{PKT(v6_ns_big), PACKET_OK, V6S, 58, 0, 0, 135, 0, 0, 40},
 	{PKT(v6_frag_rsv), PACKET_OK, V6S, 17, 6000, 7000, 0, 0, 0, 48},
 	{PKT(v6_plen0), PACKET_OK, V6S, 6, 54321, 22, 0, 0, TCP_ACK, 40},
 	{PKT(v6_unknown), PACKET_OK, V6S, 253, 0, 0, 0, 0, 0, 40},
@@ -315,6 +333,38 @@ static void test_table(void)
 			  "%s: icmp %u/%u", c->name, pi.icmp_type, pi.icmp_code);
 		CHECK_MSG(pi.tcp_flags == c->tcp_flags, "%s: flags %#x", c->name, pi.tcp_flags);
 		CHECK_MSG(pi.l4_offset == c->l4_offset, "%s: l4_offset %u", c->name, pi.l4_offset);
+	}
+}
+
+/* l4_len comes from the IP header's length, not from the bytes copied. */
+static void test_l4_len(void)
+{
+	static const struct {
+		const char *name;
+		const uint8_t *pkt;
+		size_t len, copied;
+		uint32_t want;
+	} rows[] = {
+	    {PKT(v4_tcp), sizeof(v4_tcp), 20},
+	    {PKT(v4_opts_tcp), sizeof(v4_opts_tcp), 20},
+	    {PKT(v4_gso), sizeof(v4_gso), PACKET_L4_LEN_UNKNOWN},
+	    {PKT(v6_tcp), sizeof(v6_tcp), 20},
+	    {PKT(v6_chain), sizeof(v6_chain), 20},
+	    {PKT(v6_plen0), sizeof(v6_plen0), PACKET_L4_LEN_UNKNOWN},
+	    {PKT(v6_dst_ns), sizeof(v6_dst_ns), 24},
+	    {PKT(v6_mobility_ns), sizeof(v6_mobility_ns), 32},
+	    /* Only 42 bytes copied: the length is still the whole message. */
+	    {PKT(v6_ns_big), 42, 88},
+	    {PKT(v6_ns_big), sizeof(v6_ns_big), 88},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct packet_info pi;
+
+		CHECK_MSG(test_parse(rows[i].pkt, rows[i].copied, &pi) == PACKET_OK, "%s",
+			  rows[i].name);
+		CHECK_MSG(pi.l4_len == rows[i].want, "%s: l4_len %u, want %u", rows[i].name,
+			  pi.l4_len, rows[i].want);
 	}
 }
 
@@ -550,6 +600,7 @@ int main(int argc, char **argv)
 
 	test_table();
 	test_partial_fill();
+	test_l4_len();
 	test_truncations();
 	test_mutations();
 	test_strings();

@@ -29,6 +29,7 @@ struct row {
 	uint8_t icmp_type;
 	enum verdict_reason want;
 	uint8_t hop_limit; /* 0: 64 */
+	uint32_t l4_len;   /* 0: 24, an NS or NA without options */
 };
 
 int main(void)
@@ -60,39 +61,78 @@ int main(void)
 	allowset_add(pol.allowset, NULL, &a, now + 60000, ALLOWSET_LEARNED, "v6.example", "s1",
 		     now);
 	static const struct row rows[] = {
-	    {"192.0.2.1", "198.51.100.10", IPPROTO_TCP, 40000, 443, 0, VERDICT_LEARNED, 0},
-	    {"192.0.2.1", "198.51.100.10", IPPROTO_UDP, 40000, 443, 0, VERDICT_LEARNED, 0},
-	    {"192.0.2.1", "198.51.100.11", IPPROTO_TCP, 40000, 22, 0, VERDICT_MANUAL, 0},
-	    {"192.0.2.1", "198.51.100.12", IPPROTO_TCP, 40000, 443, 0, VERDICT_EXPIRED, 0},
-	    {"192.0.2.1", "198.51.100.99", IPPROTO_TCP, 40000, 443, 0, VERDICT_NEVER_RESOLVED, 0},
-	    {"192.0.2.1", "203.0.113.77", IPPROTO_TCP, 40000, 80, 0, VERDICT_EXCEPTION, 0},
-	    {"192.0.2.1", "203.0.113.77", IPPROTO_ICMP, 0, 0, 8, VERDICT_EXCEPTION, 0},
-	    {"2001:db8::1", "2001:db8:e::5", IPPROTO_UDP, 5000, 53, 0, VERDICT_EXCEPTION, 0},
-	    {"2001:db8::1", "2001:db8::10", IPPROTO_TCP, 5000, 443, 0, VERDICT_LEARNED, 0},
-	    {"2001:db8::1", "2001:db8::11", IPPROTO_TCP, 5000, 443, 0, VERDICT_NEVER_RESOLVED, 0},
+	    {"192.0.2.1", "198.51.100.10", IPPROTO_TCP, 40000, 443, 0, VERDICT_LEARNED, 0, 0},
+	    {"192.0.2.1", "198.51.100.10", IPPROTO_UDP, 40000, 443, 0, VERDICT_LEARNED, 0, 0},
+	    {"192.0.2.1", "198.51.100.11", IPPROTO_TCP, 40000, 22, 0, VERDICT_MANUAL, 0, 0},
+	    {"192.0.2.1", "198.51.100.12", IPPROTO_TCP, 40000, 443, 0, VERDICT_EXPIRED, 0, 0},
+	    {"192.0.2.1", "198.51.100.99", IPPROTO_TCP, 40000, 443, 0, VERDICT_NEVER_RESOLVED, 0,
+	     0},
+	    {"192.0.2.1", "203.0.113.77", IPPROTO_TCP, 40000, 80, 0, VERDICT_EXCEPTION, 0, 0},
+	    {"192.0.2.1", "203.0.113.77", IPPROTO_ICMP, 0, 0, 8, VERDICT_EXCEPTION, 0, 0},
+	    {"2001:db8::1", "2001:db8:e::5", IPPROTO_UDP, 5000, 53, 0, VERDICT_EXCEPTION, 0, 0},
+	    {"2001:db8::1", "2001:db8::10", IPPROTO_TCP, 5000, 443, 0, VERDICT_LEARNED, 0, 0},
+	    {"2001:db8::1", "2001:db8::11", IPPROTO_TCP, 5000, 443, 0, VERDICT_NEVER_RESOLVED, 0,
+	     0},
 	    /* IPv4-mapped form of a learned IPv4 address is another key. */
 	    {"::ffff:192.0.2.1", "::ffff:198.51.100.10", IPPROTO_TCP, 1, 443, 0,
-	     VERDICT_NEVER_RESOLVED, 0},
+	     VERDICT_NEVER_RESOLVED, 0, 0},
 	    /* Infrastructure. */
-	    {"0.0.0.0", "255.255.255.255", IPPROTO_UDP, 68, 67, 0, VERDICT_INFRA, 0},
-	    {"192.0.2.1", "255.255.255.255", IPPROTO_UDP, 67, 68, 0, VERDICT_NEVER_RESOLVED, 0},
-	    {"fe80::1", "ff02::1:2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA, 0},
-	    {"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_INFRA, 255},
-	    {"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 133, VERDICT_INFRA, 255},
-	    {"2001:db8::1", "2001:db8::2", IPPROTO_ICMPV6, 0, 0, 136, VERDICT_INFRA, 255},
-	    /* "NDP" that a router would forward: not infrastructure. */
+	    {"0.0.0.0", "255.255.255.255", IPPROTO_UDP, 68, 67, 0, VERDICT_INFRA, 0, 0},
+	    {"192.0.2.1", "255.255.255.255", IPPROTO_UDP, 67, 68, 0, VERDICT_NEVER_RESOLVED, 0, 0},
+	    {"fe80::1", "ff02::1:2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA, 0, 0},
+	    {"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_INFRA, 255, 0},
+	    {"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 133, VERDICT_INFRA, 255, 0},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 136, VERDICT_INFRA, 255, 32},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_INFRA, 255, 56},
+	    {"fe80::1", "ff02::1", IPPROTO_ICMPV6, 0, 0, 134, VERDICT_INFRA, 255, 200},
+	    {"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 133, VERDICT_INFRA, 255, 16},
+	    /* An NS or RS bigger than its options allow is a message, not NDP. */
+	    {"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_NEVER_RESOLVED, 255,
+	     57},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 136, VERDICT_NEVER_RESOLVED, 255, 1200},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 136, VERDICT_NEVER_RESOLVED, 255, 23},
+	    {"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 133, VERDICT_NEVER_RESOLVED, 255, 33},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 136, VERDICT_NEVER_RESOLVED, 255,
+	     PACKET_L4_LEN_UNKNOWN},
+	    /* NDP to a global address: the kernel accepts it toward on-link
+	     * prefixes only; here it is never infra, whatever the size. */
+	    {"2001:db8::1", "2001:db8::2", IPPROTO_ICMPV6, 0, 0, 136, VERDICT_NEVER_RESOLVED, 255,
+	     0},
 	    {"2001:db8::1", "2001:db8:99::9", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_NEVER_RESOLVED,
-	     64},
+	     255, 0},
+	    /* Not link-scope multicast (site-local ff05::) either. */
+	    {"fe80::1", "ff05::1:3", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_NEVER_RESOLVED, 255, 0},
+	    /* "NDP" that a router would forward: not infrastructure. */
+	    {"2001:db8::1", "2001:db8:99::9", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_NEVER_RESOLVED, 64,
+	     0},
+	    {"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 135, VERDICT_NEVER_RESOLVED, 64, 0},
+	    /* MLD reports, done and queries (RFC 3810, RFC 2710) on the link,
+	     * hop limit 1: infra. */
+	    {"fe80::1", "ff02::16", IPPROTO_ICMPV6, 0, 0, 143, VERDICT_INFRA, 1, 28},
+	    {"fe80::1", "ff02::1:ff00:1", IPPROTO_ICMPV6, 0, 0, 131, VERDICT_INFRA, 1, 0},
+	    {"fe80::1", "ff02::2", IPPROTO_ICMPV6, 0, 0, 132, VERDICT_INFRA, 1, 0},
+	    {"fe80::1", "ff02::1", IPPROTO_ICMPV6, 0, 0, 130, VERDICT_INFRA, 1, 0},
+	    {"fe80::1", "ff02::16", IPPROTO_ICMPV6, 0, 0, 143, VERDICT_NEVER_RESOLVED, 2, 0},
+	    {"fe80::1", "ff05::16", IPPROTO_ICMPV6, 0, 0, 143, VERDICT_NEVER_RESOLVED, 1, 0},
+	    {"2001:db8::1", "2001:db8:99::9", IPPROTO_ICMPV6, 0, 0, 143, VERDICT_NEVER_RESOLVED, 1,
+	     0},
+	    /* IGMP (protocol 2) to a group or 224.0.0.22 with TTL 1. */
+	    {"192.0.2.1", "224.0.0.22", IPPROTO_IGMP, 0, 0, 0x22, VERDICT_INFRA, 1, 0},
+	    {"192.0.2.1", "239.1.2.3", IPPROTO_IGMP, 0, 0, 0x16, VERDICT_INFRA, 1, 0},
+	    {"192.0.2.1", "224.0.0.22", IPPROTO_IGMP, 0, 0, 0x22, VERDICT_NEVER_RESOLVED, 2, 0},
+	    {"192.0.2.1", "198.51.100.99", IPPROTO_IGMP, 0, 0, 0x22, VERDICT_NEVER_RESOLVED, 1, 0},
+	    {"192.0.2.1", "224.0.0.22", IPPROTO_UDP, 1, 2, 0, VERDICT_NEVER_RESOLVED, 1, 0},
 	    /* DHCP only where a client sends it. */
-	    {"192.0.2.1", "198.51.100.99", IPPROTO_UDP, 68, 67, 0, VERDICT_NEVER_RESOLVED, 0},
-	    {"2001:db8::1", "2001:db8:99::9", IPPROTO_UDP, 546, 547, 0, VERDICT_NEVER_RESOLVED, 0},
-	    {"fe80::1", "fe80::2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA, 0},
-	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 128, VERDICT_NEVER_RESOLVED, 0},
-	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 138, VERDICT_NEVER_RESOLVED, 0},
-	    {"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 853, 0, VERDICT_INFRA, 0},
+	    {"192.0.2.1", "198.51.100.99", IPPROTO_UDP, 68, 67, 0, VERDICT_NEVER_RESOLVED, 0, 0},
+	    {"2001:db8::1", "2001:db8:99::9", IPPROTO_UDP, 546, 547, 0, VERDICT_NEVER_RESOLVED, 0,
+	     0},
+	    {"fe80::1", "fe80::2", IPPROTO_UDP, 546, 547, 0, VERDICT_INFRA, 0, 0},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 128, VERDICT_NEVER_RESOLVED, 0, 0},
+	    {"fe80::1", "fe80::2", IPPROTO_ICMPV6, 0, 0, 138, VERDICT_NEVER_RESOLVED, 0, 0},
+	    {"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 853, 0, VERDICT_INFRA, 0, 0},
 	    /* The DNS server on another port or protocol is not infra. */
-	    {"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 53, 0, VERDICT_NEVER_RESOLVED, 0},
-	    {"192.0.2.1", "192.0.2.53", IPPROTO_UDP, 40000, 853, 0, VERDICT_NEVER_RESOLVED, 0},
+	    {"192.0.2.1", "192.0.2.53", IPPROTO_TCP, 40000, 53, 0, VERDICT_NEVER_RESOLVED, 0, 0},
+	    {"192.0.2.1", "192.0.2.53", IPPROTO_UDP, 40000, 853, 0, VERDICT_NEVER_RESOLVED, 0, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -101,6 +141,7 @@ int main(void)
 
 		p.icmp_type = rows[i].icmp_type;
 		p.hop_limit = rows[i].hop_limit ? rows[i].hop_limit : 64;
+		p.l4_len = rows[i].l4_len ? rows[i].l4_len : 24;
 		verdict_decide(&pol, &p, NULL, now, &r);
 		CHECK_MSG(r.reason == rows[i].want, "row %zu (%s -> %s): got %s want %s", i,
 			  rows[i].src, rows[i].dst, verdict_reason_name(r.reason),

@@ -29,6 +29,14 @@ would not: see the report of t_adversarial.sh).
           K = first8 (a first fragment carrying only 8 bytes of TCP, the
           flags in the second fragment), overlap (the second fragment
           overwrites the ports of the first).
+  nd      --src S --dst D --kind K [--hlim H] [--extra N] [--target T]
+          one ICMPv6 packet shaped like neighbour discovery or MLD:
+          K = ns (a Neighbour Solicitation for T, default D, with a source
+          link-layer address option and N more bytes of options), mobility,
+          hip, shim6 (that NS behind a Mobility/HIP/Shim6 header, which the
+          kernel does not skip: for it the packet is protocol 135/139/140),
+          mld (an MLDv2 report, type 143). Hop limit H (default 255; 1 for
+          mld).
   synflood --dst-net A.B.C.0/24 --count N [--max-seconds S] [--port P]
           N TCP SYNs over one raw socket to the hosts of a /24 (a new flow
           each: the source port changes), paced by nothing: as fast as the
@@ -209,6 +217,41 @@ def cmd_v6ext(a):
     return 2
 
 
+def icmp6(src, dst, body):
+    """An ICMPv6 message (RFC 4443 §2.3 checksum over the pseudo-header)."""
+    pseudo = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+              + struct.pack("!IxxxB", len(body), 58))
+    c = csum(pseudo + body)
+    return body[:2] + struct.pack("!H", c) + body[4:]
+
+
+def cmd_nd(a):
+    src, dst = a.src, a.dst
+    target = socket.inet_pton(socket.AF_INET6, a.target or dst)
+    if a.kind == "mld":
+        # RFC 3810 §5.2: type 143, one record (mode 4 = change to exclude).
+        rec = struct.pack("!BBH", 4, 0, 0) + socket.inet_pton(socket.AF_INET6, "ff12::1234")
+        body = icmp6(src, dst, struct.pack("!BBHHH", 143, 0, 0, 0, 1) + rec)
+        return send_raw([ip6(src, dst, 58, body, hlim=a.hlim if a.hlim is not None else 1)], dst)
+    # RFC 4861 §4.3: type 135, reserved, target; option 1 (source link-layer
+    # address, 8 bytes), then N bytes of an option type nobody knows (253).
+    opts = struct.pack("!BB6s", 1, 1, b"\x02\x00\x00\x00\x00\x01")
+    if a.extra:
+        units = (a.extra + 7) // 8
+        opts += struct.pack("!BB", 253, units) + b"x" * (units * 8 - 2)
+    ns = struct.pack("!BBHI", 135, 0, 0, 0) + target + opts
+    hlim = a.hlim if a.hlim is not None else 255
+    if a.kind == "ns":
+        return send_raw([ip6(src, dst, 58, icmp6(src, dst, ns), hlim=hlim)], dst)
+    nh = {"mobility": 135, "hip": 139, "shim6": 140}.get(a.kind)
+    if nh is None:
+        print("unknown kind %s" % a.kind, file=sys.stderr)
+        return 2
+    # An 8-byte header of that type whose Next Header is ICMPv6.
+    wrap = struct.pack("!BB", 58, 0) + b"\0" * 6
+    return send_raw([ip6(src, dst, nh, wrap + icmp6(src, dst, ns), hlim=hlim)], dst)
+
+
 def cmd_v4frag(a):
     src, dst = a.src, a.dst
     t = tcp_syn(src, dst, random.randrange(20000, 60000), a.port)
@@ -383,6 +426,13 @@ def main():
     c.add_argument("--dst", required=True)
     c.add_argument("--kind", required=True)
     c.add_argument("--port", type=int, default=7001)
+    c = sub.add_parser("nd")
+    c.add_argument("--src", required=True)
+    c.add_argument("--dst", required=True)
+    c.add_argument("--kind", required=True)
+    c.add_argument("--hlim", type=int)
+    c.add_argument("--extra", type=int, default=0)
+    c.add_argument("--target")
     c = sub.add_parser("v4frag")
     c.add_argument("--src", required=True)
     c.add_argument("--dst", required=True)
@@ -402,7 +452,7 @@ def main():
     c.add_argument("--out")
     c.add_argument("--stats-every", type=float, default=0.5)
     a = p.parse_args()
-    return {"spoof": cmd_spoof, "syn": cmd_syn, "v6ext": cmd_v6ext, "v4frag": cmd_v4frag,
+    return {"spoof": cmd_spoof, "syn": cmd_syn, "v6ext": cmd_v6ext, "nd": cmd_nd, "v4frag": cmd_v4frag,
             "synflood": cmd_synflood, "load": cmd_load}[a.cmd](a)
 
 
