@@ -1,13 +1,18 @@
 #include "core/daemon.h"
 
 #include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <linux/netfilter.h> /* after the libc headers: NF_INET_* */
 
 #include "core/allowset.h"
 #include "core/audit.h"
 #include "core/commands.h"
 #include "core/control.h"
+#include "core/crossing.h"
 #include "core/fastpath.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -47,6 +52,53 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 			p->infra[p->ninfra].port = c->servers[i].port;
 			p->ninfra++;
 		}
+	p->services = c->mode == CONF_MODE_GATEWAY ? c->forwards : c->services;
+	p->nservices = c->mode == CONF_MODE_GATEWAY ? c->nforwards : c->nservices;
+}
+
+/* The LAN interfaces' ifindexes, again at most once a second (an interface
+ * that was re-created has a new one). */
+static void lan_resolve(struct daemon *d, uint64_t now)
+{
+	if (d->lan_resolved_ms && now - d->lan_resolved_ms < 1000)
+		return;
+	d->lan_resolved_ms = now;
+	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
+		d->lan_ifindex[i] =
+		    i < d->conf->nlan_ifaces ? if_nametoindex(d->conf->lan_ifaces[i]) : 0;
+}
+
+static bool is_lan(const struct daemon *d, uint32_t ifindex)
+{
+	for (unsigned i = 0; ifindex && i < d->conf->nlan_ifaces; i++)
+		if (d->lan_ifindex[i] == ifindex)
+			return true;
+	return false;
+}
+
+enum flow_dir { FLOW_OUT, FLOW_IN, FLOW_SYNACK };
+
+/* Which way the flow goes, from the hook the rule that queued it sits in:
+ * INPUT is a peer's flow to us; OUTPUT a flow of ours, or the SYN-ACKs
+ * synack_rules() queues; FORWARD from a LAN interface is a client's flow,
+ * toward one (ZTDNS-WAN) the far side's. */
+static enum flow_dir flow_dir(struct daemon *d, const struct nfqueue_packet *qp,
+			      const struct packet_info *pi, bool parsed, uint64_t now)
+{
+	if (qp->hook == NF_INET_LOCAL_IN)
+		return FLOW_IN;
+	if (qp->hook == NF_INET_LOCAL_OUT)
+		return parsed && pi->proto == IPPROTO_TCP && (pi->tcp_flags & 0x12) == 0x12
+			   ? FLOW_SYNACK
+			   : FLOW_OUT;
+	if (qp->hook == NF_INET_FORWARD && d->conf->mode == CONF_MODE_GATEWAY) {
+		if (!is_lan(d, qp->indev)) {
+			lan_resolve(d, now);
+			if (!is_lan(d, qp->indev))
+				return FLOW_IN;
+		}
+	}
+	return FLOW_OUT;
 }
 
 static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet *qp)
@@ -63,13 +115,28 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	/* Names are looked up only for someone who reads them. */
 	d->policy.want_details =
 	    d->vlog || d->conf->log_verdicts || control_has_subscribers(d->control);
-	/* No input interface: the machine's own flow (OUTPUT). */
-	verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
-		       qp->indev == 0 ? allowset_scope_self() : NULL, now, &r);
-	nfqueue_verdict(
-	    q, qp->id,
-	    r.accept ? NFQUEUE_ACCEPT
-		     : (d->conf->deny_action == CONF_DENY_REJECT ? NFQUEUE_REJECT : NFQUEUE_DROP));
+	enum flow_dir dir = flow_dir(d, qp, &pi, pe == PACKET_OK, now);
+
+	if (dir == FLOW_IN) {
+		verdict_decide_inbound(&d->policy, pe == PACKET_OK ? &pi : NULL, now, &r);
+	} else if (dir == FLOW_SYNACK) {
+		verdict_decide_synack(&d->policy, &pi, qp->has_uid, &r);
+	} else {
+		/* No input interface: the machine's own flow (OUTPUT). */
+		verdict_decide(&d->policy, pe == PACKET_OK ? &pi : NULL,
+			       qp->indev == 0 ? allowset_scope_self() : NULL, now, &r);
+		/* A SYN we refuse may be crossed by the peer's (core/crossing.h). */
+		if (d->crossing && !verdict_reason_accepts(r.reason) && pe == PACKET_OK &&
+		    pi.proto == IPPROTO_TCP && (pi.tcp_flags & 0x12) == 0x02)
+			crossing_record(d->crossing, &pi.src, pi.sport, &pi.dst, pi.dport, now);
+	}
+	/* A SYN-ACK is never sent back marked: the rule that queued it sits
+	 * before the REJECT rules and would queue it again. */
+	nfqueue_verdict(q, qp->id,
+			r.accept ? NFQUEUE_ACCEPT
+			: (d->conf->deny_action == CONF_DENY_REJECT && dir != FLOW_SYNACK)
+			    ? NFQUEUE_REJECT
+			    : NFQUEUE_DROP);
 
 	d->cnt.verdicts[r.reason]++;
 	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(d->cnt.packet_errors))
@@ -313,6 +380,15 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	d->policy.allowset = d->allowset;
 	d->policy.exceptions = d->exceptions;
 	daemon_policy_from_conf(&d->policy, c);
+	if (c->mode == CONF_MODE_GATEWAY) {
+		d->crossing = crossing_new(CROSSING_DEFAULT_MS);
+		if (!d->crossing) {
+			log_err("out of memory");
+			return -ENOMEM;
+		}
+		d->policy.crossing = d->crossing;
+		lan_resolve(d, allowset_now_ms());
+	}
 	rc = open_vlog(c, &d->vlog);
 	if (rc < 0)
 		return rc;
@@ -445,6 +521,7 @@ void daemon_stop(struct daemon *d)
 	verdictlog_close(&d->vlog);
 	exceptions_free(&d->exceptions);
 	audit_free(&d->audit);
+	crossing_free(&d->crossing);
 	if (d->allowset) {
 		allowset_free(&d->allowset);
 		allowset_reader_unregister();
@@ -610,6 +687,9 @@ int daemon_reload(struct daemon *d)
 	}
 	conf_free(&d->conf);
 	d->conf = nc;
+	d->lan_resolved_ms = 0;
+	if (nc->mode == CONF_MODE_GATEWAY)
+		lan_resolve(d, allowset_now_ms());
 	journal_timer_set(d);
 	d->cnt.reloads++;
 	d->last_reload_error[0] = '\0';

@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "core/crossing.h"
+#include "policy/conf.h"
 #include "policy/exceptions.h"
 
 static const char *const reason_names[VERDICT_REASON_COUNT] = {
@@ -15,6 +17,11 @@ static const char *const reason_names[VERDICT_REASON_COUNT] = {
     [VERDICT_OTHER_CLIENT] = "other-client",
     [VERDICT_OVER_CAP] = "over-cap",
     [VERDICT_UNPARSABLE] = "unparsable",
+    [VERDICT_INBOUND_SERVICE] = "inbound-service",
+    [VERDICT_LISTENER] = "listener",
+    [VERDICT_INBOUND_UNLISTED] = "inbound-unlisted",
+    [VERDICT_SIMULTANEOUS_OPEN] = "simultaneous-open",
+    [VERDICT_CROSSING] = "crossing",
 };
 
 const char *verdict_reason_name(enum verdict_reason r)
@@ -24,7 +31,7 @@ const char *verdict_reason_name(enum verdict_reason r)
 
 bool verdict_reason_accepts(enum verdict_reason r)
 {
-	return r <= VERDICT_MANUAL;
+	return r <= VERDICT_MANUAL || r == VERDICT_INBOUND_SERVICE || r == VERDICT_LISTENER;
 }
 
 /* DHCP, DHCPv6 and NDP: what a host needs to find the network at all. The
@@ -121,6 +128,103 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 		return;
 	}
 	r->reason = VERDICT_NEVER_RESOLVED;
+}
+
+static bool service_matches(const struct conf_service *s, const struct packet_info *pkt)
+{
+	bool from = s->nfrom == 0;
+
+	if (s->proto != pkt->proto || s->port != pkt->dport)
+		return false;
+	if (s->to.len && !addr_prefix_contains(&s->to, &pkt->dst))
+		return false;
+	for (unsigned i = 0; !from && i < s->nfrom; i++)
+		from = addr_prefix_contains(&s->from[i], &pkt->src);
+	return from;
+}
+
+static void decide_inbound(const struct verdict_policy *p, const struct packet_info *pkt,
+			   uint64_t now_ms, struct verdict_result *r)
+{
+	/* In a scoped gateway the LAN client's own allowances count. */
+	const struct addr *scope = p->scoped ? &pkt->dst : NULL;
+	const struct prefix *ex;
+	enum allowset_result ar;
+
+	/* Before anything that accepts: a crossing SYN is a simultaneous open
+	 * toward an address nothing proved, whatever the services say. */
+	if (p->crossing && pkt->proto == IPPROTO_TCP &&
+	    crossing_match(p->crossing, &pkt->dst, pkt->dport, &pkt->src, pkt->sport, now_ms)) {
+		r->reason = VERDICT_CROSSING;
+		return;
+	}
+	ex = p->exceptions ? exceptions_match(p->exceptions, &pkt->src) : NULL;
+	if (ex) {
+		r->subnet = *ex;
+		r->reason = VERDICT_EXCEPTION;
+		return;
+	}
+	ar = allowset_probe(p->allowset, scope, &pkt->src, now_ms, &r->view.expires_ms,
+			    &r->view.source, true);
+	if (ar != ALLOWSET_HIT && scope &&
+	    allowset_probe(p->allowset, NULL, &pkt->src, now_ms, &r->view.expires_ms,
+			   &r->view.source, true) == ALLOWSET_HIT) {
+		ar = ALLOWSET_HIT;
+		scope = NULL;
+	}
+	if (ar == ALLOWSET_HIT) {
+		if (p->want_details)
+			allowset_lookup(p->allowset, scope, &pkt->src, now_ms, &r->view, false);
+		r->reason = r->view.source == ALLOWSET_MANUAL ? VERDICT_MANUAL : VERDICT_LEARNED;
+		return;
+	}
+	for (unsigned i = 0; i < p->nservices; i++) {
+		if (service_matches(&p->services[i], pkt)) {
+			r->reason = VERDICT_INBOUND_SERVICE;
+			return;
+		}
+	}
+	r->reason = VERDICT_INBOUND_UNLISTED;
+}
+
+static void finish(const struct verdict_policy *p, struct verdict_result *r)
+{
+	r->accept = verdict_reason_accepts(r->reason);
+	if (!r->accept && !p->enforce) {
+		r->accept = true;
+		r->would_deny = true;
+	}
+}
+
+static void reset(struct verdict_result *r)
+{
+	r->would_deny = false;
+	r->expired_ago_ms = 0;
+	r->view.nnames = 0;
+	r->view.names[0] = '\0';
+	r->view.server[0] = '\0';
+}
+
+void verdict_decide_inbound(const struct verdict_policy *p, const struct packet_info *pkt,
+			    uint64_t now_ms, struct verdict_result *r)
+{
+	reset(r);
+	if (!pkt)
+		r->reason = VERDICT_UNPARSABLE;
+	else
+		decide_inbound(p, pkt, now_ms, r);
+	finish(p, r);
+}
+
+void verdict_decide_synack(const struct verdict_policy *p, const struct packet_info *pkt,
+			   bool owned, struct verdict_result *r)
+{
+	reset(r);
+	if (!pkt || pkt->proto != IPPROTO_TCP || (pkt->tcp_flags & 0x12) != 0x12)
+		r->reason = VERDICT_UNPARSABLE; /* the ruleset queues only SYN-ACKs */
+	else
+		r->reason = owned ? VERDICT_SIMULTANEOUS_OPEN : VERDICT_LISTENER;
+	finish(p, r);
 }
 
 void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt,
