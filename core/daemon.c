@@ -14,6 +14,7 @@
 #include "core/control.h"
 #include "core/crossing.h"
 #include "core/fastpath.h"
+#include "core/listeners.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/nfqueue.h"
@@ -175,6 +176,12 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 			log_ratelimited(LOG_INFO, "%s", line);
 		}
 	}
+}
+
+static void on_unlisted(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("%s", msg);
 }
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -423,6 +430,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		return rc;
 	}
 	d->rules_installed = true;
+	listeners_check(c, on_unlisted, NULL);
 
 	ev_signal_init(&d->sigterm, on_stop_signal, SIGTERM);
 	ev_signal_init(&d->sigint, on_stop_signal, SIGINT);
