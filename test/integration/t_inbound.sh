@@ -319,6 +319,7 @@ cat >"$CONF" <<EOF
  "queue":{"num":$QNUM},
  "control":{"socket":"$SOCK"},
  "log":{"level":"debug","verdicts":true,"verdict_file":"$VLOG"},
+ "metrics":{"listen":"unix:$ZT_TMP/metrics.sock"},
  "gateway":{"lan_interfaces":["lan0"],
    "port_forwards":[
      {"to":"198.18.1.10","proto":"tcp","port":7003},
@@ -394,6 +395,13 @@ for w in 203.0.113.2 2001:db8:b::2; do
 		grep -q "final not-connected" "$ZT_TMP/cross-$f.log"
 done
 check "gateway: the log says crossing" grep -q '"reason":"crossing"' "$VLOG"
+ip netns exec "$G" curl -s --max-time 5 --unix-socket "$ZT_TMP/metrics.sock" http://x/metrics \
+	>"$ZT_TMP/metrics.txt"
+check "gateway: metrics count crossing verdicts" \
+	grep -Eq '^ztdns_verdicts_total\{reason="crossing",verdict="deny"\} [1-9]' "$ZT_TMP/metrics.txt"
+check "gateway: metrics count the recorded denied SYNs, no set failing closed" \
+	bash -c "grep -Eq '^ztdns_crossing_recorded_total [1-9]' '$ZT_TMP/metrics.txt' &&
+		grep -Eq '^ztdns_crossing_sets_failing_closed 0' '$ZT_TMP/metrics.txt'"
 check "gateway: the log says inbound-unlisted" grep -q '"reason":"inbound-unlisted"' "$VLOG"
 
 daemon_stop "gateway" "$ZT_TMP/before-gw.txt"
