@@ -655,6 +655,17 @@ int daemon_reload(struct daemon *d)
 			goto fail;
 		}
 	}
+	if (nc->mode == CONF_MODE_GATEWAY && !d->crossing) {
+		/* Reloaded into gateway mode: ZTDNS-WAN needs the crossing table
+		 * before its first verdict. */
+		d->crossing = crossing_new(CROSSING_DEFAULT_MS);
+		if (!d->crossing) {
+			rc = -ENOMEM;
+			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+				 "out of memory");
+			goto fail;
+		}
+	}
 	rc = ruleset_apply(nc);
 	if (rc < 0) {
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
@@ -670,6 +681,7 @@ int daemon_reload(struct daemon *d)
 	d->exceptions = nex;
 	d->policy.exceptions = nex;
 	daemon_policy_from_conf(&d->policy, nc);
+	d->policy.crossing = nc->mode == CONF_MODE_GATEWAY ? d->crossing : NULL;
 	if (vlog_changed) {
 		verdictlog_close(&d->vlog);
 		d->vlog = nvlog;
