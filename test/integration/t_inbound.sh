@@ -202,6 +202,13 @@ admin_rules "$C"
 ruleset_save "$C" >"$ZT_TMP/before-host.txt"
 daemon_start "host" "$C" || exit 1
 ruleset_save "$C" >"$ZT_TMP/during-host.txt"
+check "host: start-up warns that tcp 7001 listens unlisted" \
+	grep -q "tcp port 7001 is listening but inbound.services does not list it" "$ZT_TMP/ztdnsd-$RUN.log"
+check "host: start-up warns that udp 7006 is bound unlisted" \
+	grep -q "udp port 7006 is bound but inbound.services does not list it" "$ZT_TMP/ztdnsd-$RUN.log"
+check_fail "host: no warning for listed tcp 7003" grep -q "tcp port 7003 is" "$ZT_TMP/ztdnsd-$RUN.log"
+check "host: --check warns the same" \
+	bash -c "ip netns exec '$C' '$ZTD' --check -c '$CONF' 2>&1 | grep -q 'tcp port 7001 is listening'"
 check "host: ZTDNS-IN is installed and jumped to from INPUT (v4 and v6)" \
 	bash -c "[ \$(grep -c -- '^-A INPUT -j ZTDNS-IN' '$ZT_TMP/during-host.txt') = 2 ]"
 
@@ -271,6 +278,19 @@ done
 ctl revoke 192.0.2.2 >/dev/null 2>&1
 ctl revoke 2001:db8:1::2 >/dev/null 2>&1
 expect_in "host v4: after revoke, tcp to the unlisted port" NO tcp "$S" 192.0.2.1 7001 app-7001 "tcp-accept"
+
+# A reload that lists tcp 7001 opens it (and the warning goes).
+sed -i 's|{"proto":"tcp","port":7007}|{"proto":"tcp","port":7007},{"proto":"tcp","port":7001}|' "$CONF"
+n=$(grep -c "configuration reloaded" "$ZT_TMP/ztdnsd-$RUN.log")
+kill -HUP "$ZTD_PID"
+if wait_for 10 bash -c "[ \$(grep -c 'configuration reloaded' '$ZT_TMP/ztdnsd-$RUN.log') -gt $n ]"; then
+	ok "host: SIGHUP with tcp 7001 listed reloads"
+else
+	not_ok "host: SIGHUP with tcp 7001 listed reloads" "$(tail -5 "$ZT_TMP/ztdnsd-$RUN.log")"
+fi
+for a in 192.0.2.1 2001:db8:1::1; do
+	expect_in "host v$(fam $a): after the reload, tcp to 7001" OK tcp "$S" "$a" 7001 app-7001 "tcp-accept"
+done
 
 daemon_stop "host" "$ZT_TMP/before-host.txt"
 
