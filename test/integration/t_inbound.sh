@@ -198,6 +198,10 @@ admin_rules() {
 		ns_exec "$1" "$t" -w 5 -t nat -N ADMIN-NAT || return 1
 	done
 }
+# Cost of judging inbound: sequential connects to a listed service (the SYN
+# and the listener's SYN-ACK both go through the queue with the daemon).
+bench0=$(timeout 30 ip netns exec "$S" "${ZT_NET[@]}" connbench 192.0.2.1 7003 --count 200 2>&1)
+diag "connbench to listed tcp 7003 without the daemon: $bench0"
 admin_rules "$C"
 ruleset_save "$C" >"$ZT_TMP/before-host.txt"
 daemon_start "host" "$C" || exit 1
@@ -226,6 +230,9 @@ for a in 192.0.2.1 2001:db8:1::1; do
 	expect_in "host v$f: tcp to an unlisted port" NO tcp "$S" "$a" 7001 app-7001 "tcp-accept"
 	expect_in "host v$f: tcp to listed service 7003" OK tcp "$S" "$a" 7003 app-7003 "tcp-accept"
 done
+bench1=$(timeout 30 ip netns exec "$S" "${ZT_NET[@]}" connbench 192.0.2.1 7003 --count 200 2>&1)
+diag "connbench to listed tcp 7003 with the daemon: $bench1"
+check "host: 200 sequential connections to a listed service all succeed" grep -q "ok=200 fail=0" <<<"$bench1"
 # A service listed for some sources only.
 expect_in "host v4: tcp 7005 (from 198.51.100.0/24) from 198.51.100.2" OK tcp "$S" 192.0.2.1 7005 \
 	app-7005 "tcp-accept .*198\.51\.100\.2:" 198.51.100.2
