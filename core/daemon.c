@@ -145,8 +145,9 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	if (r.would_deny) {
 		d->cnt.would_deny++;
 		if (pe == PACKET_OK)
-			audit_record(d->audit, &pi.dst, pi.dport, pi.proto,
-				     qp->has_uid ? (int64_t)qp->uid : -1,
+			/* Inbound: the peer that would be refused, and our port. */
+			audit_record(d->audit, dir == FLOW_OUT ? &pi.dst : &pi.src, pi.dport,
+				     pi.proto, qp->has_uid ? (int64_t)qp->uid : -1,
 				     verdict_reason_name(r.reason), now);
 	}
 	if (r.accept)
