@@ -35,6 +35,13 @@ static void usage(FILE *f)
 		"  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
 		"                              the verdict a new flow would get now, and why\n"
 		"  flush                       remove every allowance\n"
+		"  reload                      re-read the configuration; exit 1 if it is\n"
+		"                              refused (the running one is kept)\n"
+		"  break-glass DURATION --reason TEXT\n"
+		"                              open the network for DURATION (90, 90s, 15m, 1h;\n"
+		"                              at most 1h): every new flow is accepted and logged\n"
+		"                              as break-glass, then it closes by itself\n"
+		"  break-glass close           close it now\n"
 		"  audit-report [--aggregate] [--clear]\n"
 		"                              audit mode: what enforcing would deny, and a\n"
 		"                              proposed \"exceptions\" block (--aggregate: to /24\n"
@@ -43,7 +50,8 @@ static void usage(FILE *f)
 		"        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
 		"                              live verdicts (coloured on a terminal)\n"
 		"  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"
-		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n");
+		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n"
+		"ztdnsctl --version prints the version.\n");
 }
 
 static int connect_to(const char *path)
@@ -173,6 +181,15 @@ static void print_status(json_t *r)
 	    get_int(q, "kernel", "queue_dropped"), get_int(q, "kernel", "user_dropped"));
 	printf("reloads:    %lld ok, %lld failed\n", get_int(r, "config", "reloads"),
 	       get_int(r, "config", "reload_failures"));
+	v = json_object_get(r, "break_glass");
+	if (json_is_true(json_object_get(v, "open")))
+		printf("BREAK-GLASS OPEN: %lld s left, opened by uid %lld: %s (%lld flows let "
+		       "through)\n",
+		       get_int(v, "remaining_s", NULL), get_int(v, "uid", NULL),
+		       json_string_value(json_object_get(v, "reason")), get_int(v, "flows", NULL));
+	else
+		printf("break-glass: closed (opened %lld times, %lld flows let through)\n",
+		       get_int(v, "opened_total", NULL), get_int(v, "flows", NULL));
 }
 
 static void print_list(json_t *r)
@@ -373,6 +390,31 @@ out:
 	return rc;
 }
 
+/* "90", "90s", "15m", "1h": seconds into *out (1..3600). */
+static bool parse_duration(const char *s, long *out)
+{
+	char num[16];
+	size_t n = strlen(s);
+	long mult = 1, v;
+	char *end;
+
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	memcpy(num, s, n + 1);
+	if (num[n - 1] == 's' || num[n - 1] == 'm' || num[n - 1] == 'h') {
+		mult = num[n - 1] == 's' ? 1 : num[n - 1] == 'm' ? 60 : 3600;
+		num[--n] = '\0';
+	}
+	if (n == 0 || num[0] < '0' || num[0] > '9')
+		return false;
+	errno = 0;
+	v = strtol(num, &end, 10);
+	if (errno || *end || v < 1 || v > 3600 / mult)
+		return false;
+	*out = v * mult;
+	return true;
+}
+
 static bool parse_long(const char *s, long lo, long hi, long *out)
 {
 	char *end;
@@ -389,23 +431,15 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"ttl", required_argument, NULL, 't'},
-	    {"name", required_argument, NULL, 'N'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"proto", required_argument, NULL, 'P'},
-	    {"from", required_argument, NULL, 'F'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"client", required_argument, NULL, 'C'},
-	    {"verdict", required_argument, NULL, 'V'},
-	    {"reason", required_argument, NULL, 'R'},
-	    {"addr", required_argument, NULL, 'A'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"aggregate", no_argument, NULL, 'G'},
-	    {"clear", no_argument, NULL, 'X'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+	    {"ttl", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'N'},
+	    {"port", required_argument, NULL, 'p'},   {"proto", required_argument, NULL, 'P'},
+	    {"from", required_argument, NULL, 'F'},   {"timeout", required_argument, NULL, 'T'},
+	    {"client", required_argument, NULL, 'C'}, {"verdict", required_argument, NULL, 'V'},
+	    {"reason", required_argument, NULL, 'R'}, {"addr", required_argument, NULL, 'A'},
+	    {"count", required_argument, NULL, 'n'},  {"aggregate", no_argument, NULL, 'G'},
+	    {"clear", no_argument, NULL, 'X'},	      {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("ZTDNS_CONTROL"), *name = NULL, *proto = NULL, *from = NULL;
 	const char *client = NULL, *verdict = NULL, *reason = NULL, *waddr = NULL;
@@ -484,6 +518,9 @@ int main(int argc, char **argv)
 				return EX_USAGE;
 			}
 			break;
+		case 'v':
+			printf("ztdnsctl %s\n", ZTDNS_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -500,6 +537,28 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "wait-ready") == 0)
 		return wait_ready(path, (double)timeout);
 	req = json_pack("{s:s}", "cmd", cmd);
+	if (strcmp(cmd, "break-glass") == 0) {
+		long secs;
+
+		if (optind < argc && strcmp(argv[optind], "close") == 0) {
+			optind++;
+			json_object_set_new(req, "close", json_true());
+		} else if (optind < argc && parse_duration(argv[optind], &secs)) {
+			optind++;
+			if (!reason) {
+				fprintf(stderr, "ztdnsctl: break-glass needs --reason TEXT (it is "
+						"logged)\n");
+				json_decref(req);
+				return EX_USAGE;
+			}
+			json_object_set_new(req, "seconds", json_integer(secs));
+		} else {
+			fprintf(stderr, "ztdnsctl: break-glass needs a duration from 1 s to 1 h "
+					"(90, 90s, 15m, 1h) or \"close\"\n");
+			json_decref(req);
+			return EX_USAGE;
+		}
+	}
 	if (strcmp(cmd, "allow") == 0 || strcmp(cmd, "revoke") == 0 ||
 	    strcmp(cmd, "explain") == 0) {
 		if (optind >= argc) {
@@ -564,6 +623,17 @@ int main(int argc, char **argv)
 		printf("removed %lld allowances\n", get_int(resp, "removed", NULL));
 	} else if (strcmp(cmd, "explain") == 0) {
 		printf("%s\n", json_string_value(json_object_get(resp, "text")));
+	} else if (strcmp(cmd, "reload") == 0) {
+		printf("configuration reloaded from %s\n",
+		       json_string_value(json_object_get(resp, "config")));
+	} else if (strcmp(cmd, "break-glass") == 0) {
+		json_t *b = json_object_get(resp, "break_glass");
+
+		if (json_is_true(json_object_get(b, "open")))
+			printf("break-glass OPEN for %lld s: new flows are accepted\n",
+			       get_int(b, "remaining_s", NULL));
+		else
+			printf("break-glass closed: enforcing\n");
 	} else {
 		printf("ok\n");
 	}

@@ -15,8 +15,10 @@
 #include <ev.h>
 
 #include "core/daemon.h"
+#include "core/fastpath.h"
 #include "core/listeners.h"
 #include "core/log.h"
+#include "core/nfqueue.h"
 #include "core/privs.h"
 #include "core/ruleset.h"
 #include "policy/conf.h"
@@ -31,28 +33,79 @@ static void check_unlisted(void *arg, const char *msg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ztdnsd [-c FILE] [--check|-n] [--print-ruleset] [--foreground|-f] "
-		   "[-v]\n"
-		   "  -c, --config FILE   configuration (default " DEFAULT_CONF ")\n"
-		   "  -n, --check         validate the configuration and exit (-v: print it)\n"
-		   "      --print-ruleset print the iptables-restore input and exit\n"
-		   "  -f, --foreground    log to stderr (default when stderr is a terminal)\n"
-		   "  -v, --verbose       more output\n");
+	fprintf(f,
+		"usage: ztdnsd [-c FILE] [--check|-n] [--print-ruleset] [--remove-ruleset "
+		"[--force]]\n"
+		"              [--foreground|-f] [-v]\n"
+		"  -c, --config FILE   configuration (default " DEFAULT_CONF ")\n"
+		"  -n, --check         validate the configuration and exit (-v: print it)\n"
+		"      --print-ruleset print the iptables-restore input and exit\n"
+		"      --remove-ruleset\n"
+		"                      remove the lockdown a stopped or failed daemon left\n"
+		"                      (refused while a daemon holds the queue, unless --force)\n"
+		"  -f, --foreground    log to stderr (default when stderr is a terminal)\n"
+		"  -v, --verbose       more output\n");
+}
+
+/* The operator's way out of a lockdown that a stopped or failed daemon left
+ * (invariant 8: rules leave only on purpose). c may be NULL when the
+ * configuration cannot be read: then no queue can be checked, and only
+ * --force removes. */
+static int remove_ruleset(struct conf *c, bool force)
+{
+	int rc, busy = -1;
+
+	/* To syslog: the removal is an operator action worth a record. */
+	log_init("ztdnsd", LOG_INFO, true);
+	if (c) {
+		for (unsigned i = 0; i < c->queue_count; i++) {
+			struct nfqueue_kernel_stats ks;
+
+			if (nfqueue_kernel_stats((uint16_t)(c->queue_num + i), &ks) == 0 &&
+			    ks.portid != 0)
+				busy = (int)(c->queue_num + i);
+		}
+	}
+	if (!force && (!c || busy >= 0)) {
+		if (!c)
+			fprintf(stderr, "ztdnsd: the configuration cannot be read, so the queues "
+					"cannot be checked; use --force to remove anyway\n");
+		else
+			fprintf(stderr,
+				"ztdnsd: NFQUEUE %d is held by a running daemon: stop it (a clean "
+				"stop removes the ruleset) or use --force\n",
+				busy);
+		conf_free(&c);
+		return EX_TEMPFAIL;
+	}
+	conf_free(&c);
+	rc = ruleset_remove();
+	if (rc < 0) {
+		fprintf(stderr, "ztdnsd: cannot remove the ruleset: %s\n", strerror(-rc));
+		return 1;
+	}
+	rc = fastpath_remove_sets();
+	if (rc < 0)
+		fprintf(stderr, "ztdnsd: the ruleset is removed, but not every fast-path set: %s\n",
+			strerror(-rc));
+	log_warnx("ruleset removed by the operator (uid %u): new flows are no longer blocked",
+		  (unsigned)getuid());
+	printf("ruleset removed: new flows are no longer blocked\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check", no_argument, NULL, 'n'},
-	    {"print-ruleset", no_argument, NULL, 'P'},
-	    {"foreground", no_argument, NULL, 'f'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 'n'},
+	    {"print-ruleset", no_argument, NULL, 'P'}, {"remove-ruleset", no_argument, NULL, 'R'},
+	    {"force", no_argument, NULL, 'F'},	       {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},       {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONF;
 	bool check = false, print_rules = false, foreground = isatty(2), verbose = false;
+	bool remove_rules = false, force = false;
 	struct conf_errors *errs;
 	struct conf *c = NULL;
 	struct daemon d;
@@ -70,12 +123,21 @@ int main(int argc, char **argv)
 		case 'P':
 			print_rules = true;
 			break;
+		case 'R':
+			remove_rules = true;
+			break;
+		case 'F':
+			force = true;
+			break;
 		case 'f':
 			foreground = true;
 			break;
 		case 'v':
 			verbose = true;
 			break;
+		case 'V':
+			printf("ztdnsd %s\n", ZTDNS_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -88,12 +150,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	if (force && !remove_rules) {
+		usage(stderr);
+		return EX_USAGE;
+	}
 	errs = calloc(1, sizeof(*errs));
 	if (!errs)
 		return EX_OSERR;
 	rc = conf_load(path, &c, errs);
 	conf_errors_print(errs, stderr);
 	free(errs);
+	if (remove_rules)
+		return remove_ruleset(rc < 0 ? NULL : c, force);
 	if (rc < 0)
 		return EX_CONFIG;
 	if (check) {
@@ -135,6 +203,10 @@ int main(int argc, char **argv)
 		if (rc < 0) {
 			log_err("cannot become user \"%s\": %s%s", c->user, strerror(-rc),
 				rc == -EPERM ? " (start as root to drop privileges)" : "");
+			/* Still as started: a failed start leaves a lockdown. */
+			if (ruleset_lockdown(c) < 0)
+				log_err("could not install the lockdown ruleset: new flows are "
+					"NOT blocked");
 			conf_free(&c);
 			return 1;
 		}
@@ -144,8 +216,8 @@ int main(int argc, char **argv)
 	seccomp = c->seccomp;
 	rc = daemon_start(&d, EV_DEFAULT, c);
 	if (rc < 0) {
-		daemon_stop(&d);
 		log_err("start-up failed: %s", strerror(-rc));
+		daemon_stop(&d, false);
 		return 1;
 	}
 	if (seccomp != CONF_SECCOMP_OFF) {
@@ -153,12 +225,12 @@ int main(int argc, char **argv)
 		rc = privs_seccomp(seccomp == CONF_SECCOMP_KILL);
 		if (rc < 0) {
 			log_err("cannot install the seccomp filter: %s", strerror(-rc));
-			daemon_stop(&d);
+			daemon_stop(&d, false);
 			return 1;
 		}
 	}
 	daemon_run(&d);
-	daemon_stop(&d);
+	daemon_stop(&d, true);
 	log_info("stopped");
 	return 0;
 }

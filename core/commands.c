@@ -104,10 +104,53 @@ static json_t *fastpath_json(struct daemon *d)
 			 (json_int_t)fs.dropped);
 }
 
+static json_t *break_glass_json(const struct daemon *d, uint64_t now)
+{
+	bool open = breakglass_is_open(&d->bg, now);
+	json_t *o = json_pack("{s:b, s:I, s:I}", "open", open, "opened_total",
+			      (json_int_t)d->cnt.break_glass_opened, "flows",
+			      (json_int_t)d->cnt.break_glass_flows);
+
+	if (open) {
+		json_object_set_new(
+		    o, "remaining_s",
+		    json_integer((json_int_t)((d->bg.until_ms - now + 999) / 1000)));
+		json_object_set_new(o, "until_ms", json_integer((json_int_t)d->bg.until_real_ms));
+		json_object_set_new(o, "reason", json_string(d->bg.reason));
+		json_object_set_new(o, "uid", json_integer((json_int_t)d->bg.uid));
+	}
+	return o;
+}
+
+static json_t *cmd_break_glass(struct daemon *d, json_t *req, uid_t uid)
+{
+	json_t *secs = json_object_get(req, "seconds"), *reason = json_object_get(req, "reason");
+	json_t *close = json_object_get(req, "close");
+
+	if (json_is_true(close)) {
+		daemon_break_glass(d, 0, NULL, uid);
+		return json_pack("{s:b, s:o}", "ok", 1, "break_glass",
+				 break_glass_json(d, allowset_now_ms()));
+	}
+	if (!json_is_integer(secs) || json_integer_value(secs) < 1 ||
+	    json_integer_value(secs) > BREAKGLASS_MAX_S)
+		return control_error("\"seconds\" must be an integer from 1 to %d",
+				     BREAKGLASS_MAX_S);
+	if (!json_is_string(reason) || json_string_length(reason) == 0 ||
+	    json_string_length(reason) >= BREAKGLASS_REASON_MAX)
+		return control_error("\"reason\" must be a text of 1 to %d characters",
+				     BREAKGLASS_REASON_MAX - 1);
+	if (daemon_break_glass(d, (unsigned)json_integer_value(secs), json_string_value(reason),
+			       uid) < 0)
+		return control_error("\"reason\" must be printable text");
+	return json_pack("{s:b, s:o}", "ok", 1, "break_glass",
+			 break_glass_json(d, allowset_now_ms()));
+}
+
 static json_t *cmd_status(struct daemon *d)
 {
 	struct allowset_stats as;
-	json_t *reasons = json_object(), *queues = json_array(), *perr = json_object();
+	json_t *reasons = json_object(), *queues = json_array(), *perr = json_object(), *resp;
 	uint64_t now = allowset_now_ms();
 
 	allowset_get_stats(d->allowset, &as);
@@ -140,7 +183,7 @@ static json_t *cmd_status(struct daemon *d)
 						      ks.portid, "fail_open", 0));
 		json_array_append_new(queues, q);
 	}
-	return json_pack(
+	resp = json_pack(
 	    "{s:b, s:b, s:s, s:s, s:I, s:[s, s], "
 	    "s:{s:I, s:I, s:I, s:o}, "
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
@@ -164,6 +207,9 @@ static json_t *cmd_status(struct daemon *d)
 	    (json_int_t)d->jst.saved, "loaded", (json_int_t)d->jst.loaded, "load_expired",
 	    (json_int_t)d->jst.load_expired, "load_bad", (json_int_t)d->jst.load_bad,
 	    "load_refused", (json_int_t)d->jst.load_refused, "fast_path", fastpath_json(d));
+	if (resp)
+		json_object_set_new(resp, "break_glass", break_glass_json(d, now));
+	return resp;
 }
 
 static json_t *view_json(const struct allowset_view *v, uint64_t now)
@@ -488,6 +534,16 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_c
 		return cmd_audit_report(d, req);
 	if (strcmp(c, "flush") == 0)
 		return cmd_flush(d, peer_uid);
+	if (strcmp(c, "reload") == 0) {
+		/* On the loop, like SIGHUP: the answer is the outcome. */
+		if (daemon_reload(d) < 0)
+			return control_error(
+			    "reload refused, the running configuration is kept: %s",
+			    d->last_reload_error);
+		return json_pack("{s:b, s:s}", "ok", 1, "config", d->conf->path);
+	}
+	if (strcmp(c, "break-glass") == 0)
+		return cmd_break_glass(d, req, peer_uid);
 	if (strcmp(c, "watch") == 0)
 		return cmd_watch(d, req, cl);
 	return control_error("unknown command \"%s\"", c);

@@ -209,7 +209,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	if (fd < 0)
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-	    (cred.uid != 0 && cred.uid != c->allowed_uid)) {
+	    (cred.uid != 0 && cred.uid != c->allowed_uid && cred.uid != geteuid())) {
 		c->st.refused_creds++;
 		log_ratelimited(LOG_WARNING, "control: refused a client with uid %d",
 				clen == sizeof(cred) ? (int)cred.uid : -1);

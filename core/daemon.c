@@ -20,6 +20,7 @@
 #include "core/nfqueue.h"
 #include "core/notify.h"
 #include "core/ruleset.h"
+#include "core/statefile.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
 #include "dns/stub.h"
@@ -150,6 +151,8 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 				     pi.proto, qp->has_uid ? (int64_t)qp->uid : -1,
 				     verdict_reason_name(r.reason), now);
 	}
+	if (r.break_glass)
+		d->cnt.break_glass_flows++;
 	if (r.accept)
 		d->cnt.accepted++;
 	else
@@ -169,7 +172,7 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 		verdictlog_format(line, sizeof(line), d->conf->log_format == CONF_LOG_JSON, qp,
 				  logged, pe, &r, now);
 		log_verdict(line);
-	} else if (!r.accept || r.would_deny) {
+	} else if (!r.accept || r.would_deny || r.break_glass) {
 		if (log_enabled(LOG_INFO)) {
 			char line[512];
 
@@ -185,20 +188,118 @@ static void on_unlisted(void *arg, const char *msg)
 	log_warnx("%s", msg);
 }
 
-static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+/* What each signal does. Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
+ * SIGSYS from seccomp, SIGTRAP) keep their default: a crash leaves the rules
+ * and fails closed. Every other signal whose default would end or stop the
+ * daemon has an effect here, so that none does so silently. SIGPIPE is
+ * ignored by main(). */
+enum daemon_sig_action {
+	SIG_ACT_STOP,
+	SIG_ACT_RELOAD,
+	SIG_ACT_REOPEN,
+	SIG_ACT_STATUS,
+	SIG_ACT_IGNORE
+};
+
+static const struct {
+	int signum;
+	enum daemon_sig_action act;
+} daemon_signals[] = {
+    {SIGTERM, SIG_ACT_STOP},   {SIGINT, SIG_ACT_STOP},	    {SIGQUIT, SIG_ACT_STOP},
+    {SIGHUP, SIG_ACT_RELOAD},  {SIGUSR1, SIG_ACT_REOPEN},   {SIGUSR2, SIG_ACT_STATUS},
+    {SIGALRM, SIG_ACT_IGNORE}, {SIGVTALRM, SIG_ACT_IGNORE}, {SIGPROF, SIG_ACT_IGNORE},
+    {SIGIO, SIG_ACT_IGNORE},   {SIGPWR, SIG_ACT_IGNORE},    {SIGSTKFLT, SIG_ACT_IGNORE},
+    {SIGXCPU, SIG_ACT_IGNORE}, {SIGXFSZ, SIG_ACT_IGNORE},   {SIGTSTP, SIG_ACT_IGNORE},
+    {SIGTTIN, SIG_ACT_IGNORE}, {SIGTTOU, SIG_ACT_IGNORE},
+};
+
+static enum daemon_sig_action sig_action(int signum)
 {
-	(void)revents;
-	log_info("signal %d: stopping", w->signum);
-	ev_break(loop, EVBREAK_ALL);
+	for (size_t i = 0; i < ARRAY_SIZE(daemon_signals); i++)
+		if (daemon_signals[i].signum == signum)
+			return daemon_signals[i].act;
+	return SIG_ACT_IGNORE; /* the real-time signals */
 }
 
-static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+static const char *sig_name(int signum)
 {
-	struct daemon *d = container_of(w, struct daemon, sighup);
+	const char *n = sigabbrev_np(signum);
 
-	(void)loop;
+	return n ? n : "?";
+}
+
+static int open_vlog(const struct conf *c, struct verdictlog **out);
+
+/* SIGUSR1 (logrotate): open the verdict file again by its name; on error
+ * keep writing to the old one. */
+static void reopen_logs(struct daemon *d)
+{
+	struct verdictlog *n = NULL;
+
+	if (!d->vlog || !d->conf->verdict_log) {
+		log_info("SIGUSR1: no log file to reopen");
+		return;
+	}
+	if (open_vlog(d->conf, &n) < 0 || !n) {
+		log_err("SIGUSR1: cannot reopen %s; still writing to the old file",
+			d->conf->verdict_log);
+		return;
+	}
+	verdictlog_close(&d->vlog);
+	d->vlog = n;
+	log_info("SIGUSR1: reopened %s", d->conf->verdict_log);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
 	(void)revents;
-	daemon_reload(d);
+	switch (sig_action(w->signum)) {
+	case SIG_ACT_STOP:
+		log_info("signal %d (SIG%s): stopping", w->signum, sig_name(w->signum));
+		ev_break(loop, EVBREAK_ALL);
+		break;
+	case SIG_ACT_RELOAD:
+		daemon_reload(d);
+		break;
+	case SIG_ACT_REOPEN:
+		reopen_logs(d);
+		break;
+	case SIG_ACT_STATUS:
+		log_info(
+		    "status: %s, %s, %llu accepted, %llu denied, %llu would-deny, %llu reloads "
+		    "(%llu failed), break-glass %s",
+		    d->ready ? "ready" : "starting", d->conf->enforce ? "enforcing" : "audit",
+		    (unsigned long long)d->cnt.accepted, (unsigned long long)d->cnt.denied,
+		    (unsigned long long)d->cnt.would_deny, (unsigned long long)d->cnt.reloads,
+		    (unsigned long long)d->cnt.reload_failures,
+		    breakglass_is_open(&d->bg, allowset_now_ms()) ? "OPEN" : "closed");
+		break;
+	case SIG_ACT_IGNORE:
+		d->signals_ignored++;
+		log_ratelimited(LOG_NOTICE, "signal %d (SIG%s) ignored", w->signum,
+				sig_name(w->signum));
+		break;
+	}
+}
+
+static void signals_start(struct daemon *d)
+{
+	int nums[DAEMON_MAX_SIGNALS];
+	unsigned n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(daemon_signals) && n < DAEMON_MAX_SIGNALS; i++)
+		nums[n++] = daemon_signals[i].signum;
+	for (int s = SIGRTMIN; s <= SIGRTMAX && n < DAEMON_MAX_SIGNALS; s++)
+		nums[n++] = s;
+	for (d->nsigs = 0; d->nsigs < n; d->nsigs++) {
+		ev_signal *w = &d->sigs[d->nsigs];
+
+		ev_signal_init(w, on_signal, nums[d->nsigs]);
+		w->data = d;
+		ev_signal_start(d->loop, w);
+	}
 }
 
 static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
@@ -363,6 +464,104 @@ static int mirror_one(const struct allowset_view *v, void *arg)
 	return 0;
 }
 
+static void notify_status(const struct daemon *d, const char *what)
+{
+	char msg[BREAKGLASS_REASON_MAX + 160];
+
+	if (breakglass_is_open(&d->bg, allowset_now_ms()))
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=BREAK-GLASS OPEN for %llu s: %s",
+			 (unsigned long long)((d->bg.until_ms - allowset_now_ms()) / 1000),
+			 d->bg.reason);
+	else
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", what);
+	notify_send(msg);
+}
+
+static void break_glass_arm(struct daemon *d)
+{
+	uint64_t now = allowset_now_ms();
+
+	ev_timer_stop(d->loop, &d->bg_timer);
+	d->policy.open_until_ms = d->bg.until_ms;
+	if (!breakglass_is_open(&d->bg, now))
+		return;
+	/* A little past the deadline: the verdict compares with it anyway. */
+	ev_timer_set(&d->bg_timer, (double)(d->bg.until_ms - now) / 1000.0 + 0.01, 0.0);
+	ev_timer_start(d->loop, &d->bg_timer);
+}
+
+static void break_glass_save(struct daemon *d)
+{
+	int rc;
+
+	if (!d->conf->break_glass)
+		return;
+	rc = breakglass_save(&d->bg, d->conf->break_glass);
+	if (rc < 0)
+		log_err("break-glass: cannot write %s: %s (a restart will not remember it)",
+			d->conf->break_glass, strerror(-rc));
+}
+
+static void on_break_glass_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, bg_timer);
+
+	(void)loop;
+	(void)revents;
+	if (breakglass_is_open(&d->bg, allowset_now_ms())) {
+		break_glass_arm(d); /* woke early */
+		return;
+	}
+	log_warnx("break-glass: closed at its deadline (%llu flows let through while open); "
+		  "enforcing again",
+		  (unsigned long long)d->cnt.break_glass_flows);
+	breakglass_close(&d->bg);
+	break_glass_arm(d);
+	break_glass_save(d);
+	notify_status(d, "enforcing");
+}
+
+int daemon_break_glass(struct daemon *d, unsigned seconds, const char *reason, uid_t uid)
+{
+	if (seconds == 0) {
+		if (!breakglass_is_open(&d->bg, allowset_now_ms()))
+			return 0;
+		log_warnx("break-glass: closed by the operator (uid %u); enforcing again",
+			  (unsigned)uid);
+		breakglass_close(&d->bg);
+	} else {
+		if (breakglass_open(&d->bg, seconds, reason, uid, allowset_now_ms(),
+				    statefile_real_ms()) < 0)
+			return -EINVAL;
+		d->cnt.break_glass_opened++;
+		log_warnx("break-glass: OPENED by the operator (uid %u) for %u s: %s; every new "
+			  "flow is accepted until then",
+			  (unsigned)uid, seconds, reason);
+	}
+	break_glass_arm(d);
+	break_glass_save(d);
+	notify_status(d, "enforcing");
+	return 0;
+}
+
+static void break_glass_restore(struct daemon *d)
+{
+	uint64_t now = allowset_now_ms();
+	int rc;
+
+	if (!d->conf->break_glass)
+		return;
+	rc = breakglass_load(&d->bg, d->conf->break_glass, now, statefile_real_ms());
+	if (rc < 0)
+		log_err("break-glass: %s: %s; staying closed", d->conf->break_glass,
+			rc == -EINVAL ? "malformed" : strerror(-rc));
+	if (breakglass_is_open(&d->bg, now))
+		log_warnx("break-glass: still OPEN from before the restart, for %llu s: %s",
+			  (unsigned long long)((d->bg.until_ms - now) / 1000), d->bg.reason);
+	else
+		break_glass_save(d); /* an expired or unusable one is removed */
+}
+
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 {
 	struct upstream_set ups;
@@ -397,6 +596,9 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		d->policy.crossing = d->crossing;
 		lan_resolve(d, allowset_now_ms());
 	}
+	ev_init(&d->bg_timer, on_break_glass_end);
+	break_glass_restore(d);
+	break_glass_arm(d);
 	rc = open_vlog(c, &d->vlog);
 	if (rc < 0)
 		return rc;
@@ -433,12 +635,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	d->rules_installed = true;
 	listeners_check(c, on_unlisted, NULL);
 
-	ev_signal_init(&d->sigterm, on_stop_signal, SIGTERM);
-	ev_signal_init(&d->sigint, on_stop_signal, SIGINT);
-	ev_signal_init(&d->sighup, on_hup, SIGHUP);
-	ev_signal_start(loop, &d->sigterm);
-	ev_signal_start(loop, &d->sigint);
-	ev_signal_start(loop, &d->sighup);
+	signals_start(d);
 	ev_timer_init(&d->sweep, on_sweep, DAEMON_SWEEP_INTERVAL, DAEMON_SWEEP_INTERVAL);
 	ev_timer_start(loop, &d->sweep);
 	journal_timer_set(d);
@@ -478,7 +675,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		ev_timer_init(&d->watchdog, on_watchdog, every, every);
 		ev_timer_start(loop, &d->watchdog);
 	}
-	notify_send("READY=1\nSTATUS=enforcing");
+	notify_status(d, "enforcing");
 	log_info("ready: mode %s, %s, queue %u%s, %u exception(s), control %s",
 		 conf_mode_name(c->mode), c->enforce ? "enforcing" : "AUDIT (not enforcing)",
 		 c->queue_num, c->queue_count > 1 ? "+" : "", c->nexceptions, c->control_socket);
@@ -490,21 +687,32 @@ void daemon_run(struct daemon *d)
 	ev_run(d->loop, 0);
 }
 
-void daemon_stop(struct daemon *d)
+void daemon_stop(struct daemon *d, bool clean)
 {
+	bool remove = clean && d->ready && d->rules_installed;
+
 	if (d->ready && d->conf && d->conf->journal)
 		journal_save(d->allowset, d->conf->journal, &d->jst);
 	if (d->ready)
 		notify_send("STOPPING=1");
-	if (d->rules_installed) {
-		if (d->conf && d->conf->keep_on_stop)
-			log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
-		else if (ruleset_remove() < 0)
-			log_err("could not remove the ruleset; new flows stay blocked");
-		d->rules_installed = false;
+	if (remove && d->conf && d->conf->keep_on_stop) {
+		log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
+		remove = false;
+	} else if (remove && ruleset_remove() < 0) {
+		log_err("could not remove the ruleset; new flows stay blocked");
+	} else if (!remove && d->conf) {
+		/* A failed start, or a stop before READY: the lockdown stays,
+		 * and goes in now if this run never installed it. */
+		if (!d->rules_installed && ruleset_lockdown(d->conf) < 0)
+			log_err("could not install the lockdown ruleset: new flows are NOT "
+				"blocked");
+		else
+			log_warnx("the lockdown ruleset stays in place (remove it with "
+				  "\"ztdnsd --remove-ruleset\" once the cause is fixed)");
 	}
+	d->rules_installed = false;
 	/* After the rules that refer to the sets are gone. */
-	fastpath_free(&d->fastpath, d->conf && d->conf->keep_on_stop);
+	fastpath_free(&d->fastpath, !remove);
 	control_free(&d->control);
 	metrics_free(&d->metrics);
 	{
@@ -519,12 +727,12 @@ void daemon_stop(struct daemon *d)
 		nfqueue_free(&d->queues[i]);
 	d->nqueues = 0;
 	if (d->loop) {
-		ev_signal_stop(d->loop, &d->sigterm);
-		ev_signal_stop(d->loop, &d->sigint);
-		ev_signal_stop(d->loop, &d->sighup);
+		for (unsigned i = 0; i < d->nsigs; i++)
+			ev_signal_stop(d->loop, &d->sigs[i]);
 		ev_timer_stop(d->loop, &d->sweep);
 		ev_timer_stop(d->loop, &d->watchdog);
 		ev_timer_stop(d->loop, &d->journal_timer);
+		ev_timer_stop(d->loop, &d->bg_timer);
 		ev_prepare_stop(d->loop, &d->flush);
 	}
 	verdictlog_close(&d->vlog);
@@ -716,12 +924,12 @@ int daemon_reload(struct daemon *d)
 	d->last_reload_error[0] = '\0';
 	free(errs);
 	log_info("configuration reloaded");
-	notify_send("READY=1\nSTATUS=enforcing (reloaded)");
+	notify_status(d, "enforcing (reloaded)");
 	return 0;
 fail:
 	d->cnt.reload_failures++;
 	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
-	notify_send("READY=1\nSTATUS=enforcing (last reload failed)");
+	notify_status(d, "enforcing (last reload failed)");
 	exceptions_free(&nex);
 	verdictlog_close(&nvlog);
 	upstream_set_free(&nup);

@@ -12,6 +12,7 @@
 
 #include <ev.h>
 
+#include "core/breakglass.h"
 #include "core/journal.h"
 #include "core/packet.h"
 #include "core/verdict.h"
@@ -19,6 +20,7 @@
 
 #define DAEMON_MAX_QUEUES     16
 #define DAEMON_SWEEP_INTERVAL 5.0 /* seconds between allowset sweeps */
+#define DAEMON_MAX_SIGNALS    64
 
 struct allowset;
 struct exceptions;
@@ -40,6 +42,8 @@ struct daemon_counters {
 	uint64_t packet_errors[PACKET_ERR_PROTO + 1];
 	uint64_t reloads;
 	uint64_t reload_failures;
+	uint64_t break_glass_opened; /* operator openings */
+	uint64_t break_glass_flows;  /* denies turned into accepts while open */
 };
 
 struct daemon {
@@ -66,10 +70,14 @@ struct daemon {
 	uint64_t lan_resolved_ms;
 	bool ready;
 	bool rules_installed;
+	struct breakglass bg;
+	ev_timer bg_timer; /* closes the break-glass at its deadline */
 	uint64_t started_ms;
 	char last_reload_error[512];
 	struct daemon_counters cnt;
-	ev_signal sigterm, sigint, sighup;
+	ev_signal sigs[DAEMON_MAX_SIGNALS]; /* every catchable signal: daemon.c's table */
+	unsigned nsigs;
+	uint64_t signals_ignored;
 	ev_timer sweep;
 	ev_timer watchdog;
 	ev_timer journal_timer;
@@ -78,16 +86,25 @@ struct daemon {
 };
 
 /* Bring everything up in order: allowset, queues bound, ruleset installed,
- * upstream clients, DNS stub listening, control socket. Takes ownership of c (also on failure).
- * Returns 0 or -errno with the reason logged; on failure nothing it installed remains except what
- * fail-closed demands (see ruleset.h). */
+ * upstream clients, DNS stub listening, control socket. Takes ownership of c
+ * (also on failure). Returns 0 or -errno with the reason logged; on failure
+ * the caller calls daemon_stop(d, false), which leaves the lockdown. */
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c);
 
 /* Run the loop until SIGTERM/SIGINT. */
 void daemon_run(struct daemon *d);
 
-/* Clean stop: remove the ruleset (unless keep_on_stop), unbind, close. */
-void daemon_stop(struct daemon *d);
+/* Stop and free everything. The ruleset is removed only when clean (a stop
+ * asked for by SIGTERM/SIGINT) and the daemon reached READY, and not with
+ * ruleset.keep_on_stop; otherwise it stays, and if this run never got as
+ * far as installing it, the lockdown is installed now (ruleset.h:
+ * ruleset_lockdown). Invariant 8: rules leave only on purpose. */
+void daemon_stop(struct daemon *d, bool clean);
+
+/* Open the network for seconds (1..BREAKGLASS_MAX_S) with a reason, or
+ * close it (seconds 0). Logged, counted, saved to state.break_glass.
+ * Returns 0 or -EINVAL. */
+int daemon_break_glass(struct daemon *d, unsigned seconds, const char *reason, uid_t uid);
 
 /* Re-read the configuration file; on any error keep everything as it is.
  * Returns 0 or -errno; the reason is in d->last_reload_error. */

@@ -214,6 +214,39 @@ void fastpath_free(struct fastpath **fp, bool keep)
 	*fp = NULL;
 }
 
+int fastpath_remove_sets(void)
+{
+	static const char *const sets[] = {FASTPATH_SET4, FASTPATH_SET6, FASTPATH_SET4C,
+					   FASTPATH_SET6C};
+	char ipset[256], *names = NULL;
+	char *list[] = {ipset, "list", "-n", NULL};
+	int rc;
+
+	if (!spawn_find("ipset", ipset, sizeof(ipset)))
+		return 0; /* no ipset, no sets */
+	rc = spawn_run(list, NULL, 0, &names, 1u << 20);
+	if (rc != 0) {
+		free(names);
+		return rc < 0 ? rc : -EIO;
+	}
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		char *destroy[] = {ipset, "destroy", (char *)sets[i], NULL};
+		const char *p = names;
+		size_t n = strlen(sets[i]);
+		bool found = false;
+
+		while (p && *p && !found) {
+			found = strncmp(p, sets[i], n) == 0 && (p[n] == '\n' || p[n] == '\0');
+			p = strchr(p, '\n');
+			p = p ? p + 1 : NULL;
+		}
+		if (found && spawn_run(destroy, NULL, 0, NULL, 0) != 0 && rc == 0)
+			rc = -EBUSY; /* still referenced by a rule */
+	}
+	free(names);
+	return rc;
+}
+
 void fastpath_get_stats(const struct fastpath *f, struct fastpath_stats *st)
 {
 	if (f)

@@ -50,6 +50,10 @@ void fastpath_add(struct fastpath *f, const struct addr *scope, const struct add
 void fastpath_del(struct fastpath *f, const struct addr *scope, const struct addr *a);
 void fastpath_flush_all(struct fastpath *f);
 
+/* Destroy whichever of our sets exist (ztdnsd --remove-ruleset, after the
+ * rules that refer to them are gone). Returns 0 or -errno. */
+int fastpath_remove_sets(void);
+
 void fastpath_get_stats(const struct fastpath *f, struct fastpath_stats *st);
 
 /* Run pending commands now (also done by a timer). */

@@ -14,14 +14,7 @@
 
 #include "core/allowset.h"
 #include "core/log.h"
-
-static uint64_t real_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "core/statefile.h"
 
 struct save_ctx {
 	FILE *f;
@@ -70,40 +63,24 @@ static int save_one(const struct allowset_view *v, void *arg)
 
 int journal_save(struct allowset *as, const char *path, struct journal_stats *st)
 {
-	char tmp[4096];
-	struct save_ctx sc = {.mono = allowset_now_ms(), .real = real_ms()};
-	int fd, rc = 0;
+	struct save_ctx sc = {.mono = allowset_now_ms(), .real = statefile_real_ms()};
+	char *text = NULL;
+	size_t len = 0;
+	int rc = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
+	sc.f = open_memstream(&text, &len);
+	if (!sc.f) {
 		rc = -errno;
-		goto out;
-	}
-	if (fchmod(fd, 0600) < 0 || !(sc.f = fdopen(fd, "w"))) {
-		rc = -errno;
-		close(fd);
-		unlink(tmp);
 		goto out;
 	}
 	allowset_walk(as, save_one, &sc);
-	if (fflush(sc.f) != 0 || fsync(fileno(sc.f)) != 0)
-		sc.err = -errno;
 	if (fclose(sc.f) != 0 && !sc.err)
-		sc.err = -EIO;
-	if (sc.err) {
-		rc = sc.err;
-		unlink(tmp);
-		goto out;
-	}
-	if (rename(tmp, path) < 0) {
-		rc = -errno;
-		unlink(tmp);
-		goto out;
-	}
-	st->saved = sc.n;
+		sc.err = -ENOMEM;
+	rc = sc.err ? sc.err : statefile_write(path, text, len);
+	if (rc == 0)
+		st->saved = sc.n;
 out:
+	free(text);
 	st->saves++;
 	if (rc < 0) {
 		st->save_errors++;
@@ -186,22 +163,14 @@ out:
 
 int journal_load(struct allowset *as, const char *path, struct journal_stats *st)
 {
-	uint64_t mono = allowset_now_ms(), real = real_ms();
+	uint64_t mono = allowset_now_ms(), real = statefile_real_ms();
 	char line[JOURNAL_LINE_MAX];
-	struct stat sb;
 	FILE *f;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = statefile_open(path, "journal");
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 077)) {
-		/* Anyone who can write this file can open the firewall. */
-		log_err("journal: %s is not a regular file of ours with mode 0600; ignored", path);
-		close(fd);
-		return -EPERM;
-	}
+		return fd == -ENOENT ? 0 : fd;
 	f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);

@@ -130,6 +130,16 @@ void metrics_render(struct daemon *d, FILE *f)
 			(unsigned long long)d->cnt.verdicts[r]);
 	counter(f, "ztdns_would_deny_total", "Audit mode: denials turned into accepts.");
 	fprintf(f, "ztdns_would_deny_total %llu\n", (unsigned long long)d->cnt.would_deny);
+	gauge(f, "ztdns_break_glass_open", "1 while an operator's break-glass is open.");
+	fprintf(f, "ztdns_break_glass_open %d\n",
+		breakglass_is_open(&d->bg, allowset_now_ms()) ? 1 : 0);
+	counter(f, "ztdns_break_glass_opened_total", "Break-glass openings by an operator.");
+	fprintf(f, "ztdns_break_glass_opened_total %llu\n",
+		(unsigned long long)d->cnt.break_glass_opened);
+	counter(f, "ztdns_break_glass_flows_total",
+		"Flows accepted only because the break-glass was open.");
+	fprintf(f, "ztdns_break_glass_flows_total %llu\n",
+		(unsigned long long)d->cnt.break_glass_flows);
 	counter(f, "ztdns_packet_errors_total", "Packets whose headers could not be parsed.");
 	for (unsigned e = 1; e < ARRAY_SIZE(d->cnt.packet_errors); e++)
 		fprintf(f, "ztdns_packet_errors_total{error=\"%s\"} %llu\n", packet_strerror(e),

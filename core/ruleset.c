@@ -447,6 +447,67 @@ int ruleset_apply(const struct conf *c)
 	return rc;
 }
 
+/* 1 when the filter table of family jumps to one of our chains, 0 when it
+ * does not, -errno when it cannot be listed. */
+static int family_present(int family)
+{
+	char restore[256], list[256], *listing = NULL;
+	char *argv[] = {list, "-w", "10", "-t", "filter", "-S", NULL};
+	int rc;
+
+	if (!pick_tool(family, restore, list, sizeof(restore)))
+		return -ENOENT;
+	rc = spawn_run(argv, NULL, 0, &listing, LISTING_MAX);
+	if (rc == 0) {
+		const char *p = listing;
+
+		rc = 0;
+		while (p && *p && rc == 0) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+			if (strncmp(p, "-A ", 3) == 0 && !in_our_chain(p, len) &&
+			    (memmem(p, len, " -j " RULESET_CHAIN_OUT,
+				    4 + strlen(RULESET_CHAIN_OUT)) ||
+			     memmem(p, len, " -j " RULESET_CHAIN_FWD,
+				    4 + strlen(RULESET_CHAIN_FWD))))
+				rc = 1;
+			p = nl ? nl + 1 : NULL;
+		}
+	} else {
+		rc = rc < 0 ? rc : -EIO;
+	}
+	free(listing);
+	return rc;
+}
+
+int ruleset_lockdown(const struct conf *c)
+{
+	/* Without the fast path: its sets may not exist, and a ruleset that
+	 * refers to a missing set is refused whole. */
+	struct conf strict = *c;
+	int rc = 0;
+
+	strict.fast_path = false;
+	for (int i = 0; i < 2; i++) {
+		int family = i == 0 ? AF_INET : AF_INET6;
+		int present, r;
+
+		if (family == AF_INET6 && !ruleset_have_ipv6())
+			break;
+		present = family_present(family);
+		if (present == 1)
+			continue; /* a lockdown is in place (ours, or a crashed run's) */
+		r = apply_family(&strict, family);
+		if (r < 0 && rc == 0)
+			rc = r;
+		else if (r == 0)
+			log_warnx("%s: no ruleset was in place: the lockdown is installed",
+				  family == AF_INET ? "IPv4" : "IPv6");
+	}
+	return rc;
+}
+
 int ruleset_remove(void)
 {
 	int rc = apply_family(NULL, AF_INET);

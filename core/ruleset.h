@@ -33,7 +33,16 @@ int ruleset_render(const struct conf *c, int family, FILE *out);
  * (each family's transaction is all or nothing). */
 int ruleset_apply(const struct conf *c);
 
-/* Remove our jumps and chains for both families. Returns 0 or -errno. */
+/* Make sure a lockdown is in place for each family: where no jump to our
+ * chains exists, install c's ruleset (without the fast path); where one
+ * exists (this run's, or a crashed run's), leave it. Called on every
+ * start-up error, so that a failed start never opens the network.
+ * Returns 0 or -errno (logged). */
+int ruleset_lockdown(const struct conf *c);
+
+/* Remove our jumps and chains for both families: only a clean stop of a
+ * daemon that reached READY, or the operator (ztdnsd --remove-ruleset).
+ * Returns 0 or -errno. */
 int ruleset_remove(void);
 
 /* Is IPv6 available in this network namespace? */

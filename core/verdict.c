@@ -198,6 +198,9 @@ static void finish(const struct verdict_policy *p, struct verdict_result *r)
 
 static void reset(struct verdict_result *r)
 {
+	/* Break-glass opens outbound flows only (README, break-glass): a
+	 * flow a peer starts never depends on a lookup that could fail. */
+	r->break_glass = false;
 	r->would_deny = false;
 	r->expired_ago_ms = 0;
 	r->view.nnames = 0;
@@ -231,6 +234,7 @@ void verdict_decide(const struct verdict_policy *p, const struct packet_info *pk
 		    const struct addr *client, uint64_t now_ms, struct verdict_result *r)
 {
 	r->would_deny = false;
+	r->break_glass = false;
 	r->expired_ago_ms = 0;
 	r->view.nnames = 0;
 	r->view.names[0] = '\0';
@@ -240,7 +244,12 @@ void verdict_decide(const struct verdict_policy *p, const struct packet_info *pk
 	else
 		decide(p, pkt, client, now_ms, r);
 	r->accept = verdict_reason_accepts(r->reason);
-	if (!r->accept && !p->enforce) {
+	if (!r->accept && now_ms < p->open_until_ms) {
+		/* The operator opened the network for a while: logged as such,
+		 * with the reason this flow would have been denied for. */
+		r->accept = true;
+		r->break_glass = true;
+	} else if (!r->accept && !p->enforce) {
 		r->accept = true;
 		r->would_deny = true;
 	}

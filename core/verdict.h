@@ -63,6 +63,10 @@ struct verdict_policy {
 	const struct conf_service *services;
 	unsigned nservices;
 	const struct crossing *crossing;
+
+	/* Break-glass (core/breakglass.h): before this time (allowset_now_ms),
+	 * a deny is turned into an accept. 0: closed. */
+	uint64_t open_until_ms;
 };
 
 struct verdict_result {
@@ -72,6 +76,10 @@ struct verdict_result {
 	struct prefix subnet;	   /* VERDICT_EXCEPTION */
 	struct allowset_view view; /* LEARNED, MANUAL, EXPIRED, OTHER_CLIENT */
 	uint64_t expired_ago_ms;   /* VERDICT_EXPIRED */
+
+	/* An open break-glass turned a deny into this accept (reason is what
+	 * the flow would have been denied for). */
+	bool break_glass;
 };
 
 /* Decide for a parsed packet (pkt NULL: the packet could not be parsed).

@@ -137,7 +137,10 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 	}
 	if (json) {
 		sb_printf(&sb, "{\"time\":\"%s\",\"verdict\":\"%s\",\"reason\":\"%s%s\"", when,
-			  verdict, r->would_deny ? "would-deny:" : "",
+			  verdict,
+			  r->break_glass  ? "break-glass:"
+			  : r->would_deny ? "would-deny:"
+					  : "",
 			  verdict_reason_name(r->reason));
 		if (pkt && perr == PACKET_OK)
 			sb_printf(&sb,
@@ -177,7 +180,10 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 				  addr_prefix_format(&r->subnet, sub, sizeof(sub)));
 		sb_printf(&sb, "}");
 	} else {
-		sb_printf(&sb, "%s %-6s %s%-14s", when, verdict, r->would_deny ? "would-deny:" : "",
+		sb_printf(&sb, "%s %-6s %s%-14s", when, verdict,
+			  r->break_glass  ? "break-glass:"
+			  : r->would_deny ? "would-deny:"
+					  : "",
 			  verdict_reason_name(r->reason));
 		if (pkt && perr != PACKET_OK)
 			sb_printf(&sb, " %s -> %s (%s)", src, dst, packet_strerror(perr));

@@ -1263,10 +1263,11 @@ static void conf_privileges(struct conf_ctx *x, json_t *o, struct conf *c)
 
 static void conf_state(struct conf_ctx *x, json_t *o, struct conf *c)
 {
-	static const char *const keys[] = {"journal", "journal_interval_s", NULL};
+	static const char *const keys[] = {"journal", "journal_interval_s", "break_glass", NULL};
 
 	conf_check_keys(x, o, keys);
 	conf_get_path(x, o, "journal", true, CONF_PATH_MAX, &c->journal);
+	conf_get_path(x, o, "break_glass", true, CONF_PATH_MAX, &c->break_glass);
 	conf_get_u32(x, o, "journal_interval_s", 1, 86400, &c->journal_interval);
 }
 
@@ -1991,6 +1992,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	o = json_object();
 	json_object_set_new(o, "journal", conf_json_str(c->journal));
 	json_object_set_new(o, "journal_interval_s", json_integer(c->journal_interval));
+	json_object_set_new(o, "break_glass", conf_json_str(c->break_glass));
 	json_object_set_new(root, "state", o);
 
 	o = json_object();
@@ -2067,6 +2069,7 @@ void conf_free(struct conf **cp)
 	free(c->verdict_log);
 	free(c->control_socket);
 	free(c->journal);
+	free(c->break_glass);
 	free(c->user);
 	free(c->metrics);
 	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)

@@ -122,8 +122,9 @@ struct conf {
 
 	char *journal;		   /* state.journal: warm-restart file; NULL = none */
 	uint32_t journal_interval; /* state.journal_interval_s, default 30 */
-	char *metrics;		   /* metrics.listen: "unix:/path", "127.0.0.1:port" or
-				    * "[::1]:port" (loopback only); NULL = off */
+	char *break_glass; /* state.break_glass: its deadline across restarts; NULL = none */
+	char *metrics;	   /* metrics.listen: "unix:/path", "127.0.0.1:port" or
+			    * "[::1]:port" (loopback only); NULL = off */
 
 	char *user;		   /* privileges.user: drop to it after set-up; NULL = stay */
 	enum conf_seccomp seccomp; /* privileges.seccomp, default kill */

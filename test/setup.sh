@@ -15,6 +15,8 @@ PACKAGES=(
 	unbound openssl curl bind9-dnsutils nginx libnginx-mod-stream
 	# packaging checks (t_packaging.sh: YAML) and capabilities (t_sidecar.sh)
 	python3-yaml libcap2-bin
+	# log rotation of the verdict file (t_lifecycle.sh: SIGUSR1)
+	logrotate
 	# the Debian package, its unit and man pages (t_packaging.sh)
 	debhelper dpkg-dev lintian man-db adduser systemd
 	# benchmarks (test/bench/run.sh): plots, DNS load, the peers of figure H3

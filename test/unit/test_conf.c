@@ -305,6 +305,8 @@ static const struct {
     {HOST(",'state':{'journal':'rel/j.json'}"),
      "state.journal: \"rel/j.json\" must be an absolute"},
     {HOST(",'state':{'journal_interval_s':0}"), "state.journal_interval_s: 0 is out of range"},
+    {HOST(",'state':{'break_glass':'bg.json'}"),
+     "state.break_glass: \"bg.json\" must be an absolute"},
     {HOST(",'state':{'jornal':'/j'}"), "state.jornal: unknown key"},
     {HOST(",'metrics':{'listen':'0.0.0.0:9153'}"), "metrics.listen: \"0.0.0.0:9153\" must be"},
     {HOST(",'metrics':{'listen':'192.0.2.1:9153'}"), "metrics.listen: \"192.0.2.1:9153\" must be"},
@@ -835,15 +837,17 @@ static void test_state_metrics(void)
 {
 	struct conf *c =
 	    expect_good(HOST(",'state':{'journal':'/var/lib/ztdns/j.json',"
-			     "'journal_interval_s':5},'metrics':{'listen':'[::1]:9153'}"));
+			     "'journal_interval_s':5,'break_glass':'/var/lib/ztdns/bg.json'},"
+			     "'metrics':{'listen':'[::1]:9153'}"));
 
 	CHECK(c && c->journal && strcmp(c->journal, "/var/lib/ztdns/j.json") == 0);
 	CHECK(c && c->journal_interval == 5);
+	CHECK(c && c->break_glass && strcmp(c->break_glass, "/var/lib/ztdns/bg.json") == 0);
 	CHECK(c && c->metrics && strcmp(c->metrics, "[::1]:9153") == 0);
 	conf_free(&c);
 	c = expect_good(HOST(",'metrics':{'listen':'unix:/run/ztdns/metrics.sock'}"));
 	CHECK(c && c->metrics && strcmp(c->metrics, "unix:/run/ztdns/metrics.sock") == 0);
-	CHECK(c && !c->journal && c->journal_interval == 30);
+	CHECK(c && !c->journal && !c->break_glass && c->journal_interval == 30);
 	conf_free(&c);
 	c = expect_good(HOST(",'metrics':{'listen':'127.0.0.2:1'}"));
 	CHECK(c != NULL);
