@@ -313,6 +313,14 @@ int main(void)
 			verdict_decide_inbound(&in, &p, now, &r);
 			CHECK(r.reason == VERDICT_INBOUND_UNLISTED && r.accept && r.would_deny);
 			in.enforce = true;
+			/* break-glass opens outbound flows only */
+			in.open_until_ms = now + 1000;
+			verdict_decide_inbound(&in, &p, now, &r);
+			CHECK(r.reason == VERDICT_INBOUND_UNLISTED && !r.accept && !r.break_glass);
+			p.tcp_flags = 0x12;
+			verdict_decide_synack(&in, &p, true, &r);
+			CHECK(!r.accept && !r.break_glass);
+			in.open_until_ms = 0;
 		}
 		verdict_decide_inbound(&in, NULL, now, &r);
 		CHECK(r.reason == VERDICT_UNPARSABLE && !r.accept);
