@@ -16,6 +16,7 @@
 
 #include "core/daemon.h"
 #include "core/fastpath.h"
+#include "core/listeners.h"
 #include "core/log.h"
 #include "core/nfqueue.h"
 #include "core/privs.h"
@@ -23,6 +24,12 @@
 #include "policy/conf.h"
 
 #define DEFAULT_CONF "/etc/ztdns/ztdns.json"
+
+static void check_unlisted(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "warning: %s\n", msg);
+}
 
 static void usage(FILE *f)
 {
@@ -158,6 +165,9 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return EX_CONFIG;
 	if (check) {
+		/* In the namespace --check runs in, which is where the daemon
+		 * would run when it is the same host. */
+		listeners_check(c, check_unlisted, NULL);
 		if (verbose)
 			conf_dump(c, stdout);
 		printf("configuration OK\n");

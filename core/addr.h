@@ -61,15 +61,15 @@ bool addr_is_global(const struct addr *a);
  * (refuses them).
  */
 enum addr_class {
-	ADDR_CLASS_OK = 0,	  /* may be learned */
-	ADDR_CLASS_UNSPECIFIED,	  /* 0.0.0.0/8, :: */
-	ADDR_CLASS_LOOPBACK,	  /* 127.0.0.0/8, ::1 */
-	ADDR_CLASS_LINK_LOCAL,	  /* 169.254.0.0/16 (cloud metadata), fe80::/10 */
-	ADDR_CLASS_MULTICAST,	  /* 224.0.0.0/4, ff00::/8 */
-	ADDR_CLASS_BROADCAST,	  /* 255.255.255.255 */
+	ADDR_CLASS_OK = 0,	   /* may be learned */
+	ADDR_CLASS_UNSPECIFIED,	   /* 0.0.0.0/8, :: */
+	ADDR_CLASS_LOOPBACK,	   /* 127.0.0.0/8, ::1 */
+	ADDR_CLASS_LINK_LOCAL,	   /* 169.254.0.0/16 (cloud metadata), fe80::/10 */
+	ADDR_CLASS_MULTICAST,	   /* 224.0.0.0/4, ff00::/8 */
+	ADDR_CLASS_BROADCAST,	   /* 255.255.255.255 */
 	ADDR_CLASS_DIRECTED_BCAST, /* the all-ones host of a local IPv4 subnet */
-	ADDR_CLASS_RESERVED,	  /* 240.0.0.0/4 (class E) */
-	ADDR_CLASS_SITE_LOCAL,	  /* fec0::/10 (deprecated, RFC 3879) */
+	ADDR_CLASS_RESERVED,	   /* 240.0.0.0/4 (class E) */
+	ADDR_CLASS_SITE_LOCAL,	   /* fec0::/10 (deprecated, RFC 3879) */
 	ADDR_CLASS__COUNT
 };
 

@@ -2,14 +2,19 @@
 
 #include <errno.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <linux/netfilter.h> /* after the libc headers: NF_INET_* */
 
 #include "core/allowset.h"
 #include "core/audit.h"
 #include "core/commands.h"
 #include "core/control.h"
+#include "core/crossing.h"
 #include "core/fastpath.h"
+#include "core/listeners.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/nfqueue.h"
@@ -68,6 +73,53 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 			p->infra[p->ninfra].port = c->servers[i].port;
 			p->ninfra++;
 		}
+	p->services = c->mode == CONF_MODE_GATEWAY ? c->forwards : c->services;
+	p->nservices = c->mode == CONF_MODE_GATEWAY ? c->nforwards : c->nservices;
+}
+
+/* The LAN interfaces' ifindexes, again at most once a second (an interface
+ * that was re-created has a new one). */
+static void lan_resolve(struct daemon *d, uint64_t now)
+{
+	if (d->lan_resolved_ms && now - d->lan_resolved_ms < 1000)
+		return;
+	d->lan_resolved_ms = now;
+	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
+		d->lan_ifindex[i] =
+		    i < d->conf->nlan_ifaces ? if_nametoindex(d->conf->lan_ifaces[i]) : 0;
+}
+
+static bool is_lan(const struct daemon *d, uint32_t ifindex)
+{
+	for (unsigned i = 0; ifindex && i < d->conf->nlan_ifaces; i++)
+		if (d->lan_ifindex[i] == ifindex)
+			return true;
+	return false;
+}
+
+enum flow_dir { FLOW_OUT, FLOW_IN, FLOW_SYNACK };
+
+/* Which way the flow goes, from the hook the rule that queued it sits in:
+ * INPUT is a peer's flow to us; OUTPUT a flow of ours, or the SYN-ACKs
+ * synack_rules() queues; FORWARD from a LAN interface is a client's flow,
+ * toward one (ZTDNS-WAN) the far side's. */
+static enum flow_dir flow_dir(struct daemon *d, const struct nfqueue_packet *qp,
+			      const struct packet_info *pi, bool parsed, uint64_t now)
+{
+	if (qp->hook == NF_INET_LOCAL_IN)
+		return FLOW_IN;
+	if (qp->hook == NF_INET_LOCAL_OUT)
+		return parsed && pi->proto == IPPROTO_TCP && (pi->tcp_flags & 0x12) == 0x12
+			   ? FLOW_SYNACK
+			   : FLOW_OUT;
+	if (qp->hook == NF_INET_FORWARD && d->conf->mode == CONF_MODE_GATEWAY) {
+		if (!is_lan(d, qp->indev)) {
+			lan_resolve(d, now);
+			if (!is_lan(d, qp->indev))
+				return FLOW_IN;
+		}
+	}
+	return FLOW_OUT;
 }
 
 static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet *qp)
@@ -85,15 +137,31 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	/* Names are looked up only for someone who reads them. */
 	d->policy.want_details =
 	    d->vlog || d->conf->log_verdicts || control_has_subscribers(d->control);
-	/* No input interface: the machine's own flow (OUTPUT). */
-	verdict_link_fill(&link, qp->indev, qp->hwaddr, qp->hwlen, qp->payload, qp->len,
-			  pe == PACKET_OK ? &pi : NULL);
-	verdict_decide_link(&d->policy, pe == PACKET_OK ? &pi : NULL,
-			    qp->indev == 0 ? allowset_scope_self() : NULL, &link, now, &r);
-	nfqueue_verdict(
-	    q, qp->id,
-	    r.accept ? NFQUEUE_ACCEPT
-		     : (d->conf->deny_action == CONF_DENY_REJECT ? NFQUEUE_REJECT : NFQUEUE_DROP));
+	enum flow_dir dir = flow_dir(d, qp, &pi, pe == PACKET_OK, now);
+
+	if (dir == FLOW_IN) {
+		verdict_decide_inbound(&d->policy, pe == PACKET_OK ? &pi : NULL, now, &r);
+	} else if (dir == FLOW_SYNACK) {
+		verdict_decide_synack(&d->policy, &pi, qp->has_uid, &r);
+	} else {
+		/* No input interface: the machine's own flow (OUTPUT). A
+		 * forwarded one is judged with its link facts (gateway). */
+		verdict_link_fill(&link, qp->indev, qp->hwaddr, qp->hwlen, qp->payload, qp->len,
+				  pe == PACKET_OK ? &pi : NULL);
+		verdict_decide_link(&d->policy, pe == PACKET_OK ? &pi : NULL,
+				    qp->indev == 0 ? allowset_scope_self() : NULL, &link, now, &r);
+		/* A SYN we refuse may be crossed by the peer's (core/crossing.h). */
+		if (d->crossing && !verdict_reason_accepts(r.reason) && pe == PACKET_OK &&
+		    pi.proto == IPPROTO_TCP && (pi.tcp_flags & 0x12) == 0x02)
+			crossing_record(d->crossing, &pi.src, pi.sport, &pi.dst, pi.dport, now);
+	}
+	/* A SYN-ACK is never sent back marked: the rule that queued it sits
+	 * before the REJECT rules and would queue it again. */
+	nfqueue_verdict(q, qp->id,
+			r.accept ? NFQUEUE_ACCEPT
+			: (d->conf->deny_action == CONF_DENY_REJECT && dir != FLOW_SYNACK)
+			    ? NFQUEUE_REJECT
+			    : NFQUEUE_DROP);
 
 	d->cnt.verdicts[r.reason]++;
 	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(d->cnt.packet_errors))
@@ -101,8 +169,9 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	if (r.would_deny) {
 		d->cnt.would_deny++;
 		if (pe == PACKET_OK)
-			audit_record(d->audit, &pi.dst, pi.dport, pi.proto,
-				     qp->has_uid ? (int64_t)qp->uid : -1,
+			/* Inbound: the peer that would be refused, and our port. */
+			audit_record(d->audit, dir == FLOW_OUT ? &pi.dst : &pi.src, pi.dport,
+				     pi.proto, qp->has_uid ? (int64_t)qp->uid : -1,
 				     verdict_reason_name(r.reason), now);
 	}
 	if (r.break_glass)
@@ -134,6 +203,12 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 			log_ratelimited(LOG_INFO, "%s", line);
 		}
 	}
+}
+
+static void on_unlisted(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("%s", msg);
 }
 
 /* What each signal does. Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
@@ -544,6 +619,15 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	d->policy.allowset = d->allowset;
 	d->policy.exceptions = d->exceptions;
 	daemon_policy_from_conf(&d->policy, c);
+	if (c->mode == CONF_MODE_GATEWAY) {
+		d->crossing = crossing_new(CROSSING_DEFAULT_MS);
+		if (!d->crossing) {
+			log_err("out of memory");
+			return -ENOMEM;
+		}
+		d->policy.crossing = d->crossing;
+		lan_resolve(d, allowset_now_ms());
+	}
 	ev_init(&d->bg_timer, on_break_glass_end);
 	break_glass_restore(d);
 	break_glass_arm(d);
@@ -581,6 +665,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 		return rc;
 	}
 	d->rules_installed = true;
+	listeners_check(c, on_unlisted, NULL);
 
 	signals_start(d);
 	ev_timer_init(&d->sweep, on_sweep, DAEMON_SWEEP_INTERVAL, DAEMON_SWEEP_INTERVAL);
@@ -685,6 +770,7 @@ void daemon_stop(struct daemon *d, bool clean)
 	verdictlog_close(&d->vlog);
 	exceptions_free(&d->exceptions);
 	audit_free(&d->audit);
+	crossing_free(&d->crossing);
 	if (d->allowset) {
 		allowset_free(&d->allowset);
 		allowset_reader_unregister();
@@ -810,6 +896,17 @@ int daemon_reload(struct daemon *d)
 			goto fail;
 		}
 	}
+	if (nc->mode == CONF_MODE_GATEWAY && !d->crossing) {
+		/* Reloaded into gateway mode: ZTDNS-WAN needs the crossing table
+		 * before its first verdict. */
+		d->crossing = crossing_new(CROSSING_DEFAULT_MS);
+		if (!d->crossing) {
+			rc = -ENOMEM;
+			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+				 "out of memory");
+			goto fail;
+		}
+	}
 	rc = ruleset_apply(nc);
 	if (rc < 0) {
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
@@ -825,6 +922,7 @@ int daemon_reload(struct daemon *d)
 	d->exceptions = nex;
 	d->policy.exceptions = nex;
 	daemon_policy_from_conf(&d->policy, nc);
+	d->policy.crossing = nc->mode == CONF_MODE_GATEWAY ? d->crossing : NULL;
 	if (vlog_changed) {
 		verdictlog_close(&d->vlog);
 		d->vlog = nvlog;
@@ -850,6 +948,9 @@ int daemon_reload(struct daemon *d)
 	}
 	conf_free(&d->conf);
 	d->conf = nc;
+	d->lan_resolved_ms = 0;
+	if (nc->mode == CONF_MODE_GATEWAY)
+		lan_resolve(d, allowset_now_ms());
 	journal_timer_set(d);
 	d->cnt.reloads++;
 	d->last_reload_error[0] = '\0';

@@ -32,6 +32,7 @@ struct stub;
 struct metrics;
 struct audit;
 struct fastpath;
+struct crossing;
 
 struct daemon_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
@@ -62,6 +63,11 @@ struct daemon {
 	struct audit *audit;	   /* would-deny aggregation (audit mode) */
 	struct fastpath *fastpath; /* ruleset.fast_path; NULL when off */
 	struct verdictlog *vlog;
+	struct crossing *crossing; /* gateway: denied outbound SYNs (core/crossing.h) */
+	/* gateway: ifindex of each lan_interfaces[i] (0: not found), which
+	 * tells a forwarded flow from the LAN from one toward it */
+	unsigned lan_ifindex[CONF_MAX_LAN_IFACES];
+	uint64_t lan_resolved_ms;
 	bool ready;
 	bool rules_installed;
 	struct breakglass bg;

@@ -14,6 +14,7 @@
 
 #include "core/allowset.h"
 #include "core/control.h"
+#include "core/crossing.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/nfqueue.h"
@@ -188,6 +189,22 @@ void metrics_render(struct daemon *d, FILE *f)
 	fprintf(f, "ztdns_allowset_quota_total %llu\n", (unsigned long long)as.quota);
 	gauge(f, "ztdns_allowset_owners", "Clients (LAN addresses, local uids) with allowances.");
 	fprintf(f, "ztdns_allowset_owners %zu\n", allowset_owner_count(d->allowset));
+
+	if (d->crossing) {
+		struct crossing_stats cs;
+
+		crossing_get_stats(d->crossing, allowset_now_ms(), &cs);
+		counter(f, "ztdns_crossing_recorded_total",
+			"Gateway: denied outbound SYNs remembered against crossing SYNs.");
+		fprintf(f, "ztdns_crossing_recorded_total %llu\n", (unsigned long long)cs.recorded);
+		counter(f, "ztdns_crossing_evicted_total",
+			"Gateway: live records pushed out of a full set (the set fails closed).");
+		fprintf(f, "ztdns_crossing_evicted_total %llu\n", (unsigned long long)cs.evicted);
+		gauge(f, "ztdns_crossing_sets_failing_closed",
+		      "Gateway: sets refusing every WAN SYN toward their client ports now.");
+		fprintf(f, "ztdns_crossing_sets_failing_closed %llu\n",
+			(unsigned long long)cs.sets_failing_closed);
+	}
 
 	if (d->stub)
 		stub_get_stats(d->stub, &ss);

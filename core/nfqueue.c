@@ -60,6 +60,7 @@ static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
 	pkt.id = ntohl(ph->packet_id);
 	pkt.hw_protocol = ntohs(ph->hw_protocol);
+	pkt.hook = ph->hook;
 	pkt.queue_num = q->num;
 	q->st.packets++;
 	if (attr[NFQA_PAYLOAD]) {

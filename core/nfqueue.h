@@ -26,6 +26,7 @@ struct nfqueue_packet {
 	uint32_t id;
 	uint16_t queue_num;
 	uint16_t hw_protocol;	/* ETH_P_IP / ETH_P_IPV6, host order; 0 if absent */
+	uint8_t hook;		/* NF_INET_LOCAL_IN, _FORWARD, _LOCAL_OUT, ... */
 	const uint8_t *payload; /* borrowed: valid during the callback only */
 	size_t len;		/* bytes in payload (<= NFQUEUE_COPY_RANGE) */
 	bool has_uid, has_gid;

@@ -302,6 +302,108 @@ static void fwd_jumps(const struct conf *c, int family, unsigned j, FILE *out)
 	}
 }
 
+/* ---- flows the far side starts (DESIGN.md invariant 9) ------------------ */
+
+static bool wants_in(const struct conf *c)
+{
+	return c->mode != CONF_MODE_GATEWAY;
+}
+
+static void queue_rule(const struct conf *c, const char *chain, const char *match, FILE *out)
+{
+	/* Never --queue-bypass: with no reader bound, the kernel drops. */
+	if (c->queue_count > 1)
+		fprintf(out, "-A %s %s -j NFQUEUE --queue-balance %u:%u\n", chain, match,
+			c->queue_num, c->queue_num + c->queue_count - 1);
+	else
+		fprintf(out, "-A %s %s -j NFQUEUE --queue-num %u\n", chain, match, c->queue_num);
+}
+
+static bool is_loopback(const struct addr *a)
+{
+	return (a->family == AF_INET && a->b[0] == 127) ||
+	       (a->family == AF_INET6 && a->b[15] == 1 &&
+		memcmp(a->b, (const uint8_t[15]){0}, 15) == 0);
+}
+
+/* First in ZTDNS-OUT (host, sidecar): the SYN-ACKs this machine answers a
+ * peer's SYN with go to the daemon, which refuses the ones a connecting
+ * socket sends (simultaneous open, core/verdict.h). A listener's SYN-ACK
+ * is accepted there. Loopback is not judged anywhere. */
+static void synack_rules(const struct conf *c, FILE *out)
+{
+	queue_rule(c, RULESET_CHAIN_OUT,
+		   "! -o lo -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctstate "
+		   "ESTABLISHED --ctdir REPLY",
+		   out);
+}
+
+/* ZTDNS-IN (host, sidecar) and ZTDNS-WAN (gateway, FORWARD -o LAN): replies
+ * pass in the kernel, what finding the network needs passes as strictly as
+ * on the way out, every new flow goes to the daemon, the rest is dropped. */
+static void inbound_rules(const struct conf *c, int family, const char *chain, FILE *out)
+{
+	char a[ADDR_STRLEN];
+	bool in = strcmp(chain, RULESET_CHAIN_IN) == 0;
+
+	if (in) {
+		fprintf(out, "-A %s -i lo -j ACCEPT\n", chain);
+	} else {
+		/* LAN to LAN through the gateway is ZTDNS-FWD's. */
+		for (unsigned i = 0; i < c->nlan_ifaces; i++)
+			fprintf(out, "-A %s -i %s -j RETURN\n", chain, c->lan_ifaces[i]);
+	}
+	fprintf(out, "-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n", chain);
+	if (in && c->mode != CONF_MODE_SIDECAR) {
+		/* DHCP answers (the request went to the broadcast or the
+		 * all-servers address, so conntrack does not pair them). */
+		if (family == AF_INET)
+			fprintf(out, "-A %s -p udp -m udp --sport 67 --dport 68 -j ACCEPT\n",
+				chain);
+		else
+			fprintf(out,
+				"-A %s -s fe80::/10 -p udp -m udp --sport 547 --dport 546 -j "
+				"ACCEPT\n",
+				chain);
+	}
+	if (in && family == AF_INET6)
+		for (int t = 133; t <= 137; t++)
+			fprintf(out,
+				"-A %s -p ipv6-icmp -m icmp6 --icmpv6-type %d -m hl --hl-eq 255 -j "
+				"ACCEPT\n",
+				chain, t);
+	/* The stub where the configuration makes it listen off loopback. */
+	for (unsigned i = 0; in && i < c->nlisten; i++) {
+		const struct conf_endpoint *ep = &c->listen[i];
+
+		if (ep->addr.family != family || is_loopback(&ep->addr))
+			continue;
+		fprintf(out, "-A %s -d %s/%u -p udp -m udp --dport %u -j ACCEPT\n", chain,
+			addr_format(&ep->addr, a, sizeof(a)), addr_bits(&ep->addr), ep->port);
+		fprintf(out, "-A %s -d %s/%u -p tcp -m tcp --dport %u -j ACCEPT\n", chain,
+			addr_format(&ep->addr, a, sizeof(a)), addr_bits(&ep->addr), ep->port);
+	}
+	fprintf(out, "-A %s -m conntrack --ctstate INVALID -j DROP\n", chain);
+	if (c->deny_action == CONF_DENY_REJECT) {
+		fprintf(out, "-A %s -m mark --mark 0x%x -p tcp -j REJECT --reject-with tcp-reset\n",
+			chain, NFQUEUE_REJECT_MARK);
+		fprintf(out, "-A %s -m mark --mark 0x%x -j REJECT --reject-with %s\n", chain,
+			NFQUEUE_REJECT_MARK,
+			family == AF_INET ? "icmp-admin-prohibited" : "icmp6-adm-prohibited");
+	}
+	queue_rule(c, chain, "-m conntrack --ctstate NEW", out);
+	fprintf(out, "-A %s -j DROP\n", chain);
+}
+
+static void inbound_jumps(const struct conf *c, const char *chain, FILE *out)
+{
+	if (strcmp(chain, RULESET_CHAIN_IN) == 0)
+		fprintf(out, "-I INPUT 1 -j %s\n", chain);
+	else
+		for (unsigned j = 0; j < c->nlan_ifaces; j++)
+			fprintf(out, "-I FORWARD 1 -o %s -j %s\n", c->lan_ifaces[j], chain);
+}
+
 struct ruleset_chain {
 	const char *table;
 	const char *name;
@@ -309,10 +411,9 @@ struct ruleset_chain {
 };
 
 static const struct ruleset_chain chains[] = {
-    {"filter", RULESET_CHAIN_OUT, wants_out},
-    {"filter", RULESET_CHAIN_FWD, wants_fwd},
-    {"filter", RULESET_CHAIN_SPOOF, wants_fwd},
-    {"nat", RULESET_CHAIN_DNS, wants_fwd},
+    {"filter", RULESET_CHAIN_OUT, wants_out},	{"filter", RULESET_CHAIN_FWD, wants_fwd},
+    {"filter", RULESET_CHAIN_SPOOF, wants_fwd}, {"nat", RULESET_CHAIN_DNS, wants_fwd},
+    {"filter", RULESET_CHAIN_IN, wants_in},	{"filter", RULESET_CHAIN_WAN, wants_fwd},
 };
 
 static bool line_is(const char *p, size_t len, const char *prefix, const char *name)
@@ -388,7 +489,13 @@ static void render_table(const struct conf *c, int family, const char *table, co
 				dns_rules(c, family, out);
 			} else if (strcmp(ch->name, RULESET_CHAIN_SPOOF) == 0) {
 				fprintf(out, "-A %s -j DROP\n", ch->name);
+			} else if (strcmp(ch->name, RULESET_CHAIN_IN) == 0 ||
+				   strcmp(ch->name, RULESET_CHAIN_WAN) == 0) {
+				inbound_rules(c, family, ch->name, out);
+				inbound_jumps(c, ch->name, out);
 			} else {
+				if (strcmp(ch->name, RULESET_CHAIN_OUT) == 0 && wants_in(c))
+					synack_rules(c, out);
 				chain_rules(c, family, ch->name, out);
 				if (strcmp(ch->name, RULESET_CHAIN_OUT) == 0)
 					fprintf(out, "-I OUTPUT 1 -j %s\n", ch->name);

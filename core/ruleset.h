@@ -1,7 +1,8 @@
 /*
  * The kernel ruleset: rendered from the configuration and applied atomically
  * with iptables-restore / ip6tables-restore (one transaction per family), in
- * chains of our own (ZTDNS-OUT, ZTDNS-FWD) jumped to from OUTPUT / FORWARD.
+ * chains of our own (ZTDNS-OUT, ZTDNS-FWD; ZTDNS-IN, ZTDNS-WAN for flows the
+ * far side starts) jumped to from OUTPUT / FORWARD / INPUT.
  *
  * This kernel has the xt NFQUEUE target but not the nft "queue" expression,
  * so the iptables front-ends are used; they work over both the nft and the
@@ -22,6 +23,8 @@ struct conf;
 #define RULESET_CHAIN_DNS "ZTDNS-DNS" /* nat: LAN DNS redirected to the stub */
 #define RULESET_CHAIN_SPOOF                                                                        \
 	"ZTDNS-SPOOF" /* gateway: LAN packets from outside their interface's client subnets */
+#define RULESET_CHAIN_IN  "ZTDNS-IN"  /* host, sidecar: flows a peer starts (INPUT) */
+#define RULESET_CHAIN_WAN "ZTDNS-WAN" /* gateway: from the WAN side to the LAN */
 
 /* Write what ruleset_apply() would feed to iptables-restore (family AF_INET)
  * or ip6tables-restore (AF_INET6) on a system without our chains. */

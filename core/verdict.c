@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "core/crossing.h"
+#include "policy/conf.h"
 #include "policy/exceptions.h"
 
 static const char *const reason_names[VERDICT_REASON_COUNT] = {
@@ -20,6 +22,11 @@ static const char *const reason_names[VERDICT_REASON_COUNT] = {
     [VERDICT_SPOOFED_SOURCE] = "spoofed-source",
     [VERDICT_WRONG_LINK] = "wrong-link",
     [VERDICT_FOREIGN_RELATED] = "foreign-related",
+    [VERDICT_INBOUND_SERVICE] = "inbound-service",
+    [VERDICT_LISTENER] = "listener",
+    [VERDICT_INBOUND_UNLISTED] = "inbound-unlisted",
+    [VERDICT_SIMULTANEOUS_OPEN] = "simultaneous-open",
+    [VERDICT_CROSSING] = "crossing",
 };
 
 const char *verdict_reason_name(enum verdict_reason r)
@@ -29,7 +36,7 @@ const char *verdict_reason_name(enum verdict_reason r)
 
 bool verdict_reason_accepts(enum verdict_reason r)
 {
-	return r <= VERDICT_RELATED;
+	return r <= VERDICT_RELATED || r == VERDICT_INBOUND_SERVICE || r == VERDICT_LISTENER;
 }
 
 /* RFC 4861 §4.3/§4.4: an NS or NA is 24 bytes plus options, and the only
@@ -320,6 +327,108 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 	r->reason = VERDICT_NEVER_RESOLVED;
 }
 
+static bool service_matches(const struct conf_service *s, const struct packet_info *pkt)
+{
+	bool from = s->nfrom == 0;
+
+	if (s->proto != pkt->proto || s->port != pkt->dport)
+		return false;
+	if (s->to.len && !addr_prefix_contains(&s->to, &pkt->dst))
+		return false;
+	for (unsigned i = 0; !from && i < s->nfrom; i++)
+		from = addr_prefix_contains(&s->from[i], &pkt->src);
+	return from;
+}
+
+static void decide_inbound(const struct verdict_policy *p, const struct packet_info *pkt,
+			   uint64_t now_ms, struct verdict_result *r)
+{
+	/* In a scoped gateway the LAN client's own allowances count. */
+	const struct addr *scope = p->scoped ? &pkt->dst : NULL;
+	const struct prefix *ex;
+	enum allowset_result ar;
+
+	/* Before anything that accepts: a crossing SYN is a simultaneous open
+	 * toward an address nothing proved, whatever the services say. */
+	if (p->crossing && pkt->proto == IPPROTO_TCP &&
+	    crossing_match(p->crossing, &pkt->dst, pkt->dport, &pkt->src, pkt->sport, now_ms)) {
+		r->reason = VERDICT_CROSSING;
+		return;
+	}
+	ex = p->exceptions ? exceptions_match(p->exceptions, &pkt->src) : NULL;
+	if (ex) {
+		r->subnet = *ex;
+		r->reason = VERDICT_EXCEPTION;
+		return;
+	}
+	/* No link check: the LAN client is the destination here, and the
+	 * peer on the WAN side cannot choose the client's link. */
+	ar = allowset_probe(p->allowset, scope, &pkt->src, now_ms, &r->view.expires_ms,
+			    &r->view.source, NULL, true);
+	if (ar != ALLOWSET_HIT && scope &&
+	    allowset_probe(p->allowset, NULL, &pkt->src, now_ms, &r->view.expires_ms,
+			   &r->view.source, NULL, true) == ALLOWSET_HIT) {
+		ar = ALLOWSET_HIT;
+		scope = NULL;
+	}
+	if (ar == ALLOWSET_HIT) {
+		if (p->want_details)
+			allowset_lookup(p->allowset, scope, &pkt->src, now_ms, &r->view, false);
+		r->reason = r->view.source == ALLOWSET_MANUAL ? VERDICT_MANUAL : VERDICT_LEARNED;
+		return;
+	}
+	for (unsigned i = 0; i < p->nservices; i++) {
+		if (service_matches(&p->services[i], pkt)) {
+			r->reason = VERDICT_INBOUND_SERVICE;
+			return;
+		}
+	}
+	r->reason = VERDICT_INBOUND_UNLISTED;
+}
+
+static void finish(const struct verdict_policy *p, struct verdict_result *r)
+{
+	r->accept = verdict_reason_accepts(r->reason);
+	if (!r->accept && !p->enforce) {
+		r->accept = true;
+		r->would_deny = true;
+	}
+}
+
+static void reset(struct verdict_result *r)
+{
+	/* Break-glass opens outbound flows only (README, break-glass): a
+	 * flow a peer starts never depends on a lookup that could fail. */
+	r->break_glass = false;
+	r->would_deny = false;
+	r->expired_ago_ms = 0;
+	r->view.nnames = 0;
+	r->view.names[0] = '\0';
+	r->view.server[0] = '\0';
+}
+
+void verdict_decide_inbound(const struct verdict_policy *p, const struct packet_info *pkt,
+			    uint64_t now_ms, struct verdict_result *r)
+{
+	reset(r);
+	if (!pkt)
+		r->reason = VERDICT_UNPARSABLE;
+	else
+		decide_inbound(p, pkt, now_ms, r);
+	finish(p, r);
+}
+
+void verdict_decide_synack(const struct verdict_policy *p, const struct packet_info *pkt,
+			   bool owned, struct verdict_result *r)
+{
+	reset(r);
+	if (!pkt || pkt->proto != IPPROTO_TCP || (pkt->tcp_flags & 0x12) != 0x12)
+		r->reason = VERDICT_UNPARSABLE; /* the ruleset queues only SYN-ACKs */
+	else
+		r->reason = owned ? VERDICT_SIMULTANEOUS_OPEN : VERDICT_LISTENER;
+	finish(p, r);
+}
+
 void verdict_decide(const struct verdict_policy *p, const struct packet_info *pkt,
 		    const struct addr *client, uint64_t now_ms, struct verdict_result *r)
 {
@@ -330,24 +439,17 @@ void verdict_decide_link(const struct verdict_policy *p, const struct packet_inf
 			 const struct addr *client, const struct verdict_link *link,
 			 uint64_t now_ms, struct verdict_result *r)
 {
-	r->would_deny = false;
-	r->break_glass = false;
-	r->expired_ago_ms = 0;
-	r->view.nnames = 0;
-	r->view.names[0] = '\0';
-	r->view.server[0] = '\0';
+	reset(r);
 	if (!pkt)
 		r->reason = VERDICT_UNPARSABLE;
 	else
 		decide(p, pkt, client, link, now_ms, r);
-	r->accept = verdict_reason_accepts(r->reason);
-	if (!r->accept && now_ms < p->open_until_ms) {
+	if (!verdict_reason_accepts(r->reason) && now_ms < p->open_until_ms) {
 		/* The operator opened the network for a while: logged as such,
 		 * with the reason this flow would have been denied for. */
 		r->accept = true;
 		r->break_glass = true;
-	} else if (!r->accept && !p->enforce) {
-		r->accept = true;
-		r->would_deny = true;
+		return;
 	}
+	finish(p, r);
 }

@@ -14,6 +14,8 @@
 #include "core/packet.h"
 
 struct exceptions;
+struct conf_service;
+struct crossing;
 
 enum verdict_reason {
 	/* accepts */
@@ -28,10 +30,17 @@ enum verdict_reason {
 	VERDICT_OTHER_CLIENT,
 	VERDICT_OVER_CAP,
 	VERDICT_UNPARSABLE,
-	VERDICT_NEVER_LEARN, /* an answer carried it, but its class never opens a flow */
+	VERDICT_NEVER_LEARN,	 /* an answer carried it, but its class never opens a flow */
 	VERDICT_SPOOFED_SOURCE,	 /* gateway: source not in the arrival interface's subnets */
 	VERDICT_WRONG_LINK,	 /* gateway: the allowance is bound to another link address */
 	VERDICT_FOREIGN_RELATED, /* gateway: an ICMP error about someone else's flow */
+	/* flows the far side started (after the others: the numbers above
+	 * are unchanged) */
+	VERDICT_INBOUND_SERVICE,   /* accept: inbound.services / gateway.port_forwards */
+	VERDICT_LISTENER,	   /* accept: a listener's SYN-ACK (no socket owner) */
+	VERDICT_INBOUND_UNLISTED,  /* deny: nothing proved the peer, no service lists it */
+	VERDICT_SIMULTANEOUS_OPEN, /* deny: a SYN-ACK from a connecting socket */
+	VERDICT_CROSSING,	   /* deny (gateway): crosses a SYN we denied */
 	VERDICT_REASON_COUNT
 };
 
@@ -79,6 +88,12 @@ struct verdict_policy {
 	const struct exceptions *exceptions;
 	struct verdict_infra infra[VERDICT_MAX_INFRA];
 	unsigned ninfra;
+	/* Flows the far side starts: host/sidecar services (to this machine)
+	 * or gateway port forwards (to LAN clients); borrowed, like the tables
+	 * above. crossing (gateway): recently denied outbound SYNs, or NULL. */
+	const struct conf_service *services;
+	unsigned nservices;
+	const struct crossing *crossing;
 
 	/* Break-glass (core/breakglass.h): before this time (allowset_now_ms),
 	 * a deny is turned into an accept. 0: closed. */
@@ -89,9 +104,9 @@ struct verdict_result {
 	bool accept;	 /* what to tell the kernel */
 	bool would_deny; /* audit mode turned a deny into this accept */
 	enum verdict_reason reason;
-	struct prefix subnet;	   /* VERDICT_EXCEPTION */
-	struct allowset_view view; /* LEARNED, MANUAL, EXPIRED, OTHER_CLIENT */
-	uint64_t expired_ago_ms;   /* VERDICT_EXPIRED */
+	struct prefix subnet;		 /* VERDICT_EXCEPTION */
+	struct allowset_view view;	 /* LEARNED, MANUAL, EXPIRED, OTHER_CLIENT */
+	uint64_t expired_ago_ms;	 /* VERDICT_EXPIRED */
 	struct allowset_refusal refusal; /* OVER_CAP, NEVER_LEARN: what the stub removed */
 
 	/* An open break-glass turned a deny into this accept (reason is what
@@ -129,6 +144,26 @@ void verdict_link_fill(struct verdict_link *l, uint32_t indev, const uint8_t *hw
 
 /* Is this an ICMP or ICMPv6 error message (it quotes another packet)? */
 bool verdict_is_icmp_error(const struct packet_info *pkt);
+
+/* Decide for the first packet of a flow the far side started: a peer's
+ * packet to this machine (INPUT) or, in a gateway, from the WAN side to a
+ * LAN client. The peer (pkt->src) is judged: an exception, an allowance
+ * (the unset scope, or in a scoped gateway the LAN client pkt->dst's) or a
+ * listed service (p->services, matched on proto, dport, pkt->dst for port
+ * forwards and the from subnets) accepts; a TCP SYN that crosses one the
+ * gateway denied (p->crossing) is refused first, whatever the services say.
+ * Same contract as verdict_decide(). */
+void verdict_decide_inbound(const struct verdict_policy *p, const struct packet_info *pkt,
+			    uint64_t now_ms, struct verdict_result *r);
+
+/* Decide for a TCP SYN-ACK this machine sends on a flow the peer started
+ * (the ruleset queues them, conntrack reply direction). owned: NFQUEUE gave
+ * the sending socket's uid, which the kernel does only for a full socket: a
+ * socket that connect()ed and got the peer's SYN (simultaneous open), or a
+ * TCP Fast Open listener; a listener's SYN-ACK comes from a request socket
+ * (or none, with syncookies) and carries no owner. */
+void verdict_decide_synack(const struct verdict_policy *p, const struct packet_info *pkt,
+			   bool owned, struct verdict_result *r);
 
 /* "learned", "exception", ..., "unparsable". */
 const char *verdict_reason_name(enum verdict_reason r);

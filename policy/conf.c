@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1537,6 +1538,114 @@ static void conf_key_private(struct conf_ctx *x, const char *key, const char *pa
 	conf_path_pop(x, old);
 }
 
+/* ---- inbound services, port forwards ------------------------------------ */
+
+static const char *const conf_service_protos[] = {"tcp", "udp"};
+
+/* A CIDR prefix (or a bare address) at the current path into *out. */
+static int conf_prefix_value(struct conf_ctx *x, json_t *v, struct prefix *out)
+{
+	char q[CONF_QUOTE_LEN];
+
+	if (!json_is_string(v)) {
+		conf_err(x, "expected an address or CIDR prefix string, got %s", conf_type_name(v));
+		return -1;
+	}
+	if (addr_prefix_parse(json_string_value(v), out) < 0) {
+		conf_err(x, "%s is not an address or a CIDR prefix with host bits zero",
+			 conf_quote(json_string_value(v), q, sizeof(q)));
+		return -1;
+	}
+	return 0;
+}
+
+/* One {"proto", "port", "from", and for a port forward "to"}. */
+static void conf_service_one(struct conf_ctx *x, json_t *e, bool forward, struct conf_service *s)
+{
+	static const char *const keys_in[] = {"proto", "port", "from", NULL};
+	static const char *const keys_fwd[] = {"to", "proto", "port", "from", NULL};
+	json_t *from = json_object_get(e, "from"), *to = json_object_get(e, "to");
+	json_int_t port = 0;
+	int proto = -1;
+
+	memset(s, 0, sizeof(*s));
+	if (!json_is_object(e)) {
+		conf_err(x, "expected an object, got %s", conf_type_name(e));
+		return;
+	}
+	conf_check_keys(x, e, forward ? keys_fwd : keys_in);
+	if (!json_object_get(e, "proto"))
+		conf_missing(x, "proto", "(\"tcp\" or \"udp\")");
+	else if (conf_get_enum(x, e, "proto", conf_service_protos, ARRAY_SIZE(conf_service_protos),
+			       &proto) > 0)
+		s->proto = proto == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+	if (!json_object_get(e, "port"))
+		conf_missing(x, "port", "(1..65535)");
+	else if (conf_get_int(x, e, "port", 1, 65535, &port) > 0)
+		s->port = (uint16_t)port;
+	if (forward) {
+		if (!to) {
+			conf_missing(x, "to", "(the LAN client's address or subnet)");
+		} else {
+			size_t old = conf_path_key(x, "to");
+
+			conf_prefix_value(x, to, &s->to);
+			conf_path_pop(x, old);
+		}
+	}
+	if (from) {
+		size_t old = conf_path_key(x, "from");
+		size_t n = conf_array(x, from, CONF_MAX_SERVICE_FROM, "subnets are");
+
+		for (size_t i = 0; i < n; i++) {
+			size_t o2 = conf_path_index(x, i);
+
+			if (conf_prefix_value(x, json_array_get(from, i), &s->from[s->nfrom]) == 0)
+				s->nfrom++;
+			conf_path_pop(x, o2);
+		}
+		conf_path_pop(x, old);
+	}
+}
+
+/* obj[key]: a list of services (an empty list is fine: none). */
+static void conf_service_list(struct conf_ctx *x, json_t *obj, const char *key, bool forward,
+			      struct conf_service *out, unsigned *nout)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t old, n;
+
+	if (!v)
+		return;
+	old = conf_path_key(x, key);
+	if (!json_is_array(v)) {
+		conf_err(x, "expected an array, got %s", conf_type_name(v));
+		goto out;
+	}
+	n = json_array_size(v);
+	if (n > CONF_MAX_SERVICES) {
+		conf_err(x, "has %zu elements, at most %d are allowed", n, CONF_MAX_SERVICES);
+		n = CONF_MAX_SERVICES;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t o2 = conf_path_index(x, i);
+
+		conf_service_one(x, json_array_get(v, i), forward, &out[*nout]);
+		(*nout)++;
+		conf_path_pop(x, o2);
+	}
+out:
+	conf_path_pop(x, old);
+}
+
+static void conf_inbound(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"services", NULL};
+
+	conf_check_keys(x, o, keys);
+	conf_service_list(x, o, "services", false, c->services, &c->nservices);
+}
+
 /* client_identities[i].interface: an identity is chosen by the interface a
  * query arrived on as well as by its source, so a source forged on another
  * interface never picks it. With gateway.lan it is required, and the subnet
@@ -1742,6 +1851,7 @@ static void conf_gateway(struct conf_ctx *x, json_t *o, struct conf *c)
 					   "shared_allowances",
 					   "client_identities",
 					   "lan_may_reach_servers",
+					   "port_forwards",
 					   NULL};
 	json_t *ids = json_object_get(o, "client_identities");
 	json_t *lan = json_object_get(o, "lan");
@@ -1776,6 +1886,7 @@ static void conf_gateway(struct conf_ctx *x, json_t *o, struct conf *c)
 		}
 		conf_path_pop(x, old);
 	}
+	conf_service_list(x, o, "port_forwards", true, c->forwards, &c->nforwards);
 	if (ids) {
 		size_t oi = conf_path_key(x, "client_identities");
 		size_t nids = conf_array(x, ids, CONF_MAX_IDENTITIES, "identities are");
@@ -1847,11 +1958,28 @@ static const struct {
 
 static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 {
-	static const char *const keys[] = {
-	    "mode",	  "enforce",	"servers",	  "client_cert", "client_key",
-	    "exceptions", "listen",	"queue",	  "limits",	 "ttl",
-	    "log",	  "control",	"ruleset",	  "gateway",	 "state",
-	    "metrics",	  "privileges", "nat64_prefixes", "allow_large_exceptions", "listen_any", NULL};
+	static const char *const keys[] = {"mode",
+					   "enforce",
+					   "servers",
+					   "client_cert",
+					   "client_key",
+					   "exceptions",
+					   "listen",
+					   "queue",
+					   "limits",
+					   "ttl",
+					   "log",
+					   "control",
+					   "ruleset",
+					   "gateway",
+					   "state",
+					   "metrics",
+					   "privileges",
+					   "nat64_prefixes",
+					   "allow_large_exceptions",
+					   "listen_any",
+					   "inbound",
+					   NULL};
 	int mode = -1;
 	json_t *o;
 	int cert, key;
@@ -1903,6 +2031,22 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		size_t old = conf_path_key(x, "gateway");
 
 		conf_gateway(x, o, c);
+		conf_path_pop(x, old);
+	}
+
+	o = json_object_get(root, "inbound");
+	if (o && mode == CONF_MODE_GATEWAY) {
+		size_t old = conf_path_key(x, "inbound");
+
+		/* The gateway's own INPUT is not ours to filter; what comes from
+		 * the WAN side toward the LAN is gateway.port_forwards. */
+		conf_err(x, "not used in gateway mode (flows from the WAN side toward the LAN "
+			    "are gateway.port_forwards)");
+		conf_path_pop(x, old);
+	} else if ((o = conf_get_object(x, root, "inbound"))) {
+		size_t old = conf_path_key(x, "inbound");
+
+		conf_inbound(x, o, c);
 		conf_path_pop(x, old);
 	}
 
@@ -2074,6 +2218,33 @@ static json_t *conf_json_server(const struct conf_server *s)
 	return o;
 }
 
+static json_t *conf_json_services(const struct conf_service *s, unsigned n, bool forward)
+{
+	json_t *arr = json_array();
+	char pb[PREFIX_STRLEN];
+
+	for (unsigned i = 0; i < n; i++) {
+		json_t *o = json_object(), *from = json_array();
+
+		if (forward)
+			json_object_set_new(
+			    o, "to", json_string(addr_prefix_format(&s[i].to, pb, sizeof(pb))));
+		json_object_set_new(o, "proto",
+				    json_string(s[i].proto == IPPROTO_TCP ? "tcp" : "udp"));
+		json_object_set_new(o, "port", json_integer(s[i].port));
+		for (unsigned j = 0; j < s[i].nfrom; j++)
+			json_array_append_new(
+			    from, json_string(addr_prefix_format(&s[i].from[j], pb, sizeof(pb))));
+		/* An empty list would be refused on reload: absent means any. */
+		if (s[i].nfrom)
+			json_object_set_new(o, "from", from);
+		else
+			json_decref(from);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 void conf_dump(const struct conf *c, FILE *f)
 {
 	json_t *root = json_object(), *arr, *o;
@@ -2176,6 +2347,13 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(o, "deny_action", json_string(conf_deny_names[c->deny_action]));
 	json_object_set_new(root, "ruleset", o);
 
+	if (c->mode != CONF_MODE_GATEWAY) {
+		o = json_object();
+		json_object_set_new(o, "services",
+				    conf_json_services(c->services, c->nservices, false));
+		json_object_set_new(root, "inbound", o);
+	}
+
 	if (c->mode == CONF_MODE_GATEWAY) {
 		o = json_object();
 		arr = json_array();
@@ -2206,6 +2384,8 @@ void conf_dump(const struct conf *c, FILE *f)
 				    json_boolean(c->lan_may_reach_servers));
 		json_object_set_new(o, "enforce_output", json_boolean(c->gateway_enforce_output));
 		json_object_set_new(o, "shared_allowances", json_boolean(c->shared_allowances));
+		json_object_set_new(o, "port_forwards",
+				    conf_json_services(c->forwards, c->nforwards, true));
 		if (c->nidentities) {
 			arr = json_array();
 			for (unsigned i = 0; i < c->nidentities; i++) {

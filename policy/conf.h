@@ -28,6 +28,8 @@
 #define CONF_MAX_LAN_IFACES    8
 #define CONF_MAX_LAN_SUBNETS   16 /* client subnets per LAN interface */
 #define CONF_MAX_IDENTITIES    16
+#define CONF_MAX_SERVICES      64 /* inbound.services, gateway.port_forwards */
+#define CONF_MAX_SERVICE_FROM  16 /* "from" subnets of one service */
 #define CONF_MAX_ERRORS	       64
 #define CONF_ERR_LEN	       512
 
@@ -87,6 +89,17 @@ struct conf_identity {
 	char *client_key;
 };
 
+/* A flow the far side may start: inbound.services (host, sidecar: to this
+ * machine, to.len 0) or gateway.port_forwards (to a LAN client or subnet).
+ * nfrom 0: from any source. */
+struct conf_service {
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port;
+	struct prefix to;
+	struct prefix from[CONF_MAX_SERVICE_FROM];
+	unsigned nfrom;
+};
+
 struct conf {
 	char *path; /* the file it came from (copied) */
 	enum conf_mode mode;
@@ -143,6 +156,10 @@ struct conf {
 	bool keep_on_stop;		   /* ruleset.keep_on_stop, default false */
 	enum conf_deny_action deny_action; /* ruleset.deny_action, default drop */
 
+	/* host and sidecar: inbound.services, default none */
+	struct conf_service services[CONF_MAX_SERVICES];
+	unsigned nservices;
+
 	/* gateway mode only */
 	char *lan_ifaces[CONF_MAX_LAN_IFACES];
 	unsigned nlan_ifaces;
@@ -156,6 +173,8 @@ struct conf {
 	bool shared_allowances;	     /* default false: per-client scoping */
 	struct conf_identity identities[CONF_MAX_IDENTITIES]; /* gateway.client_identities */
 	unsigned nidentities;
+	struct conf_service forwards[CONF_MAX_SERVICES]; /* gateway.port_forwards */
+	unsigned nforwards;
 };
 
 struct conf_errors {

@@ -70,18 +70,30 @@ def cmd_serve(a):
 
     udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    # Answer from the address the datagram was sent to (IPV6_PKTINFO, which
+    # Linux also honours for IPv4-mapped peers): a multi-homed responder that
+    # lets routing pick the source sends a datagram conntrack cannot pair
+    # with the request, which a client judging inbound flows drops.
+    udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     udp.bind(("::", a.udp))
     udp.settimeout(0.5)
     log_line(fh, lock, "ready tcp=%d udp=%d" % (a.tcp, a.udp))
     deadline = time.monotonic() + a.max_seconds
     while time.monotonic() < deadline:
         try:
-            data, peer = udp.recvfrom(2048)
+            data, anc, _, peer = udp.recvmsg(2048, socket.CMSG_SPACE(20))
         except socket.timeout:
             continue
         log_line(fh, lock, "udp %s:%s %s" % (peer[0], peer[1],
                                              data.decode("utf-8", "replace").strip()))
-        udp.sendto(data, peer)
+        # in6_pktinfo: the destination address, ifindex 0 (routing chooses).
+        pkt = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, d[:16] + bytes(4))
+               for lvl, typ, d in anc
+               if lvl == socket.IPPROTO_IPV6 and typ == socket.IPV6_PKTINFO and len(d) >= 20]
+        try:
+            udp.sendmsg([data], pkt, 0, peer)
+        except OSError as e:
+            log_line(fh, lock, "udp-error %s:%s %s" % (peer[0], peer[1], e))
     return 0
 
 

@@ -9,6 +9,7 @@
 #include "policy/conf.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -428,6 +429,30 @@ static const struct {
      "gateway.wan: unknown key"},
     {"{'mode':'sidecar','servers':[" DOH "],'gateway':{'lan_interfaces':['eth1']}}",
      "gateway: only allowed when mode is \"gateway\" (mode is \"sidecar\")"},
+    /* inbound.services, gateway.port_forwards */
+    {HOST(",'inbound':{'services':[{'port':22}]}"), "inbound.services[0].proto: required"},
+    {HOST(",'inbound':{'services':[{'proto':'tcp'}]}"), "inbound.services[0].port: required"},
+    {HOST(",'inbound':{'services':[{'proto':'sctp','port':22}]}"),
+     "inbound.services[0].proto: \"sctp\" is not one of \"tcp\", \"udp\""},
+    {HOST(",'inbound':{'services':[{'proto':'tcp','port':0}]}"),
+     "inbound.services[0].port: 0 is out of range 1..65535"},
+    {HOST(",'inbound':{'services':[{'proto':'tcp','port':22,'from':[]}]}"),
+     "inbound.services[0].from: must not be empty"},
+    {HOST(",'inbound':{'services':[{'proto':'tcp','port':22,'from':['10.0.0.1/8']}]}"),
+     "inbound.services[0].from[0]: \"10.0.0.1/8\" is not an address or a CIDR prefix"},
+    {HOST(",'inbound':{'services':[{'proto':'tcp','port':22,'to':'192.0.2.1'}]}"),
+     "inbound.services[0].to: unknown key"},
+    {HOST(",'inbound':{'services':{}}"), "inbound.services: expected an array"},
+    {HOST(",'inbound':{'listen':[]}"), "inbound.listen: unknown key"},
+    {"{'mode':'gateway','servers':[" DOH
+     "],'gateway':{'lan_interfaces':['a']},'inbound':{'services':[]}}",
+     "inbound: not used in gateway mode"},
+    {"{'mode':'gateway','servers':[" DOH
+     "],'gateway':{'lan_interfaces':['a'],'port_forwards':[{'proto':'tcp','port':80}]}}",
+     "gateway.port_forwards[0].to: required"},
+    {"{'mode':'gateway','servers':[" DOH
+     "],'gateway':{'lan_interfaces':['a'],'port_forwards':[{'to':'x','proto':'tcp','port':80}]}}",
+     "gateway.port_forwards[0].to: \"x\" is not an address"},
     /* values are escaped in messages */
     {HOST(",'b\\u0001d':1"), "b\\x01d: unknown key"},
     {HOST(",'exceptions':['1\\\"2']"), "exceptions[0]: \"1\\\"2\" is not an IP address"},
@@ -1118,6 +1143,10 @@ static bool conf_same(const struct conf *a, const struct conf *b)
 	for (unsigned i = 0; i < a->nlan_ifaces; i++)
 		if (strcmp(a->lan_ifaces[i], b->lan_ifaces[i]))
 			return false;
+	if (!SAME(nservices) || !SAME(nforwards) ||
+	    memcmp(a->services, b->services, sizeof(a->services[0]) * a->nservices) != 0 ||
+	    memcmp(a->forwards, b->forwards, sizeof(a->forwards[0]) * a->nforwards) != 0)
+		return false;
 	return true;
 #undef SAME
 #undef SAMESTR
@@ -1176,6 +1205,41 @@ static void test_round_trip(void)
 	c = expect_good("{'mode':'host','servers':[" DOT "],'exceptions':['2a00::/16']}");
 	if (c) {
 		round_trip(c, "dot");
+		conf_free(&c);
+	}
+	c = expect_good("{'mode':'sidecar','servers':[" DOT
+			"],'inbound':{'services':[{'proto':'tcp','port':22,'from':['198.51.100.0/"
+			"24','2001:db8::/32']},{'proto':'udp','port':51820}]}}");
+	if (c) {
+		char pb[PREFIX_STRLEN];
+
+		CHECK(c->nservices == 2 && c->services[0].proto == IPPROTO_TCP &&
+		      c->services[0].port == 22 && c->services[0].nfrom == 2 &&
+		      c->services[1].proto == IPPROTO_UDP && c->services[1].nfrom == 0 &&
+		      c->services[1].to.len == 0);
+		CHECK_STREQ(addr_prefix_format(&c->services[0].from[1], pb, sizeof(pb)),
+			    "2001:db8::/32");
+		d = dump_string(c);
+		CHECK(strstr(d, "\"port\": 51820") != NULL);
+		free(d);
+		round_trip(c, "inbound");
+		conf_free(&c);
+	}
+	c = expect_good(HOST(""));
+	CHECK(c && c->nservices == 0); /* default: no services */
+	conf_free(&c);
+	c = expect_good("{'mode':'gateway','servers':[" DOT
+			"],'gateway':{'lan_interfaces':['a'],'port_forwards':[{'to':'192.0.2.10',"
+			"'proto':'tcp','port':443,'from':['203.0.113.0/24']},{'to':'2001:db8:a::/"
+			"64','proto':'udp','port':53}]}}");
+	if (c) {
+		char pb[PREFIX_STRLEN];
+
+		CHECK(c->nforwards == 2 && c->forwards[0].port == 443 &&
+		      c->forwards[0].nfrom == 1 && c->forwards[1].proto == IPPROTO_UDP);
+		CHECK_STREQ(addr_prefix_format(&c->forwards[0].to, pb, sizeof(pb)),
+			    "192.0.2.10/32");
+		round_trip(c, "port forwards");
 		conf_free(&c);
 	}
 }

@@ -6,7 +6,9 @@
 
 #include "check.h"
 #include "core/allowset.h"
+#include "core/crossing.h"
 #include "core/verdict.h"
+#include "policy/conf.h"
 #include "policy/exceptions.h"
 
 static struct packet_info pkt(const char *src, const char *dst, uint8_t proto, uint16_t sport,
@@ -415,6 +417,210 @@ int main(void)
 		allowset_free(&as);
 	}
 
+	/* Flows the far side starts: the peer (source) is judged. Host
+	 * services: tcp 22 from 198.51.100.0/24 and 2001:db8:5::/48, udp 51820
+	 * from anywhere. */
+	{
+		struct conf_service sv[2] = {0};
+		struct verdict_policy in = pol;
+		static const struct {
+			const char *src, *dst;
+			uint8_t proto;
+			uint16_t sport, dport;
+			enum verdict_reason want;
+		} irows[] = {
+		    /* an exception subnet or an allowance holds the peer */
+		    {"203.0.113.5", "192.0.2.1", IPPROTO_TCP, 40000, 8080, VERDICT_EXCEPTION},
+		    {"198.51.100.10", "192.0.2.1", IPPROTO_UDP, 443, 5000, VERDICT_LEARNED},
+		    {"198.51.100.11", "192.0.2.1", IPPROTO_TCP, 40000, 7, VERDICT_MANUAL},
+		    {"2001:db8::10", "2001:db8::1", IPPROTO_TCP, 40000, 7, VERDICT_LEARNED},
+		    /* a listed service, from a listed source */
+		    {"198.51.100.99", "192.0.2.1", IPPROTO_TCP, 40000, 22, VERDICT_INBOUND_SERVICE},
+		    {"2001:db8:5:1::9", "2001:db8::1", IPPROTO_TCP, 40000, 22,
+		     VERDICT_INBOUND_SERVICE},
+		    {"192.0.2.99", "192.0.2.1", IPPROTO_UDP, 40000, 51820, VERDICT_INBOUND_SERVICE},
+		    {"2001:db8:9::9", "2001:db8::1", IPPROTO_UDP, 4, 51820,
+		     VERDICT_INBOUND_SERVICE},
+		    /* the same port from another source, protocol or port */
+		    {"192.0.2.99", "192.0.2.1", IPPROTO_TCP, 40000, 22, VERDICT_INBOUND_UNLISTED},
+		    {"2001:db8:6::9", "2001:db8::1", IPPROTO_TCP, 40000, 22,
+		     VERDICT_INBOUND_UNLISTED},
+		    {"198.51.100.99", "192.0.2.1", IPPROTO_UDP, 40000, 22,
+		     VERDICT_INBOUND_UNLISTED},
+		    {"198.51.100.99", "192.0.2.1", IPPROTO_TCP, 40000, 23,
+		     VERDICT_INBOUND_UNLISTED},
+		    {"192.0.2.99", "192.0.2.1", IPPROTO_UDP, 40000, 51821,
+		     VERDICT_INBOUND_UNLISTED},
+		    /* an expired allowance no longer admits its address */
+		    {"198.51.100.12", "192.0.2.1", IPPROTO_TCP, 443, 7, VERDICT_INBOUND_UNLISTED},
+		    /* the IPv4-mapped form of a source in the subnet is another key */
+		    {"::ffff:198.51.100.99", "::ffff:192.0.2.1", IPPROTO_TCP, 1, 22,
+		     VERDICT_INBOUND_UNLISTED},
+		    /* ICMP echo from a stranger */
+		    {"192.0.2.99", "192.0.2.1", IPPROTO_ICMP, 0, 0, VERDICT_INBOUND_UNLISTED},
+		};
+
+		sv[0].proto = IPPROTO_TCP;
+		sv[0].port = 22;
+		addr_prefix_parse("198.51.100.0/24", &sv[0].from[0]);
+		addr_prefix_parse("2001:db8:5::/48", &sv[0].from[1]);
+		sv[0].nfrom = 2;
+		sv[1].proto = IPPROTO_UDP;
+		sv[1].port = 51820;
+		in.services = sv;
+		in.nservices = 2;
+		for (size_t i = 0; i < sizeof(irows) / sizeof(irows[0]); i++) {
+			struct packet_info p = pkt(irows[i].src, irows[i].dst, irows[i].proto,
+						   irows[i].sport, irows[i].dport);
+
+			verdict_decide_inbound(&in, &p, now, &r);
+			CHECK_MSG(r.reason == irows[i].want,
+				  "inbound row %zu (%s -> %s:%u): got %s", i, irows[i].src,
+				  irows[i].dst, irows[i].dport, verdict_reason_name(r.reason));
+			CHECK_MSG(r.accept == verdict_reason_accepts(irows[i].want),
+				  "inbound row %zu accept", i);
+		}
+		/* No services at all (the default): only proven peers. */
+		in.nservices = 0;
+		{
+			struct packet_info p =
+			    pkt("198.51.100.99", "192.0.2.1", IPPROTO_TCP, 1, 22);
+
+			verdict_decide_inbound(&in, &p, now, &r);
+			CHECK(r.reason == VERDICT_INBOUND_UNLISTED && !r.accept);
+			/* audit: would deny */
+			in.enforce = false;
+			verdict_decide_inbound(&in, &p, now, &r);
+			CHECK(r.reason == VERDICT_INBOUND_UNLISTED && r.accept && r.would_deny);
+			in.enforce = true;
+			/* break-glass opens outbound flows only */
+			in.open_until_ms = now + 1000;
+			verdict_decide_inbound(&in, &p, now, &r);
+			CHECK(r.reason == VERDICT_INBOUND_UNLISTED && !r.accept && !r.break_glass);
+			p.tcp_flags = 0x12;
+			verdict_decide_synack(&in, &p, true, &r);
+			CHECK(!r.accept && !r.break_glass);
+			in.open_until_ms = 0;
+		}
+		verdict_decide_inbound(&in, NULL, now, &r);
+		CHECK(r.reason == VERDICT_UNPARSABLE && !r.accept);
+	}
+
+	/* SYN-ACKs a peer's SYN gets: a listener's (no owner) passes, a
+	 * connecting socket's (owner: simultaneous open) never, whatever the
+	 * services; anything but a SYN-ACK here is refused. */
+	{
+		struct packet_info p = pkt("192.0.2.1", "192.0.2.99", IPPROTO_TCP, 22, 40000);
+
+		p.tcp_flags = 0x12;
+		verdict_decide_synack(&pol, &p, false, &r);
+		CHECK(r.reason == VERDICT_LISTENER && r.accept);
+		verdict_decide_synack(&pol, &p, true, &r);
+		CHECK(r.reason == VERDICT_SIMULTANEOUS_OPEN && !r.accept);
+		p.tcp_flags = 0x10;
+		verdict_decide_synack(&pol, &p, false, &r);
+		CHECK(!r.accept);
+		p = pkt("192.0.2.1", "192.0.2.99", IPPROTO_UDP, 22, 40000);
+		p.tcp_flags = 0x12;
+		verdict_decide_synack(&pol, &p, false, &r);
+		CHECK(!r.accept);
+		verdict_decide_synack(&pol, NULL, false, &r);
+		CHECK(!r.accept);
+	}
+
+	/* Gateway port forwards and the crossing SYN. Client 198.18.1.10
+	 * forwards tcp 7005 to anyone; its SYN from 7005 to 192.0.2.222:9000
+	 * was denied. */
+	{
+		struct conf_service fw = {0};
+		struct verdict_policy g = pol;
+		struct crossing *cr = crossing_new(120000);
+		struct addr cl, peer, other;
+		struct packet_info p;
+
+		CHECK(cr != NULL);
+		fw.proto = IPPROTO_TCP;
+		fw.port = 7005;
+		addr_prefix_parse("198.18.1.10", &fw.to);
+		g.services = &fw;
+		g.nservices = 1;
+		g.scoped = true;
+		g.crossing = cr;
+		addr_parse("198.18.1.10", &cl);
+		addr_parse("192.0.2.222", &peer);
+		addr_parse("198.18.1.11", &other);
+		p = pkt("192.0.2.222", "198.18.1.10", IPPROTO_TCP, 9000, 7005);
+		verdict_decide_inbound(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_INBOUND_SERVICE && r.accept);
+		crossing_record(cr, &cl, 7005, &peer, 9000, now);
+		verdict_decide_inbound(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_CROSSING && !r.accept);
+		/* even from an exception subnet or an allowed peer */
+		p = pkt("203.0.113.77", "198.18.1.10", IPPROTO_TCP, 9000, 7005);
+		crossing_record(cr, &cl, 7005, &p.src, 9000, now);
+		verdict_decide_inbound(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_CROSSING);
+		/* another source port, another client: not crossing */
+		p = pkt("192.0.2.222", "198.18.1.10", IPPROTO_TCP, 9001, 7005);
+		verdict_decide_inbound(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_INBOUND_SERVICE);
+		p = pkt("192.0.2.222", "198.18.1.11", IPPROTO_TCP, 9000, 7005);
+		verdict_decide_inbound(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_INBOUND_UNLISTED); /* not forwarded to .11 */
+		/* the record ages out */
+		p = pkt("192.0.2.222", "198.18.1.10", IPPROTO_TCP, 9000, 7005);
+		verdict_decide_inbound(&g, &p, now + 120001, &r);
+		CHECK(r.reason == VERDICT_INBOUND_SERVICE);
+		/* a scoped gateway: the client's own allowance admits its peer */
+		allowset_add(g.allowset, &cl, &peer, now + 60000, ALLOWSET_LEARNED, "w.example",
+			     NULL, now);
+		p = pkt("192.0.2.222", "198.18.1.10", IPPROTO_UDP, 53, 5000);
+		verdict_decide_inbound(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_LEARNED && r.accept);
+		p = pkt("192.0.2.222", "198.18.1.11", IPPROTO_UDP, 53, 5000);
+		verdict_decide_inbound(&g, &p, now, &r);
+		CHECK(r.reason == VERDICT_INBOUND_UNLISTED); /* another client's */
+		allowset_remove(g.allowset, &cl, &peer);
+		crossing_free(&cr);
+		CHECK(cr == NULL);
+	}
+
+	/* The crossing table is bounded; a full set fails closed. */
+	{
+		struct crossing *cr = crossing_new(1000);
+		struct crossing_stats st;
+		struct addr cl, peer;
+		unsigned evicted_hits = 0;
+
+		addr_parse("198.18.1.10", &cl);
+		addr_parse("203.0.113.2", &peer);
+		/* Same client port, ever more peer ports: one set fills. */
+		for (unsigned i = 0; i < CROSSING_WAYS + 3; i++)
+			crossing_record(cr, &cl, 7005, &peer, (uint16_t)(1000 + i), now);
+		crossing_get_stats(cr, now, &st);
+		CHECK(st.recorded == CROSSING_WAYS + 3);
+		CHECK(st.evicted == 3);
+		CHECK(st.sets_failing_closed == 1);
+		/* the evicted tuples still count as crossing, and any other
+		 * peer to that client port too, until they would have expired */
+		for (unsigned i = 0; i < 3; i++)
+			evicted_hits +=
+			    crossing_match(cr, &cl, 7005, &peer, (uint16_t)(1000 + i), now + 10);
+		CHECK(evicted_hits == 3);
+		CHECK(crossing_match(cr, &cl, 7005, &peer, 5555, now + 10));
+		CHECK(!crossing_match(cr, &cl, 7005, &peer, 5555, now + 1001));
+		crossing_get_stats(cr, now + 1001, &st);
+		CHECK(st.sets_failing_closed == 0);
+		/* a retransmitted SYN refreshes its record, no eviction */
+		crossing_record(cr, &cl, 7006, &peer, 1, now);
+		crossing_record(cr, &cl, 7006, &peer, 1, now + 500);
+		crossing_get_stats(cr, now, &st);
+		CHECK(st.evicted == 3);
+		CHECK(crossing_match(cr, &cl, 7006, &peer, 1, now + 1400));
+		crossing_free(&cr);
+		crossing_free(&cr); /* NULL-safe */
+	}
+
 	for (unsigned i = 0; i < VERDICT_REASON_COUNT; i++)
 		CHECK(verdict_reason_name(i)[0] != 'u' || i == VERDICT_UNPARSABLE);
 	CHECK_STREQ(verdict_reason_name(VERDICT_NEVER_RESOLVED), "never-resolved");
@@ -422,6 +628,12 @@ int main(void)
 	CHECK(verdict_reason_accepts(VERDICT_RELATED) &&
 	      !verdict_reason_accepts(VERDICT_SPOOFED_SOURCE));
 	CHECK_STREQ(verdict_reason_name(VERDICT_REASON_COUNT), "unknown");
+	CHECK_STREQ(verdict_reason_name(VERDICT_SIMULTANEOUS_OPEN), "simultaneous-open");
+	CHECK(verdict_reason_accepts(VERDICT_INBOUND_SERVICE) &&
+	      verdict_reason_accepts(VERDICT_LISTENER));
+	CHECK(!verdict_reason_accepts(VERDICT_INBOUND_UNLISTED) &&
+	      !verdict_reason_accepts(VERDICT_SIMULTANEOUS_OPEN) &&
+	      !verdict_reason_accepts(VERDICT_CROSSING));
 
 	exceptions_free((struct exceptions **)&pol.exceptions);
 	allowset_free(&pol.allowset);
