@@ -314,7 +314,7 @@ daemon_stop
 
 # ================================================================== run 2
 echo "# (4) the allowset full (limits.learned_max 16)"
-conf_write "$ZT_TMP/r2.json" '"limits":{"learned_max":16}'
+conf_write "$ZT_TMP/r2.json" '"limits":{"learned_max":16,"learned_per_client":16}'
 daemon_start "R2" "$ZT_TMP/r2.json" || exit 1
 bad=0
 for i in $(seq 101 116); do
