@@ -648,7 +648,10 @@ tmin=$(sed -n 's/.*timeout_min=\([0-9.-]*\).*/\1/p' <<<"$out")
 if awk -v a="$tmin" -v b="$tmax" 'BEGIN { exit !(a >= 1.3 && b <= 2.5) }'; then
 	ok "(F5) upstream_timeout_ms 1500: the queries let through got SERVFAIL after $tmin..$tmax s"
 else not_ok "(F5) upstream_timeout_ms 1500: SERVFAIL at the timeout" "$out"; fi
-check_eq "(F5) after the slow period, the stub answers again" "NOERROR 198.51.100.10" "$(dnsq web.test)"
+# The server is in back-off after the timeouts (issue 12: recovery takes up
+# to its back-off): answered again within 15 s.
+web_ok() { [ "$(dnsq web.test)" = "NOERROR 198.51.100.10" ]; }
+check "(F5) after the slow period, the stub answers again (within 15 s)" wait_for 15 web_ok
 daemon_stop
 
 # CNAME depth: unbound's local-data does not chase CNAMEs, so the chains
@@ -659,7 +662,7 @@ conf_write "$ZT_TMP/f5c.json" '"limits":{"cname_depth":2}'
 sed -i 's#"address":"192.0.2.53","tls_name":"pdns.test"#"address":"192.0.2.55","tls_name":"evil.test"#' "$ZT_TMP/f5c.json"
 if daemon_start F5-cname "$ZT_TMP/f5c.json"; then
 	c0=$(st dns.chain_errors)
-	check_eq "(F5) cname_depth 2: chain.test (1 CNAME)" "NOERROR 198.51.100.21 198.51.100.22" "$(dnsq chain.test)"
+	check_eq "(F5) cname_depth 2: chain.test (1 CNAME; the off-chain .22 removed, invariant 7)" "NOERROR 198.51.100.21" "$(dnsq chain.test)"
 	check_eq "(F5) cname_depth 2: the end of a 1-CNAME chain is learned" learned "$(reason 198.51.100.21)"
 	check_eq "(F5) cname_depth 2: deep8.test (8 CNAMEs) -> SERVFAIL" SERVFAIL "$(dnsq deep8.test)"
 	check_eq "(F5) cname_depth 2: chain_errors +1" "$((c0 + 1))" "$(st dns.chain_errors)"

@@ -145,8 +145,9 @@ need=(/usr/sbin/ztdnsd /usr/sbin/ztdnsctl /lib/systemd/system/ztdnsd.service
 absent=()
 for f in "${need[@]}"; do grep -qxF "$f" <<<"$contents" || absent+=("$f"); done
 check_eq "package contains binaries, unit, configuration, man pages, docs" "" "${absent[*]:-}"
-check_eq "/etc/ztdns/ztdns.json is the one conffile" "/etc/ztdns/ztdns.json" \
-	"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles 2>/dev/null)"
+check_eq "the conffiles are the configuration and the logrotate file" \
+	"/etc/logrotate.d/ztdns /etc/ztdns/ztdns.json" \
+	"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles 2>/dev/null | sort | tr '\n' ' ' | sed 's/ $//')"
 check_eq "package ships nothing from the test tree" "" "$(grep -E 'test_|fuzz_|/test/' <<<"$contents")"
 
 if lintian --fail-on error,warning "$deb" >"$ZT_TMP/lintian.log" 2>&1; then

@@ -94,4 +94,8 @@ sed 's/"user": "nobody"/"user": "no-such-user-zt"/' "$W/ztdns.json" >"$W/nouser.
 ip netns exec "$C" "$ZTD" -f -c "$W/nouser.json" >"$W/nouser.log" 2>&1
 check_eq "an unknown user stops the start (exit 1)" 1 "$?"
 check "and says why" grep -q 'cannot become user "no-such-user-zt"' "$W/nouser.log"
-check_fail "and leaves no rules" bash -c "ip netns exec $C iptables -S | grep -q ZTDNS"
+# A failed start never opens the network: with no ruleset in place, it
+# installs the lockdown (t_lifecycle.sh), which the operator then removes.
+check "and leaves the lockdown (installed: none was there)" bash -c "ip netns exec $C iptables -S | grep -q -- '-A OUTPUT -j ZTDNS-OUT'"
+check "ztdnsd --remove-ruleset removes it" ip netns exec "$C" "$ZTD" --remove-ruleset -c "$W/nouser.json"
+check_fail "and no rule is left" bash -c "ip netns exec $C iptables -S | grep -q ZTDNS"
