@@ -23,7 +23,7 @@
 #       counted by the daemon as infra; an "MLD report" to a global address
 #       does not leave;
 #   (6) the rendered ruleset: on-link prefixes from the routing table,
-#       nothing for the routed one.
+#       nothing for the routed one; a prefix added later after SIGHUP.
 #
 # Topology (namespaces made here, removed on every exit path):
 #   llc$$ (client, ztdnsd)  c0 192.0.2.1/24, 2001:db8:1::1/64
@@ -212,6 +212,13 @@ check_eq "(6) every ipv6-icmp ACCEPT is toward fe80::/10, ff02::/16 or an on-lin
 		grep -cv -e '-d fe80::/10' -e '-d ff02::/16' -e '-d 2001:db8:1::/64 -o c0')"
 check "(6) MLD is queued to the daemon, not accepted in the kernel" \
 	grep -q -- "-A ZTDNS-OUT -d ff02::/16 -p ipv6-icmp -m icmp6 --icmpv6-type 143 -m hl --hl-eq 1 -j NFQUEUE --queue-num $QNUM" <<<"$rs"
+
+# A prefix that appears later is rendered at the next reload (SIGHUP).
+ns_addr "$C" c0 2001:db8:2::1/64
+late_rule() { ns_exec "$C" ip6tables-save | grep -q -- "-A ZTDNS-OUT -d 2001:db8:2::/64 -o c0 -p ipv6-icmp"; }
+check_fail "(6) a prefix added after the start is not rendered before a reload" late_rule
+kill -HUP "$ZTD_PID"
+check "(6) after SIGHUP, NS/NA toward the new on-link 2001:db8:2::/64 are accepted" wait_for 10 late_rule
 
 echo "# (1) NS behind Mobility/HIP/Shim6 with hop limit 255 toward a global address"
 for k in mobility hip shim6; do
