@@ -648,10 +648,12 @@ tmin=$(sed -n 's/.*timeout_min=\([0-9.-]*\).*/\1/p' <<<"$out")
 if awk -v a="$tmin" -v b="$tmax" 'BEGIN { exit !(a >= 1.3 && b <= 2.5) }'; then
 	ok "(F5) upstream_timeout_ms 1500: the queries let through got SERVFAIL after $tmin..$tmax s"
 else not_ok "(F5) upstream_timeout_ms 1500: SERVFAIL at the timeout" "$out"; fi
-# The server is in back-off after the timeouts (issue 12: recovery takes up
-# to its back-off): answered again within 15 s.
-web_ok() { [ "$(dnsq web.test)" = "NOERROR 198.51.100.10" ]; }
-check "(F5) after the slow period, the stub answers again (within 15 s)" wait_for 15 web_ok
+# A name whose address is still allowed: the table is full, so a new one
+# could not be learned and would be SERVFAIL (invariant 7: the answer is a
+# subset of the allowset). Within 15 s: the server may be in back-off after
+# the timeouts (issue 12).
+renew_ok() { [[ "$(dnsq n1.test)" == "NOERROR "* ]]; }
+check "(F5) after the slow period, the stub answers again (a renewal, within 15 s)" wait_for 15 renew_ok
 daemon_stop
 
 # CNAME depth: unbound's local-data does not chase CNAMEs, so the chains
