@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ztdnsctl: talk to ztdnsd over its control socket. One JSON request per
  * line, one JSON response per line (core/commands.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ztdnsd: the ztdns daemon. A thin main(): arguments, configuration check,
  * then core/daemon.c does the work.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * IP addresses and prefixes as plain values: parse, format, compare, classify.
  * IPv4 keeps its 4 bytes at the start of b[] and zeroes the rest, so two equal

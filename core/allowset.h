@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The allowset: a lock-free hash (liburcu rculfhash) of addresses a flow may
  * be opened to, keyed by (scope, address). Scope is the unset address in host

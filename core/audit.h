@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Audit aggregation: in audit mode every would-deny verdict is counted by
  * (destination, port, protocol, uid), in a bounded table, so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control commands, answered from the daemon's state:
  *   {"cmd":"status"}                         counters, readiness

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control socket: a unix stream socket speaking JSON, one request object
  * per line, one response object per line. Only root and one configured uid

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Gateway: the outbound TCP SYNs the verdict denied in the last minutes, so
  * that a SYN from the WAN side that crosses one (a simultaneous open: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The daemon's parts wired onto one libev loop: configuration, allowset,
  * exceptions, NFQUEUE readers, ruleset, control socket, signals, timers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The opt-in kernel fast path (ruleset.fast_path): learned destinations are
  * mirrored into ipsets with a timeout equal to their allowance, and a rule

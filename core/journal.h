@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The warm-restart journal: the unexpired allowances, written atomically
  * (temporary file, fsync, rename) periodically and on stop, and read back at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Host and sidecar: the sockets that wait for peers (TCP listeners, bound
  * UDP sockets) on addresses other than loopback whose port no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Daemon logging: levels, stderr on a terminal or in the foreground, syslog
  * otherwise, and rate limiting for anything on a hot path. The level is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Prometheus text exposition (format 0.0.4) on a local endpoint: a loopback
  * TCP port or a unix socket (metrics.listen). A minimal HTTP/1.0 responder:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The kernel's neighbour table (ARP / NDP) as the gateway stub reads it: the
  * link-layer address a LAN client's IP address resolves to on the interface

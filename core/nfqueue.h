@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * One NFQUEUE on the libev loop: bind (libmnl-based nfq_nlmsg_* API, every
  * configuration message acknowledged and checked), read packets, hand each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * systemd's notification protocol (sd_notify(3)) without libsystemd: one
  * datagram to $NOTIFY_SOCKET. READY=1 once the rules, the queues and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The on-link prefixes: one RTM_GETROUTE dump over a NETLINK_ROUTE socket
  * (libmnl), filtered to the routes without a gateway. Nothing is cached:

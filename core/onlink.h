@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The IPv6 on-link prefixes of the main routing table, read by netlink:
  * where an NS or NA to a global address is neighbour discovery (a NUD probe

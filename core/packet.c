@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The packet header parser for the verdict path. The input is what NFQUEUE
  * copies in copy-packet mode (about 128 bytes), so the buffer is usually

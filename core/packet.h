@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The packet header parser for the verdict path: from the first bytes of an
  * IPv4 or IPv6 packet (as NFQUEUE copies them) to the facts a verdict needs.

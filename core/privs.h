@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Capabilities the daemon passes on. ztdnsd runs iptables-restore as a child;
  * when it is not root but holds CAP_NET_ADMIN (a sidecar, a systemd unit

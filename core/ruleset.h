@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The kernel ruleset: rendered from the configuration and applied atomically
  * with iptables-restore / ip6tables-restore (one transaction per family), in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Running the netfilter tools (iptables-restore, ipset): no shell, a fixed
  * search path, input on stdin, bounded output collected.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Small helpers shared by every module: no state, no functions. */
 #ifndef ZTDNS_UTIL_H
 #define ZTDNS_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The verdict: a pure function from the facts of one packet, the allowset,
  * the exceptions and the mode to (accept or deny, reason). No I/O, no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The verdict log: one line per verdict, JSON (one object per line) or a
  * readable text form. Lines are buffered and written out once per loop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * DoH client: libcurl multi_socket on the libev loop (the shape of curl's
  * docs/examples/evhiperfifo.c): curl tells us which sockets to watch

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * DoH client (RFC 8484): DNS messages POSTed over HTTP/2 to one Protective
  * DNS server, with libcurl's multi_socket API driven by the caller's libev

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * DNS over TLS client (RFC 7858) on the libev loop. See dot.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * DNS over TLS client (RFC 7858) for one Protective DNS server, on the
  * libev loop: non-blocking TCP connect and TLS handshake, RFC 7766 §8

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Who owns a local socket: the uid of the process that opened the socket a
  * query came from, found with sock_diag (NETLINK_SOCK_DIAG, an exact

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The local DNS stub: plain DNS in from applications (UDP and TCP, RFC 1035
  * §4.2, RFC 7766), the Protective DNS servers out (dns/upstream.c, encrypted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * TLS helpers for the encrypted upstreams (see tls.h). OpenSSL's error queue
  * is per thread and sticky: it is cleared before every call whose failure we

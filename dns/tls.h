@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * TLS helpers shared by the encrypted upstreams: a client SSL_CTX built from
  * a server's configuration, the peer name to check, and the identity check

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Upstream: the Protective DNS servers as one service. It picks a server by
  * priority and health, sends a query over that server's encrypted transport

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * DNS wire format: the parser trusts no count, no length and no pointer from
  * the peer. Every read goes through a bound that was checked first; names are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * DNS messages on the wire: parse and build, never reading or writing past a
  * checked length (RFC 1035 §4, RFC 3596 AAAA, RFC 6891 EDNS, RFC 9460

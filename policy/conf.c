@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The configuration parser. The JSON is walked once, key by key, into a fresh
  * struct conf that starts with every default filled in; each value is checked

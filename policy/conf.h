@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The configuration: one JSON file parsed (jansson) into a fresh struct conf,
  * validated as a whole, then handed to the daemon. Nothing is half-applied: a

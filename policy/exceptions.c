@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Exception subnets as one binary trie per address family. A lookup walks at
  * most 32 or 128 nodes and remembers the last node that ends a prefix, so the

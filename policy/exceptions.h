@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Static exception subnets: longest-prefix match over IPv4 and IPv6.
  * Built once from the config, then read-only; a reload builds a new one and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Configure and build ztdns into BUILD_DIR (default ./build). Extra arguments
 # go to cmake, e.g. -DZTDNS_SANITIZE=ON.
 set -euo pipefail

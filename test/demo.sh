@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The demo lab: installs what is needed, builds, and shows ztdns at work in
 # two network namespaces. Nothing leaves this machine; everything it creates
 # is removed on exit.

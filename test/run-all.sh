@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The whole test suite: dependencies, build, unit tests, integration tests
 # (root, network namespaces), unit and integration tests again under
 # ASan+UBSan, and a 60 s run of every fuzzer. Exits non-zero on any failure.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install every build and test dependency of ztdns on Debian 12, idempotently.
 # Run as root. Installs nothing that is already there; never starts services.
 set -euo pipefail

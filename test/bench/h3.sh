@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 # h3.sh — figure H3 of run.sh (sourced): DNS stub throughput of ztdns against
 # its peers, all forwarding to the same local Protective DNS server (the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # plot.sh RAWDIR OUT.png — connect-latency CDFs per configuration (gnuplot).
 # RAWDIR holds cdf-CFG-rROUND-KIND.dat files ("latency_us fraction") written
 # by connload --cdf; the round with the median p50 of each configuration is

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """report.py RAWDIR OUT.md — the table of figures of test/bench/run.sh.
 
 Reads RAWDIR/runs.tsv (one line per measurement: cfg round kind cps p50 p99

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run.sh — the ztdns benchmark suite (issue 6). Root; builds (ztdnsd, ztdnsctl,
 # connload, allowset_bench), makes its own
 # namespaces, measures, prints a table and writes test/bench/results/.

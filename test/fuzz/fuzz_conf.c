@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * conf_parse() on arbitrary bytes. Beyond "no crash, no leak", it checks the
  * parser's contract: a refusal always says why and yields no struct, and an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz doh_response_check(), the judge of every DoH HTTP response. Input
  * layout: 2 bytes HTTP status (big endian), 1 byte selecting max (0: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz the answer filter (invariant 7): parse the input as an answer, keep
  * only the addresses whose last byte is even, filter. abort() if the output

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for core/onlink's route dump parser: any bytes as one
  * netlink receive buffer. Whatever it keeps must be a prefix the ruleset may

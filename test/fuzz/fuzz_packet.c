@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for core/packet: any bytes in, and when the parser says
  * PACKET_OK, the result must agree with the bytes (abort() otherwise, so the

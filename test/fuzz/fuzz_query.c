@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz the stub side: parse the input as a client's query, decide the
  * answer as the stub does (wire_query_rcode), build the error response into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fuzz the upstream side: parse the input as an answer, then extract the
  * chain for the question it carries, as the stub does after

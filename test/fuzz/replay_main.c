@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Without libFuzzer, each fuzz target links this main(): it feeds every file
  * of the corpus directories given on the command line to the target once, so

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build every libFuzzer target (clang, ASan+UBSan) and run each for SECONDS
 # (default 60) on a scratch copy of its committed corpus. A crash fails the
 # run and leaves its input in build-fuzz/crashes/: keep it under

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """evildns.py — a DNS server that answers crafted, partly hostile messages,
 for the ztdns integration tests (python3 standard library only).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """TCP simultaneous open for t_inbound.sh (no third-party modules, bounded).
 
   app  --port P --peer HOST:Q --seconds S [--listen] --log FILE

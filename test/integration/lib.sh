@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 # lib.sh — shared helpers for the ztdns integration tests (root, network
 # namespaces). Source it from a t_*.sh; it installs the EXIT/INT/TERM trap.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A real Protective DNS server for tests: unbound answering only the names it
 # is given (everything else NXDOMAIN, no recursion, no outbound queries), over
 # DoT and DoH (HTTP/2) with a certificate from test/integration/pki.sh, and

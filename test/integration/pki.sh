@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Test PKI for the Protective DNS lab: a CA, server certificates for given
 # names/IPs, client certificates, and a second unrelated CA (to prove that a
 # wrong CA or pin is refused). Everything is generated fresh by each test.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_adversarial.sh BUILD_DIR — adversarial scenarios of issue 5 against a
 # host-mode ztdnsd, each judged at the far end (per-destination counters in
 # the server namespace's raw PREROUTING chain: every packet that arrives on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_answers.sh BUILD_DIR — issue 10 §4, DESIGN.md invariant 7: every address
 # an application receives from the stub is in the allowset at that moment.
 # Against a real unbound Protective DNS server (DoT), a host-mode ztdnsd:

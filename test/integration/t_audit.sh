@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Audit mode: every would-deny is accepted (the far end sees it) and logged
 # with its reason, and `ztdnsctl audit-report` aggregates the events and
 # proposes an exceptions block that `ztdnsd --check` accepts.

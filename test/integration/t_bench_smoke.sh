@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_bench_smoke.sh BUILD_DIR — the benchmark harness works (issue 6): every
 # configuration of test/bench/run.sh once, for about a second each, in its
 # own namespaces. No timing is judged here: only that every part runs, every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_dns.sh BUILD_DIR — integration test of the Protective DNS path (host mode):
 # the local stub, DoH and DoT to real servers, allow-before-answer, what an
 # answer may and may not teach, server identity, mTLS, failover, TTL expiry,

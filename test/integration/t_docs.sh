@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Every configuration the README shows passes `ztdnsd --check`, and so does
 # the example in packaging/: documentation that does not work is a bug.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_doh.sh BUILD_DIR — integration test of the DoH client (dns/doh.c) through
 # its driver test/tools/doh_query, against a real unbound (DoH over HTTP/2)
 # and a real nginx (mTLS terminator).

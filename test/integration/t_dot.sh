@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_dot.sh BUILD_DIR — the DoT client (dns/dot.c, dns/tls.c) against real
 # servers, driven by BUILD_DIR/dot_query (test/tools/dot_query.c).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_enforce.sh BUILD_DIR — integration test of the enforcement core (host mode).
 #
 # Topology (two namespaces made here, removed on every exit path):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The opt-in kernel fast path: learned destinations mirrored into ipsets
 # with their allowance as timeout, accepted in the kernel before NFQUEUE.
 # Judged at the far end, and by the queue's own packet counter.

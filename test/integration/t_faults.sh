@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_faults.sh BUILD_DIR — fault injection of issue 5 against a host-mode
 # ztdnsd with a real Protective DNS server (unbound over DoT), every outcome
 # judged at the far end (per-destination counters in the raw PREROUTING chain

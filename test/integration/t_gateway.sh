@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_gateway.sh BUILD_DIR — integration test of gateway mode: LAN clients
 # behind a router that runs ztdnsd (FORWARD and OUTPUT enforced, plain DNS from
 # the LAN redirected to the stub, allowances scoped per client, client

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_inbound.sh BUILD_DIR — flows the far side starts (DESIGN.md invariant 9):
 # no two-way traffic with a peer nothing proved, simultaneous open included.
 #

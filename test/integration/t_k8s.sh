@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The container packaging: the Kubernetes manifest is the native sidecar it
 # claims to be (and its configuration passes ztdnsd --check), and the
 # Dockerfile is multi-stage, slim, non-root, with only runtime libraries.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_linklocal.sh BUILD_DIR — what stays on the link under lockdown (issue 10,
 # section 6): neighbour discovery, MLD and IGMP, judged at the far end.
 #

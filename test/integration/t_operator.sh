@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_operator.sh BUILD_DIR — lab debugging and operator features (host mode),
 # judged at the far end: (a) the JSON verdict log, (b) ztdnsctl watch (live,
 # filters, a watcher that never reads does not stall the daemon), (c) explain

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Operations: readiness and watchdog over sd_notify, the Prometheus endpoint
 # (counters move with real traffic), and warm restart from the journal (a
 # flow to an address learned before a restart is allowed after it without a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_packaging.sh BUILD_DIR — the Debian package, the systemd unit and the man
 # pages (root).
 #

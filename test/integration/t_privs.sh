@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Least privilege: started as root with privileges.user, ztdnsd runs as that
 # user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only (bounding set empty,
 # CAP_NET_ADMIN ambient for its iptables-restore children), no_new_privs and

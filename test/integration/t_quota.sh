@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_quota.sh BUILD_DIR — issue 10 §5: one client cannot starve the others.
 # Host mode, a real Protective DNS server (unbound over DoT), two local users
 # on the same machine (every local application asks from 127.0.0.1, so the

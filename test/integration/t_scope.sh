@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_scope.sh BUILD_DIR — a gateway client's scope cannot be forged (DESIGN.md
 # invariant 10, issue 10 section 3): allowances are bound to the LAN interface
 # and the MAC address of the client's lookup, sources must be in their

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # t_sidecar.sh BUILD_DIR — sidecar mode without a container engine: a pod is a
 # network namespace; ztdnsd runs inside it as a NON-ROOT user holding only
 # CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (what the Kubernetes manifest in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # ztdnsd under valgrind (issue 5: "a daemon run under valgrind shows no
 # definite leaks"): the real daemon in a client namespace, a real unbound over
 # DoT and DoH (two servers), real work on every path an operator touches

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ztforge.py: IPv4 packets with a source address of our choosing, for the
 gateway scope tests (t_scope.sh). Raw sockets with IP_HDRINCL: the kernel
 sends them from this namespace's own interface and MAC address, which is

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Small network helper for the ztdns integration tests (no third-party modules).
 
 Subcommands (every one bounded in time):

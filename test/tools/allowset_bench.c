@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * allowset_bench: micro-benchmark of core/allowset (figure H5 of
  * test/bench/run.sh).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * connload: the load generator of the benchmark suite (test/bench/run.sh).
  *

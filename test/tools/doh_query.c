@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * doh_query: drive dns/doh.c against a real server, for the integration
  * tests and by hand.

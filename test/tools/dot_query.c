@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * dot_query: drive dns/dot.c against a real DoT server, for
  * test/integration/t_dot.sh.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The unit tests' whole framework: CHECK() counts, main() ends with
  * CHECK_DONE() which prints "N passed, N failed" and sets the exit code.

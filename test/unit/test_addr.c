@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * core/addr: the never-learn table (addr_never_learn). Every class at its
  * boundaries, directed broadcast of local subnets, and every IPv6 form that

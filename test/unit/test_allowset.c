@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Allowset: insert, lookup, refresh, expiry, sweep, bound, names, and one
  * writer with several concurrent readers. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Audit aggregation: counting by key, ordering, the bound, the proposal. */
 #include <netinet/in.h>
 

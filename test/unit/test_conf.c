@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The configuration parser: a table of bad documents, each with the error
  * (file, JSON path, reason) it must produce, every numeric bound probed just

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* policy/conf: the "nat64_prefixes" key (RFC 6052 §2.2 lengths, IPv6 only,
  * host bits zero, at most ADDR_NAT64_MAX), with the JSON path in errors,
  * and its round trip through conf_dump(). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests of dns/doh.c without a server: the response judge as a table,
  * the start-up refusals, argument checks, the in-flight bound, cancellation

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests for dns/tls.c and the parts of dns/dot.c that need no server:
  * the SPKI pin against the value the openssl tool computes for a freshly

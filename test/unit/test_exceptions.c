@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Exception subnets: longest-prefix match over hand-picked overlaps and
  * boundaries, then thousands of random lookups checked against a linear scan.

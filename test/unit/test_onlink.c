@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * core/onlink: which routes of a netlink dump are on-link prefixes. The
  * messages are built here with libmnl as the kernel sends them, one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests for core/packet: tables of raw packets with the exact fields
  * expected, then two sweeps over every valid packet: truncated at every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * core/allowset's memory of refused addresses (what the stub removed from an
  * answer, DESIGN.md invariant 7) and the verdict reasons it gives: over-cap

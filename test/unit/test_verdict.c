@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Verdict reasons: one table row per rule of verdict_decide(). */
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * dns/wire: tables of raw messages (offsets in the comments), then sweeps
  * over them: every truncation, single-byte mutations, every output size.

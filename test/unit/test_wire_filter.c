@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * dns/wire: the answer filter (wire_filter_answer), DESIGN.md invariant 7.
  * Hand-built answers with compression pointers that lead into the records

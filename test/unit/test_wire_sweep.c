@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * dns/wire, deterministic sweeps (issue 5): a generator of valid answers
  * (fixed seed, so every run sees the same bytes), each with the REFERENCE set

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """advnet.py — hostile traffic for the ztdns adversarial and fault tests
 (python3 standard library only; raw sockets need CAP_NET_RAW, the tests run
 as root inside their own namespaces). Every command is bounded in packets and
