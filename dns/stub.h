@@ -68,13 +68,13 @@ struct stub_stats {
 	uint64_t answers_emptied;     /* SERVFAIL: none of what was asked was left */
 	uint64_t filter_errors;	      /* SERVFAIL: the filtered answer could not be built */
 	uint64_t never_learn[ADDR_CLASS__COUNT]; /* never-learn addresses seen, by class */
-	uint64_t local_prefixes_dropped; /* interface prefixes past ADDR_LOCAL_MAX */
-	uint64_t scope_refused;	  /* gateway: REFUSED, source not in the arrival
-				   * interface's client subnets (or no interface) */
-	uint64_t scope_no_neigh;  /* gateway: SERVFAIL, no usable neighbour entry
-				   * (MAC) for the source on that interface */
-	uint64_t pending;	  /* in flight now */
-	uint64_t tcp_open;	  /* TCP connections open now */
+	uint64_t local_prefixes_dropped;	 /* interface prefixes past ADDR_LOCAL_MAX */
+	uint64_t scope_refused;			 /* gateway: REFUSED, source not in the arrival
+						  * interface's client subnets (or no interface) */
+	uint64_t scope_no_neigh;		 /* gateway: SERVFAIL, no usable neighbour entry
+						  * (MAC) for the source on that interface */
+	uint64_t pending;			 /* in flight now */
+	uint64_t tcp_open;			 /* TCP connections open now */
 };
 
 /* Open every configured listener and answer on loop. c, up and as must

@@ -5,8 +5,7 @@
 #include "check.h"
 #include "core/audit.h"
 
-static struct addr A(const char *s)
-{
+static struct addr A(const char *s) {
 	struct addr a;
 
 	addr_parse(s, &a);
