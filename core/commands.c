@@ -520,6 +520,8 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 			json_object_set_new(
 			    o, "subnet",
 			    json_string(addr_prefix_format(&r.subnet, sub, sizeof(sub))));
+			if (r.group[0])
+				json_object_set_new(o, "group", json_string(r.group));
 		}
 		if (r.reason == VERDICT_LEARNED || r.reason == VERDICT_MANUAL ||
 		    r.reason == VERDICT_EXPIRED)

@@ -608,7 +608,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	log_set_level(syslog_level(c->log_level));
 
 	d->allowset = allowset_new(c->limits.learned_max, c->limits.names_per_addr);
-	d->exceptions = exceptions_new(c->exceptions, c->nexceptions);
+	d->exceptions = exceptions_from_conf(c);
 	d->audit = audit_new();
 	if (!d->allowset || !d->exceptions || !d->audit) {
 		log_err("out of memory");
@@ -872,7 +872,7 @@ int daemon_reload(struct daemon *d)
 	}
 	for (unsigned i = 0; i < errs->nwarn; i++)
 		log_warnx("%s", errs->warn[i]);
-	nex = exceptions_new(nc->exceptions, nc->nexceptions);
+	nex = exceptions_from_conf(nc);
 	if (!nex) {
 		rc = -ENOMEM;
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "out of memory");
