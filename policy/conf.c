@@ -1149,6 +1149,7 @@ static void conf_exceptions_file(struct conf_ctx *x, struct conf *c, unsigned id
 	const char *path = c->exceptions_files[idx];
 	char line[CONF_EXCEPTION_LINE_MAX + 2], at[48];
 	unsigned lineno = 0;
+	struct stat st;
 	int group;
 	FILE *f;
 
@@ -1157,8 +1158,17 @@ static void conf_exceptions_file(struct conf_ctx *x, struct conf *c, unsigned id
 		conf_err(x, "cannot read \"%s\": %s", path, strerror(errno));
 		return;
 	}
+	/* A regular file of bounded size: never a device or a FIFO that
+	 * would stall a reload. */
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONF_EXCEPTIONS_FILE_MAX) {
+		conf_err(x, "\"%s\" is not a regular file of at most %d bytes", path,
+			 CONF_EXCEPTIONS_FILE_MAX);
+		fclose(f);
+		return;
+	}
 	group = conf_exception_group_new(x, c, "", (int)idx);
-	while (group > 0 && fgets(line, sizeof(line), f)) {
+	while (group > 0 && lineno < CONF_EXCEPTIONS_FILE_MAX && fgets(line, sizeof(line), f)) {
 		size_t len = strlen(line), old;
 		char *s = line, *e;
 

@@ -26,6 +26,7 @@
 #define CONF_MAX_EXCEPTION_FILES  16
 #define CONF_GROUP_NAME_MAX	  32 /* bytes with the NUL */
 #define CONF_EXCEPTION_LINE_MAX	  256
+#define CONF_EXCEPTIONS_FILE_MAX  (1 << 20) /* bytes */
 /* Exceptions together larger than this are refused without
  * allow_large_exceptions: a /8 of IPv4 (in addresses), a /16 of IPv6 (in
  * /64s, as exceptions_coverage() counts). */

@@ -1271,6 +1271,8 @@ static void test_exception_groups(void)
 	expect_bad(js, "exceptions_files[1]: ");
 	snprintf(js, sizeof(js), HOST(",'exceptions_files':['%s/none.txt']"), dir);
 	expect_bad(js, "exceptions_files[0]: cannot read");
+	expect_bad(HOST(",'exceptions_files':['/dev/zero']"),
+		   "exceptions_files[0]: \"/dev/zero\" is not a regular file");
 	expect_bad(HOST(",'exceptions_files':['relative.txt']"),
 		   "exceptions_files[0]: \"relative.txt\" must be an absolute path");
 	unlink(path);
