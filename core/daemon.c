@@ -15,6 +15,7 @@
 #include "core/control.h"
 #include "core/crossing.h"
 #include "core/fastpath.h"
+#include "core/lifecycle.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -722,21 +723,22 @@ void daemon_run(struct daemon *d)
 
 void daemon_stop(struct daemon *d, bool clean)
 {
-	bool remove = clean && d->ready && d->rules_installed;
+	enum lifecycle_stop what = lifecycle_on_stop(clean, d->ready, d->rules_installed,
+						     d->conf && d->conf->keep_on_stop);
+	bool remove = what == LIFECYCLE_REMOVE;
 
 	if (d->ready && d->conf && d->conf->journal)
 		journal_save(d->allowset, d->conf->journal, &d->jst);
 	if (d->ready)
 		notify_send("STOPPING=1");
-	if (remove && d->conf && d->conf->keep_on_stop) {
+	if (what == LIFECYCLE_KEEP) {
 		log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
-		remove = false;
 	} else if (remove && ruleset_remove() < 0) {
 		log_err("could not remove the ruleset; new flows stay blocked");
 	} else if (!remove && d->conf) {
 		/* A failed start, or a stop before READY: the lockdown stays,
 		 * and goes in now if this run never installed it. */
-		if (!d->rules_installed && ruleset_lockdown(d->conf) < 0)
+		if (what == LIFECYCLE_LOCKDOWN_NEW && ruleset_lockdown(d->conf) < 0)
 			log_err("could not install the lockdown ruleset: new flows are NOT "
 				"blocked");
 		else
