@@ -449,3 +449,8 @@ unsigned cache_counters(const struct cache_stats *st, struct cache_counter *out)
 	out[i++] = (struct cache_counter){"negative_entries", st->negative_entries, true};
 	return i;
 }
+
+/* policy/conf.c bounds cache.max_entries and cache.max_bytes with these
+ * numbers (policy does not include dns/). */
+_Static_assert(CACHE_MAX_ENTRIES == 1048576, "cache.max_entries bound in policy/conf.c");
+_Static_assert(CACHE_ENTRY_MAX == 16384, "cache.max_bytes bound in policy/conf.c");
