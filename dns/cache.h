@@ -78,7 +78,9 @@ struct cache *cache_new(const struct cache_limits *lim, uint64_t seed);
 void cache_free(struct cache **c);
 
 /* Keep the answer m (parsed by wire_msg_parse(), its buffer is copied) for
- * key, replacing what key had. Returns 0, -ENODATA when the answer has no
+ * key, replacing what key had. m's compression pointers must lead only to
+ * names (wire_filter_answer() output): the TTL fields are rewritten in
+ * place, which must not change any name. Returns 0, -ENODATA when the answer has no
  * lifetime (not cached, counted), -E2BIG over CACHE_ENTRY_MAX, -ENOMEM.
  * server (may be NULL) is copied, cut at CACHE_SERVER_MAX - 1 bytes. */
 int cache_insert(struct cache *c, const struct cache_key *key, const struct wire_msg *m,

@@ -138,6 +138,7 @@ struct stub {
 	size_t nfate;
 	uint8_t filt[WIRE_MAX_MSG];
 	uint8_t out[WIRE_MAX_MSG + 2];
+	uint8_t cbuf[CACHE_ENTRY_MAX]; /* an answer re-encoded for the cache */
 	/* the never-learn table's local facts: interface subnets, NAT64 */
 	struct addr_local local;
 	uint64_t local_ms;
@@ -752,21 +753,38 @@ static void cache_key_of(const struct stub *s, const struct stub_pending *p, str
 		}
 }
 
-/* Keep m (learned and filtered for p) unless the filter cut it for p's
- * own reasons: an address refused for a full table or p's owner's quota
- * may be learned for the next client, which must not get less. */
+static bool keep_all(void *arg, const struct addr *a)
+{
+	(void)arg;
+	(void)a;
+	return true;
+}
+
+/* Keep m (learned and filtered for p, already sent: m->rr is reused here)
+ * unless the filter cut it for p's own reasons: an address refused for a
+ * full table or p's owner's quota may be learned for the next client,
+ * which must not get less. The copy kept is re-encoded (wire_filter_answer
+ * keeping everything): its compression pointers lead only to names, so the
+ * TTLs the cache rewrites in place change nothing else (a server's pointer
+ * into a TTL field would otherwise turn into another name). */
 static void cache_store(struct stub *s, struct stub_pending *p, const struct wire_msg *m,
 			const char *server)
 {
+	struct wire_filter_result fr;
 	struct cache_key k;
+	struct wire_msg c;
+	size_t len;
 
 	if (!s->cache)
 		return;
 	for (size_t i = 0; i < s->nfate; i++)
 		if (s->fate[i].why == STUB_FULL)
 			return;
+	if (wire_filter_answer(m, keep_all, NULL, s->cbuf, sizeof(s->cbuf), &len, &fr) != WIRE_OK ||
+	    wire_msg_parse(s->cbuf, len, s->rr, s->rr_max, &c) != WIRE_OK)
+		return; /* over CACHE_ENTRY_MAX, or not re-encodable: not kept */
 	cache_key_of(s, p, &k);
-	cache_insert(s->cache, &k, m, server, allowset_now_ms());
+	cache_insert(s->cache, &k, &c, server, allowset_now_ms());
 }
 
 /* Answer p from the cache. Invariant 2 holds for a hit as for a miss: the
@@ -879,8 +897,8 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 		}
 		s->st.answers_filtered++;
 	}
-	cache_store(s, p, &m, server);
 	send_answer(s, p, &m);
+	cache_store(s, p, &m, server);
 	goto done;
 fail:
 	reply_error(s, p->qbuf, p->qlen, rcode, p->edns, p->udp_fd, &p->peer, p->peerlen, p->tcp);
