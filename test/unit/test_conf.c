@@ -1125,9 +1125,9 @@ static bool conf_same(const struct conf *a, const struct conf *b)
 	    !SAMESTR(client_key) || !SAME(nexceptions) || !SAME(nlisten) || !SAME(queue_num) ||
 	    !SAME(queue_count) || !SAME(queue_maxlen) ||
 	    memcmp(&a->limits, &b->limits, sizeof(a->limits)) != 0 ||
-	    memcmp(&a->ttl, &b->ttl, sizeof(a->ttl)) != 0 ||
-	    memcmp(&a->cache, &b->cache, sizeof(a->cache)) != 0 || !SAME(log_level) ||
-	    !SAME(log_verdicts) || !SAMESTR(verdict_log) || !SAME(log_format) ||
+	    memcmp(&a->ttl, &b->ttl, sizeof(a->ttl)) != 0 || !SAME(cache.enabled) ||
+	    !SAME(cache.max_entries) || !SAME(cache.max_bytes) || !SAME(cache.negative_max) ||
+	    !SAME(log_level) || !SAME(log_verdicts) || !SAMESTR(verdict_log) || !SAME(log_format) ||
 	    !SAMESTR(control_socket) || !SAME(control_uid) || !SAME(keep_on_stop) ||
 	    !SAME(deny_action) || !SAME(nlan_ifaces) || !SAME(gateway_enforce_output) ||
 	    !SAME(shared_allowances))
@@ -1148,10 +1148,14 @@ static bool conf_same(const struct conf *a, const struct conf *b)
 			if (!addr_equal(&x->addrs[j], &y->addrs[j]))
 				return false;
 	}
-	for (unsigned i = 0; i < a->nexceptions; i++)
+	for (unsigned i = 0; i < a->nexceptions; i++) {
+		const char *ga = conf_exception_group(a, i), *gb = conf_exception_group(b, i);
+
 		if (a->exceptions[i].len != b->exceptions[i].len ||
-		    !addr_equal(&a->exceptions[i].addr, &b->exceptions[i].addr))
+		    !addr_equal(&a->exceptions[i].addr, &b->exceptions[i].addr) ||
+		    (ga ? !gb || strcmp(ga, gb) : gb != NULL))
 			return false;
+	}
 	for (unsigned i = 0; i < a->nlisten; i++)
 		if (a->listen[i].port != b->listen[i].port ||
 		    !addr_equal(&a->listen[i].addr, &b->listen[i].addr))
