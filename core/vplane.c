@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -323,10 +324,15 @@ int vplane_start(struct vplane *vp)
 	for (unsigned i = 0; i < vp->n; i++) {
 		struct vthread *t = vp->t[i];
 
+		char name[16];
+
 		rc = -pthread_create(&t->tid, NULL, thread_main, t);
 		if (rc < 0)
 			break;
 		t->started = true;
+		/* "ztverdict7": ps -T and /proc/PID/task/N/comm show which queue. */
+		snprintf(name, sizeof(name), "ztverdict%u", (unsigned)nfqueue_num(t->q));
+		pthread_setname_np(t->tid, name);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
