@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One NFQUEUE on the libev loop: bind (libmnl-based nfq_nlmsg_* API, every
- * configuration message acknowledged and checked), read packets, hand each
- * to a callback, and send the verdicts batched: many verdict messages in one
- * sendmsg(), flushed before the loop sleeps.
+ * One NFQUEUE, read on the libev loop or by the thread that owns it
+ * (core/vplane.c): bind (libmnl-based nfq_nlmsg_* API, every configuration
+ * message acknowledged and checked), read packets, hand each to a callback,
+ * and send the verdicts batched: many verdict messages in one sendmsg(),
+ * flushed after each read (and, on a loop, before it sleeps).
  *
  * Settings (DESIGN.md): copy only the first NFQUEUE_COPY_RANGE bytes,
  * NFQA_CFG_F_GSO and NFQA_CFG_F_UID_GID, never fail-open, queue length from
