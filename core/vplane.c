@@ -51,6 +51,7 @@ struct vplane {
 	struct snap_box *snap; /* RCU-protected */
 	int stop;
 	int watchers;
+	uint64_t last_check_ms; /* vplane_check(): when the loop last looked */
 	unsigned n;
 	struct vthread *t[VPLANE_MAX_THREADS];
 };
@@ -408,6 +409,12 @@ void vplane_sum(const struct vplane *vp, struct vplane_counters *c)
 
 int vplane_check(struct vplane *vp, uint64_t now_ms, unsigned *queue)
 {
+	/* The loop itself was late (a long reload, the process stopped and
+	 * continued): the threads may not have run since it woke. Start the
+	 * count again rather than blame them. */
+	bool fresh = vp->last_check_ms && now_ms - vp->last_check_ms > VPLANE_STALL_MS / 2;
+
+	vp->last_check_ms = now_ms;
 	for (unsigned i = 0; i < vp->n; i++) {
 		struct vthread *t = vp->t[i];
 		uint64_t beat = __atomic_load_n(&t->heartbeat, __ATOMIC_RELAXED);
@@ -415,7 +422,7 @@ int vplane_check(struct vplane *vp, uint64_t now_ms, unsigned *queue)
 		*queue = nfqueue_num(t->q);
 		if (__atomic_load_n(&t->dead, __ATOMIC_RELAXED))
 			return -EPIPE;
-		if (!t->seen || beat != t->seen_beat) {
+		if (!t->seen || beat != t->seen_beat || fresh) {
 			t->seen = true;
 			t->seen_beat = beat;
 			t->seen_ms = now_ms;

@@ -98,9 +98,10 @@ void vplane_sum(const struct vplane *vp, struct vplane_counters *c);
 
 /* Loop: are all threads alive and advancing? now_ms is allowset_now_ms().
  * Returns 0, or -EPIPE (a thread died) or -ETIMEDOUT (a heartbeat stood
- * still VPLANE_STALL_MS), with the thread's queue in *queue. A replay plane
- * never advances: it is reported stalled once VPLANE_STALL_MS have passed
- * since the previous call saw it move. */
+ * still VPLANE_STALL_MS, over calls at most VPLANE_STALL_MS / 2 apart: a
+ * loop that was late itself starts the count again), with the thread's
+ * queue in *queue. A replay plane never advances: called often enough, it
+ * is reported stalled once VPLANE_STALL_MS have passed. */
 int vplane_check(struct vplane *vp, uint64_t now_ms, unsigned *queue);
 
 unsigned vplane_count(const struct vplane *vp);
