@@ -348,12 +348,36 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 		notify_send("WATCHDOG=1");
 }
 
+/* The verdict threads only count their queue's errors: report new ones
+ * from here (rate-limited). */
+static void queue_errors_report(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		struct nfqueue_stats st;
+		uint64_t n;
+
+		nfqueue_get_stats(d->queues[i], &st);
+		n = st.enobufs + st.malformed + st.send_errors + st.nl_errors;
+		if (n == d->qerr_seen[i])
+			continue;
+		d->qerr_seen[i] = n;
+		log_ratelimited(
+		    LOG_WARNING,
+		    "nfqueue %u: %llu socket overruns (ENOBUFS), %llu malformed messages, "
+		    "%llu failed verdict sends, %llu refused verdicts so far",
+		    nfqueue_num(d->queues[i]), (unsigned long long)st.enobufs,
+		    (unsigned long long)st.malformed, (unsigned long long)st.send_errors,
+		    (unsigned long long)st.nl_errors);
+	}
+}
+
 static void on_health(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = container_of(w, struct daemon, health);
 
 	(void)loop;
 	(void)revents;
+	queue_errors_report(d);
 	if (threads_ok(d) && d->conf->mode == CONF_MODE_GATEWAY)
 		lan_resolve(d, allowset_now_ms());
 }

@@ -90,6 +90,7 @@ struct daemon {
 	ev_prepare flush;
 	ev_timer health; /* the verdict threads' heartbeats, the LAN ifindexes */
 	bool failed;	 /* a verdict thread died or stalled: exit, rules stay */
+	uint64_t qerr_seen[DAEMON_MAX_QUEUES]; /* queue errors already reported */
 };
 
 /* Bring everything up in order: allowset, queues bound, ruleset installed,
