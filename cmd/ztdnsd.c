@@ -230,7 +230,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	daemon_run(&d);
+	if (daemon_run(&d) < 0) {
+		/* A verdict thread died or stalled: the rules stay. */
+		daemon_stop(&d, false);
+		return 1;
+	}
 	daemon_stop(&d, true);
 	log_info("stopped");
 	return 0;

@@ -253,6 +253,7 @@ static json_t *cmd_status(struct daemon *d)
 	json_t *reasons = json_object(), *queues = json_array(), *perr = json_object(), *resp;
 	uint64_t now = allowset_now_ms();
 
+	daemon_counters_sync(d);
 	allowset_get_stats(d->allowset, &as);
 	for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
 		json_object_set_new(reasons, verdict_reason_name(r),
@@ -322,6 +323,8 @@ static json_t *cmd_status(struct daemon *d)
 					      (json_int_t)metrics_accept_paused(d->metrics)));
 		json_object_set_new(resp, "break_glass", break_glass_json(d, now));
 		json_object_set_new(resp, "cache", cache_json(d));
+		json_object_set_new(json_object_get(resp, "verdicts"), "records_dropped",
+				    json_integer((json_int_t)d->cnt.records_dropped));
 	}
 	return resp;
 }

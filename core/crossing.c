@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "core/crossing.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -17,6 +18,9 @@ struct crossing_set {
 };
 
 struct crossing {
+	/* Verdict threads record and match, the loop reads the counters:
+	 * one short critical section each (gateway SYNs only). */
+	pthread_mutex_t lock;
 	uint32_t ttl_ms;
 	uint64_t seed;
 	struct crossing_stats st;
@@ -30,6 +34,7 @@ struct crossing *crossing_new(uint32_t ttl_ms)
 	if (!c)
 		return NULL;
 	c->ttl_ms = ttl_ms;
+	pthread_mutex_init(&c->lock, NULL);
 	/* Keyed, so that a LAN client cannot aim at another client's set. A
 	 * failed getrandom leaves a fixed key: still correct, only aimable. */
 	if (getrandom(&c->seed, sizeof(c->seed), GRND_NONBLOCK) != sizeof(c->seed))
@@ -39,8 +44,9 @@ struct crossing *crossing_new(uint32_t ttl_ms)
 
 void crossing_free(struct crossing **c)
 {
-	if (!c)
+	if (!c || !*c)
 		return;
+	pthread_mutex_destroy(&(*c)->lock);
 	free(*c);
 	*c = NULL;
 }
@@ -72,6 +78,7 @@ void crossing_record(struct crossing *c, const struct addr *client, uint16_t cpo
 	struct crossing_set *s = &c->sets[set_of(c, client, cport)];
 	struct crossing_rec *slot = NULL, *oldest = &s->rec[0];
 
+	pthread_mutex_lock(&c->lock);
 	for (unsigned i = 0; i < CROSSING_WAYS; i++) {
 		struct crossing_rec *r = &s->rec[i];
 
@@ -98,25 +105,34 @@ void crossing_record(struct crossing *c, const struct addr *client, uint16_t cpo
 	slot->pport = pport;
 	slot->expires_ms = now_ms + c->ttl_ms;
 	c->st.recorded++;
+	pthread_mutex_unlock(&c->lock);
 }
 
 bool crossing_match(const struct crossing *c, const struct addr *client, uint16_t cport,
 		    const struct addr *peer, uint16_t pport, uint64_t now_ms)
 {
 	const struct crossing_set *s = &c->sets[set_of(c, client, cport)];
+	pthread_mutex_t *lock = (pthread_mutex_t *)&c->lock; /* const: no visible change */
+	bool hit = false;
 
+	pthread_mutex_lock(lock);
 	if (s->closed_until_ms > now_ms)
-		return true;
-	for (unsigned i = 0; i < CROSSING_WAYS; i++)
+		hit = true;
+	for (unsigned i = 0; !hit && i < CROSSING_WAYS; i++)
 		if (s->rec[i].expires_ms > now_ms && rec_is(&s->rec[i], client, cport, peer, pport))
-			return true;
-	return false;
+			hit = true;
+	pthread_mutex_unlock(lock);
+	return hit;
 }
 
 void crossing_get_stats(const struct crossing *c, uint64_t now_ms, struct crossing_stats *st)
 {
+	pthread_mutex_t *lock = (pthread_mutex_t *)&c->lock;
+
+	pthread_mutex_lock(lock);
 	*st = c->st;
 	st->sets_failing_closed = 0;
 	for (unsigned i = 0; i < CROSSING_SETS; i++)
 		st->sets_failing_closed += c->sets[i].closed_until_ms > now_ms;
+	pthread_mutex_unlock(lock);
 }

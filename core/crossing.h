@@ -15,7 +15,8 @@
  * can thus shut port forwards (of ports hashing to the sets it filled) for
  * one TTL, but never open one.
  *
- * Single writer and reader: the daemon's loop thread (verdicts run there).
+ * Thread-safe: the verdict threads record and match, the loop reads the
+ * counters; each call takes the table's mutex for a few dozen compares.
  */
 #ifndef ZTDNS_CROSSING_H
 #define ZTDNS_CROSSING_H

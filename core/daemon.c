@@ -25,6 +25,7 @@
 #include "core/statefile.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "core/vplane.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
 #include "policy/exceptions.h"
@@ -79,129 +80,107 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 	p->nservices = c->mode == CONF_MODE_GATEWAY ? c->nforwards : c->nservices;
 }
 
+static void daemon_fail(struct daemon *d, const char *why)
+{
+	log_err("%s: failing closed (the rules stay, new flows are dropped)", why);
+	d->failed = true;
+	ev_break(d->loop, EVBREAK_ALL);
+}
+
+/* Give the verdict threads a snapshot of what they read now. When it
+ * returns no thread reads the previous one. Returns 0 or -ENOMEM, after
+ * which the daemon is failing: the old tables must be kept. */
+static int daemon_publish(struct daemon *d)
+{
+	struct vplane_snap s = {.policy = d->policy};
+
+	s.gateway = d->conf->mode == CONF_MODE_GATEWAY;
+	s.reject = d->conf->deny_action == CONF_DENY_REJECT;
+	s.log_all = d->vlog || d->conf->log_verdicts;
+	s.log_denials = log_enabled(LOG_INFO);
+	for (unsigned i = 0; s.gateway && i < d->conf->nlan_ifaces && i < VPLANE_MAX_LAN; i++)
+		s.lan_ifindex[s.nlan++] = d->lan_ifindex[i];
+	if (!d->vp)
+		return 0;
+	if (vplane_publish(d->vp, &s) < 0) {
+		daemon_fail(d, "out of memory for a policy snapshot");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* The LAN interfaces' ifindexes, again at most once a second (an interface
- * that was re-created has a new one). */
+ * that was re-created has a new one); a change goes to the threads. */
 static void lan_resolve(struct daemon *d, uint64_t now)
 {
+	bool changed = false;
+
 	if (d->lan_resolved_ms && now - d->lan_resolved_ms < 1000)
 		return;
 	d->lan_resolved_ms = now;
-	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++)
-		d->lan_ifindex[i] =
-		    i < d->conf->nlan_ifaces ? if_nametoindex(d->conf->lan_ifaces[i]) : 0;
-}
+	for (unsigned i = 0; i < CONF_MAX_LAN_IFACES; i++) {
+		unsigned x = i < d->conf->nlan_ifaces ? if_nametoindex(d->conf->lan_ifaces[i]) : 0;
 
-static bool is_lan(const struct daemon *d, uint32_t ifindex)
-{
-	for (unsigned i = 0; ifindex && i < d->conf->nlan_ifaces; i++)
-		if (d->lan_ifindex[i] == ifindex)
-			return true;
-	return false;
-}
-
-enum flow_dir { FLOW_OUT, FLOW_IN, FLOW_SYNACK };
-
-/* Which way the flow goes, from the hook the rule that queued it sits in:
- * INPUT is a peer's flow to us; OUTPUT a flow of ours, or the SYN-ACKs
- * synack_rules() queues; FORWARD from a LAN interface is a client's flow,
- * toward one (ZTDNS-WAN) the far side's. */
-static enum flow_dir flow_dir(struct daemon *d, const struct nfqueue_packet *qp,
-			      const struct packet_info *pi, bool parsed, uint64_t now)
-{
-	if (qp->hook == NF_INET_LOCAL_IN)
-		return FLOW_IN;
-	if (qp->hook == NF_INET_LOCAL_OUT)
-		return parsed && pi->proto == IPPROTO_TCP && (pi->tcp_flags & 0x12) == 0x12
-			   ? FLOW_SYNACK
-			   : FLOW_OUT;
-	if (qp->hook == NF_INET_FORWARD && d->conf->mode == CONF_MODE_GATEWAY) {
-		if (!is_lan(d, qp->indev)) {
-			lan_resolve(d, now);
-			if (!is_lan(d, qp->indev))
-				return FLOW_IN;
-		}
+		changed |= x != d->lan_ifindex[i];
+		d->lan_ifindex[i] = x;
 	}
-	return FLOW_OUT;
+	if (changed)
+		daemon_publish(d);
 }
 
-static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet *qp)
+void daemon_counters_sync(struct daemon *d)
+{
+	struct vplane_counters c;
+
+	if (!d->vp)
+		return;
+	vplane_sum(d->vp, &c);
+	memcpy(d->cnt.verdicts, c.verdicts, sizeof(d->cnt.verdicts));
+	memcpy(d->cnt.packet_errors, c.packet_errors, sizeof(d->cnt.packet_errors));
+	d->cnt.accepted = c.accepted;
+	d->cnt.denied = c.denied;
+	d->cnt.would_deny = c.would_deny;
+	d->cnt.break_glass_flows = c.break_glass_flows;
+	d->cnt.records_dropped = c.records_dropped;
+}
+
+/* A verdict a thread gave, on the loop: audit, watchers, the log. */
+static void on_record(void *arg, const struct vring_rec *rec)
 {
 	struct daemon *d = arg;
-	struct packet_info pi; /* packet_parse() zeroes it first */
-	struct verdict_result r;
-	struct verdict_link link;
-	enum packet_err pe = packet_parse(qp->payload, qp->len, &pi);
-	uint64_t now = allowset_now_ms();
-
+	const struct verdict_result *r = &rec->r;
+	const struct packet_info *pi = &rec->pi;
+	const struct nfqueue_packet *qp = &rec->qp;
+	enum packet_err pe = rec->pe;
+	uint64_t now = rec->now_ms;
 	/* For the logs: an unparsable packet whose IP header was read. */
-	const struct packet_info *logged = pe == PACKET_OK || pi.dst.family ? &pi : NULL;
+	const struct packet_info *logged = rec->has_pi ? pi : NULL;
 
-	/* Names are looked up only for someone who reads them. */
-	d->policy.want_details =
-	    d->vlog || d->conf->log_verdicts || control_has_subscribers(d->control);
-	enum flow_dir dir = flow_dir(d, qp, &pi, pe == PACKET_OK, now);
-
-	if (dir == FLOW_IN) {
-		verdict_decide_inbound(&d->policy, pe == PACKET_OK ? &pi : NULL, now, &r);
-	} else if (dir == FLOW_SYNACK) {
-		verdict_decide_synack(&d->policy, &pi, qp->has_uid, &r);
-	} else {
-		/* No input interface: the machine's own flow (OUTPUT). A
-		 * forwarded one is judged with its link facts (gateway). */
-		verdict_link_fill(&link, qp->indev, qp->hwaddr, qp->hwlen, qp->payload, qp->len,
-				  pe == PACKET_OK ? &pi : NULL);
-		verdict_decide_link(&d->policy, pe == PACKET_OK ? &pi : NULL,
-				    qp->indev == 0 ? allowset_scope_self() : NULL, &link, now, &r);
-		/* A SYN we refuse may be crossed by the peer's (core/crossing.h). */
-		if (d->crossing && !verdict_reason_accepts(r.reason) && pe == PACKET_OK &&
-		    pi.proto == IPPROTO_TCP && (pi.tcp_flags & 0x12) == 0x02)
-			crossing_record(d->crossing, &pi.src, pi.sport, &pi.dst, pi.dport, now);
-	}
-	/* A SYN-ACK is never sent back marked: the rule that queued it sits
-	 * before the REJECT rules and would queue it again. */
-	nfqueue_verdict(q, qp->id,
-			r.accept ? NFQUEUE_ACCEPT
-			: (d->conf->deny_action == CONF_DENY_REJECT && dir != FLOW_SYNACK)
-			    ? NFQUEUE_REJECT
-			    : NFQUEUE_DROP);
-
-	d->cnt.verdicts[r.reason]++;
-	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(d->cnt.packet_errors))
-		d->cnt.packet_errors[pe]++;
-	if (r.would_deny) {
-		d->cnt.would_deny++;
-		if (pe == PACKET_OK)
-			/* Inbound: the peer that would be refused, and our port. */
-			audit_record(d->audit, dir == FLOW_OUT ? &pi.dst : &pi.src, pi.dport,
-				     pi.proto, qp->has_uid ? (int64_t)qp->uid : -1,
-				     verdict_reason_name(r.reason), now);
-	}
-	if (r.break_glass)
-		d->cnt.break_glass_flows++;
-	if (r.accept)
-		d->cnt.accepted++;
-	else
-		d->cnt.denied++;
+	if (r->would_deny && pe == PACKET_OK)
+		/* Inbound: the peer that would be refused, and our port. */
+		audit_record(d->audit, rec->outward ? &pi->dst : &pi->src, pi->dport, pi->proto,
+			     qp->has_uid ? (int64_t)qp->uid : -1, verdict_reason_name(r->reason),
+			     now);
 	if (control_has_subscribers(d->control)) {
-		struct commands_event ev = {.pkt = pe == PACKET_OK ? &pi : NULL, .r = &r};
+		struct commands_event ev = {.pkt = pe == PACKET_OK ? pi : NULL, .r = r};
 		char line[1024];
-		size_t n = verdictlog_format(line, sizeof(line), true, qp, logged, pe, &r, now);
+		size_t n = verdictlog_format(line, sizeof(line), true, qp, logged, pe, r, now);
 
 		control_publish(d->control, commands_watch_match, &ev, line, n);
 	}
 	if (d->vlog) {
-		verdictlog_write(d->vlog, qp, logged, pe, &r, now);
+		verdictlog_write(d->vlog, qp, logged, pe, r, now);
 	} else if (d->conf->log_verdicts) {
 		char line[1024];
 
 		verdictlog_format(line, sizeof(line), d->conf->log_format == CONF_LOG_JSON, qp,
-				  logged, pe, &r, now);
+				  logged, pe, r, now);
 		log_verdict(line);
-	} else if (!r.accept || r.would_deny || r.break_glass) {
+	} else if (!r->accept || r->would_deny || r->break_glass) {
 		if (log_enabled(LOG_INFO)) {
 			char line[512];
 
-			verdictlog_format(line, sizeof(line), false, qp, logged, pe, &r, now);
+			verdictlog_format(line, sizeof(line), false, qp, logged, pe, r, now);
 			log_ratelimited(LOG_INFO, "%s", line);
 		}
 	}
@@ -292,6 +271,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		reopen_logs(d);
 		break;
 	case SIG_ACT_STATUS:
+		daemon_counters_sync(d);
 		log_info(
 		    "status: %s, %s, %llu accepted, %llu denied, %llu would-deny, %llu reloads "
 		    "(%llu failed), break-glass %s",
@@ -336,13 +316,70 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	allowset_sweep(d->allowset, allowset_now_ms());
 }
 
+/* Are the verdict threads alive and advancing? If not, fail closed. */
+static bool threads_ok(struct daemon *d)
+{
+	unsigned q = 0;
+	int rc;
+
+	if (d->failed)
+		return false;
+	rc = d->vp ? vplane_check(d->vp, allowset_now_ms(), &q) : 0;
+	if (rc < 0) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "the verdict thread of queue %u %s", q,
+			 rc == -EPIPE ? "died" : "stalled");
+		daemon_fail(d, why);
+		return false;
+	}
+	return true;
+}
+
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct daemon *d = container_of(w, struct daemon, watchdog);
+
 	(void)loop;
-	(void)w;
 	(void)revents;
-	/* Sent from the loop itself: a loop that hangs stops the pings. */
-	notify_send("WATCHDOG=1");
+	/* Sent from the loop itself: a loop that hangs stops the pings, and
+	 * so does a verdict thread that died or stalled. */
+	if (threads_ok(d))
+		notify_send("WATCHDOG=1");
+}
+
+/* The verdict threads only count their queue's errors: report new ones
+ * from here (rate-limited). */
+static void queue_errors_report(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		struct nfqueue_stats st;
+		uint64_t n;
+
+		nfqueue_get_stats(d->queues[i], &st);
+		n = st.enobufs + st.malformed + st.send_errors + st.nl_errors;
+		if (n == d->qerr_seen[i])
+			continue;
+		d->qerr_seen[i] = n;
+		log_ratelimited(
+		    LOG_WARNING,
+		    "nfqueue %u: %llu socket overruns (ENOBUFS), %llu malformed messages, "
+		    "%llu failed verdict sends, %llu refused verdicts so far",
+		    nfqueue_num(d->queues[i]), (unsigned long long)st.enobufs,
+		    (unsigned long long)st.malformed, (unsigned long long)st.send_errors,
+		    (unsigned long long)st.nl_errors);
+	}
+}
+
+static void on_health(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, health);
+
+	(void)loop;
+	(void)revents;
+	queue_errors_report(d);
+	if (threads_ok(d) && d->conf->mode == CONF_MODE_GATEWAY)
+		lan_resolve(d, allowset_now_ms());
 }
 
 static void on_journal(struct ev_loop *loop, ev_timer *w, int revents)
@@ -371,6 +408,9 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (d->vp)
+		vplane_set_watchers(d->vp, control_has_subscribers(d->control));
+	daemon_counters_sync(d);
 	if (d->vlog)
 		verdictlog_flush(d->vlog);
 }
@@ -379,7 +419,7 @@ static int open_vlog(const struct conf *c, struct verdictlog **out)
 {
 	*out = NULL;
 	/* Not on a terminal and no file: each verdict to journald, with its
-	 * MESSAGE_ID (on_packet). */
+	 * MESSAGE_ID (on_record). */
 	if (!c->log_verdicts || (!c->verdict_log && log_to_syslog()))
 		return 0;
 	*out = verdictlog_open(c->verdict_log, c->log_format == CONF_LOG_JSON);
@@ -516,7 +556,10 @@ static void break_glass_arm(struct daemon *d)
 	uint64_t now = allowset_now_ms();
 
 	ev_timer_stop(d->loop, &d->bg_timer);
-	d->policy.open_until_ms = d->bg.until_ms;
+	if (d->policy.open_until_ms != d->bg.until_ms) {
+		d->policy.open_until_ms = d->bg.until_ms;
+		daemon_publish(d);
+	}
 	if (!breakglass_is_open(&d->bg, now))
 		return;
 	/* A little past the deadline: the verdict compares with it anyway. */
@@ -546,6 +589,7 @@ static void on_break_glass_end(struct ev_loop *loop, ev_timer *w, int revents)
 		break_glass_arm(d); /* woke early */
 		return;
 	}
+	daemon_counters_sync(d);
 	log_warnx("break-glass: closed at its deadline (%llu flows let through while open); "
 		  "enforcing again",
 		  (unsigned long long)d->cnt.break_glass_flows);
@@ -637,17 +681,24 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	if (rc < 0)
 		return rc;
 
-	/* Bind the queues before the rules send anything to them. */
-	for (unsigned i = 0; i < c->queue_count && i < DAEMON_MAX_QUEUES; i++) {
-		uint16_t num = (uint16_t)(c->queue_num + i);
-
-		d->queues[i] = nfqueue_new(loop, num, c->queue_maxlen, on_packet, d, &err);
-		if (!d->queues[i]) {
-			log_err("cannot bind NFQUEUE %u: %s%s", num, strerror(-err),
-				err == -EBUSY ? " (another process holds this queue)" : "");
-			return err;
-		}
-		d->nqueues++;
+	/* Bind the queues before the rules send anything to them; each
+	 * gets its verdict thread, which reads the snapshot published here. */
+	d->vp = vplane_new(loop, c->queue_num, UTIL_MIN(c->queue_count, DAEMON_MAX_QUEUES),
+			   c->queue_maxlen, VRING_DEFAULT, on_record, d, &err);
+	if (!d->vp) {
+		log_err("cannot bind NFQUEUE %u..%u: %s%s", c->queue_num,
+			c->queue_num + c->queue_count - 1, strerror(-err),
+			err == -EBUSY ? " (another process holds this queue)" : "");
+		return err;
+	}
+	for (unsigned i = 0; i < vplane_count(d->vp); i++)
+		d->queues[d->nqueues++] = vplane_queue(d->vp, i);
+	rc = daemon_publish(d);
+	if (rc == 0)
+		rc = vplane_start(d->vp);
+	if (rc < 0) {
+		log_err("cannot start the verdict threads: %s", strerror(-rc));
+		return rc;
 	}
 	if (c->fast_path) {
 		struct mirror_ctx m = {.d = d, .now = allowset_now_ms()};
@@ -675,6 +726,8 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	journal_timer_set(d);
 	ev_prepare_init(&d->flush, on_flush);
 	ev_prepare_start(loop, &d->flush);
+	ev_timer_init(&d->health, on_health, 0.5, 0.5);
+	ev_timer_start(loop, &d->health);
 
 	err = upstream_set_new(loop, c, &ups);
 	if (err < 0) {
@@ -716,9 +769,10 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	return 0;
 }
 
-void daemon_run(struct daemon *d)
+int daemon_run(struct daemon *d)
 {
 	ev_run(d->loop, 0);
+	return d->failed ? -EPIPE : 0;
 }
 
 void daemon_stop(struct daemon *d, bool clean)
@@ -748,6 +802,9 @@ void daemon_stop(struct daemon *d, bool clean)
 	d->rules_installed = false;
 	/* After the rules that refer to the sets are gone. */
 	fastpath_free(&d->fastpath, !remove);
+	/* The threads stop and their last records reach the log. */
+	vplane_free(&d->vp);
+	d->nqueues = 0;
 	control_free(&d->control);
 	metrics_free(&d->metrics);
 	{
@@ -758,9 +815,6 @@ void daemon_stop(struct daemon *d, bool clean)
 		upstream_set_free(&old);
 	}
 	stub_free(&d->stub);
-	for (unsigned i = 0; i < d->nqueues; i++)
-		nfqueue_free(&d->queues[i]);
-	d->nqueues = 0;
 	if (d->loop) {
 		for (unsigned i = 0; i < d->nsigs; i++)
 			ev_signal_stop(d->loop, &d->sigs[i]);
@@ -768,6 +822,7 @@ void daemon_stop(struct daemon *d, bool clean)
 		ev_timer_stop(d->loop, &d->watchdog);
 		ev_timer_stop(d->loop, &d->journal_timer);
 		ev_timer_stop(d->loop, &d->bg_timer);
+		ev_timer_stop(d->loop, &d->health);
 		ev_prepare_stop(d->loop, &d->flush);
 	}
 	verdictlog_close(&d->vlog);
@@ -852,8 +907,10 @@ int daemon_reload(struct daemon *d)
 	struct conf *nc = NULL;
 	struct exceptions *nex = NULL;
 	struct verdictlog *nvlog = NULL;
+	struct exceptions *oldex;
+	struct conf *oldc;
 	struct upstream_set nup = {0};
-	bool new_upstreams = false, vlog_changed;
+	bool new_upstreams = false, vlog_changed, keep_old;
 	int rc;
 
 	if (!errs) {
@@ -920,8 +977,7 @@ int daemon_reload(struct daemon *d)
 		goto fail;
 	}
 	restart_needed(d->conf, nc);
-	/* Verdicts run on this thread, so nothing reads the old tables now. */
-	exceptions_free(&d->exceptions);
+	oldex = d->exceptions;
 	d->exceptions = nex;
 	d->policy.exceptions = nex;
 	daemon_policy_from_conf(&d->policy, nc);
@@ -931,6 +987,18 @@ int daemon_reload(struct daemon *d)
 		d->vlog = nvlog;
 	}
 	log_set_level(syslog_level(nc->log_level));
+	oldc = d->conf;
+	d->conf = nc;
+	d->lan_resolved_ms = 0;
+	if (nc->mode == CONF_MODE_GATEWAY)
+		lan_resolve(d, allowset_now_ms());
+	/* The threads read the new snapshot from here on; once this returns
+	 * none reads the old tables (RCU), which may go. On failure they may
+	 * still: keep them, the daemon is on its way out. */
+	keep_old = daemon_publish(d) < 0 || d->failed;
+	if (!keep_old)
+		exceptions_free(&oldex);
+	d->conf = oldc;
 	stub_set_conf(d->stub, nc);
 	if (nc->mode == CONF_MODE_GATEWAY && nc->shared_allowances &&
 	    !(d->conf->mode == CONF_MODE_GATEWAY && d->conf->shared_allowances)) {
@@ -949,11 +1017,9 @@ int daemon_reload(struct daemon *d)
 		/* Queries in flight on the old servers are answered SERVFAIL. */
 		upstream_set_free(&old);
 	}
-	conf_free(&d->conf);
+	if (!keep_old)
+		conf_free(&d->conf);
 	d->conf = nc;
-	d->lan_resolved_ms = 0;
-	if (nc->mode == CONF_MODE_GATEWAY)
-		lan_resolve(d, allowset_now_ms());
 	journal_timer_set(d);
 	d->cnt.reloads++;
 	d->last_reload_error[0] = '\0';

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The daemon's parts wired onto one libev loop: configuration, allowset,
- * exceptions, NFQUEUE readers, ruleset, control socket, signals, timers.
+ * exceptions, the verdict threads (core/vplane.h), ruleset, control socket,
+ * signals, timers.
  * cmd/ztdnsd.c is a thin main() around this; core/commands.c answers the
  * control socket from the state kept here.
  */
@@ -34,6 +35,7 @@ struct metrics;
 struct audit;
 struct fastpath;
 struct crossing;
+struct vplane;
 
 struct daemon_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
@@ -45,6 +47,7 @@ struct daemon_counters {
 	uint64_t reload_failures;
 	uint64_t break_glass_opened; /* operator openings */
 	uint64_t break_glass_flows;  /* denies turned into accepts while open */
+	uint64_t records_dropped;    /* verdict records lost: a thread's ring was full */
 };
 
 struct daemon {
@@ -53,7 +56,8 @@ struct daemon {
 	struct allowset *allowset;
 	struct exceptions *exceptions;
 	struct verdict_policy policy;
-	struct nfqueue *queues[DAEMON_MAX_QUEUES];
+	struct vplane *vp;			   /* the verdict threads (core/vplane.h) */
+	struct nfqueue *queues[DAEMON_MAX_QUEUES]; /* borrowed from vp, for the stats */
 	unsigned nqueues;
 	struct control *control;
 	struct upstream *upstream;
@@ -84,6 +88,9 @@ struct daemon {
 	ev_timer journal_timer;
 	struct journal_stats jst;
 	ev_prepare flush;
+	ev_timer health; /* the verdict threads' heartbeats, the LAN ifindexes */
+	bool failed;	 /* a verdict thread died or stalled: exit, rules stay */
+	uint64_t qerr_seen[DAEMON_MAX_QUEUES]; /* queue errors already reported */
 };
 
 /* Bring everything up in order: allowset, queues bound, ruleset installed,
@@ -92,8 +99,14 @@ struct daemon {
  * the caller calls daemon_stop(d, false), which leaves the lockdown. */
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c);
 
-/* Run the loop until SIGTERM/SIGINT. */
-void daemon_run(struct daemon *d);
+/* Run the loop until SIGTERM/SIGINT (returns 0), or until a verdict thread
+ * died or stalled (returns -EPIPE: the caller stops with clean false, which
+ * leaves the rules: fail closed). */
+int daemon_run(struct daemon *d);
+
+/* Bring d->cnt up to date: the verdict threads' counters summed into it.
+ * Call before reading d->cnt. */
+void daemon_counters_sync(struct daemon *d);
 
 /* Stop and free everything. The ruleset is removed only when clean (a stop
  * asked for by SIGTERM/SIGINT) and the daemon reached READY, and not with

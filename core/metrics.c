@@ -127,6 +127,11 @@ void metrics_render(struct daemon *d, FILE *f)
 	struct allowset_stats as;
 	struct stub_stats ss = {0};
 
+	daemon_counters_sync(d);
+	counter(f, "ztdns_verdict_records_dropped_total",
+		"Verdict log/watch/audit records lost: a verdict thread's ring was full.");
+	fprintf(f, "ztdns_verdict_records_dropped_total %llu\n",
+		(unsigned long long)d->cnt.records_dropped);
 	counter(f, "ztdns_verdicts_total", "Verdicts given, by reason.");
 	for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
 		fprintf(f, "ztdns_verdicts_total{reason=\"%s\",verdict=\"%s\"} %llu\n",

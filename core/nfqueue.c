@@ -26,6 +26,20 @@
 #define RBUF_SIZE (0xffff + 4096)
 #define CBUF_SIZE 8192
 
+/* Counters have one writer (the thread that owns the queue) and are read
+ * from the loop: relaxed atomics, no lock. */
+#define STAT_INC(q, f)	  __atomic_fetch_add(&(q)->st.f, 1, __ATOMIC_RELAXED)
+#define STAT_GET(q, f)	  __atomic_load_n(&(q)->st.f, __ATOMIC_RELAXED)
+#define STAT_SET(q, f, v) __atomic_store_n(&(q)->st.f, (v), __ATOMIC_RELAXED)
+
+/* Logging only from the loop thread: a queue read by its own thread just
+ * counts (the owner reports the counters from the loop). */
+#define QLOG(q, level, ...)                                                                        \
+	do {                                                                                       \
+		if ((q)->loop)                                                                     \
+			log_ratelimited(level, __VA_ARGS__);                                       \
+	} while (0)
+
 struct nfqueue {
 	struct mnl_socket *nl;
 	uint32_t portid;
@@ -41,6 +55,11 @@ struct nfqueue {
 	unsigned vcount;
 	char vbuf[VBUF_SIZE];
 	char rbuf[RBUF_SIZE];
+	/* Replay (nfqueue_new_replay): no socket; flushed verdicts collect
+	 * here for nfqueue_replay_take(). */
+	bool replay;
+	size_t outlen;
+	char out[VBUF_SIZE];
 };
 
 static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
@@ -54,8 +73,8 @@ static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 		/* Without an id there is nothing to give a verdict to; the
 		 * kernel keeps the packet queued (no bypass) until the queue
 		 * is torn down. Count it: this would be a kernel bug. */
-		q->st.malformed++;
-		log_ratelimited(LOG_WARNING, "nfqueue %u: unparsable netlink message", q->num);
+		STAT_INC(q, malformed);
+		QLOG(q, LOG_WARNING, "nfqueue %u: unparsable netlink message", q->num);
 		return MNL_CB_OK;
 	}
 	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
@@ -63,7 +82,7 @@ static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 	pkt.hw_protocol = ntohs(ph->hw_protocol);
 	pkt.hook = ph->hook;
 	pkt.queue_num = q->num;
-	q->st.packets++;
+	STAT_INC(q, packets);
 	if (attr[NFQA_PAYLOAD]) {
 		pkt.payload = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
 		pkt.len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
@@ -112,14 +131,13 @@ static void process(struct nfqueue *q, const char *buf, size_t len, uint32_t seq
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
 			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
-				q->st.malformed++;
+				STAT_INC(q, malformed);
 			} else if (seq && nlh->nlmsg_seq == seq) {
 				*ack = e->error; /* 0 or -errno */
 			} else if (e->error) {
-				q->st.nl_errors++;
-				log_ratelimited(LOG_WARNING,
-						"nfqueue %u: kernel refused a verdict: %s", q->num,
-						strerror(-e->error));
+				STAT_INC(q, nl_errors);
+				QLOG(q, LOG_WARNING, "nfqueue %u: kernel refused a verdict: %s",
+				     q->num, strerror(-e->error));
 			}
 		} else if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_QUEUE &&
 			   NFNL_MSG_TYPE(nlh->nlmsg_type) == NFQNL_MSG_PACKET) {
@@ -133,16 +151,23 @@ void nfqueue_flush(struct nfqueue *q)
 {
 	if (q->vlen == 0)
 		return;
-	if (mnl_socket_sendto(q->nl, q->vbuf, q->vlen) < 0) {
+	if (q->replay) {
+		if (sizeof(q->out) - q->outlen >= q->vlen) {
+			memcpy(q->out + q->outlen, q->vbuf, q->vlen);
+			q->outlen += q->vlen;
+		} else {
+			STAT_INC(q, send_errors);
+		}
+	} else if (mnl_socket_sendto(q->nl, q->vbuf, q->vlen) < 0) {
 		/* The packets stay queued and time out in the kernel: dropped,
 		 * never accepted. */
-		q->st.send_errors++;
-		log_ratelimited(LOG_ERR, "nfqueue %u: sending %u verdicts failed: %s", q->num,
-				q->vcount, strerror(errno));
+		STAT_INC(q, send_errors);
+		QLOG(q, LOG_ERR, "nfqueue %u: sending %u verdicts failed: %s", q->num, q->vcount,
+		     strerror(errno));
 	}
-	q->st.batches++;
-	if (q->vcount > q->st.batch_max)
-		q->st.batch_max = q->vcount;
+	STAT_INC(q, batches);
+	if (q->vcount > STAT_GET(q, batch_max))
+		STAT_SET(q, batch_max, q->vcount);
 	q->vlen = 0;
 	q->vcount = 0;
 }
@@ -157,29 +182,27 @@ void nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v)
 	switch (v) {
 	case NFQUEUE_ACCEPT:
 		nfq_nlmsg_verdict_put(nlh, (int)id, NF_ACCEPT);
-		q->st.accepted++;
+		STAT_INC(q, accepted);
 		break;
 	case NFQUEUE_REJECT:
 		/* Back into the hook, marked: the REJECT rule takes it. */
 		nfq_nlmsg_verdict_put(nlh, (int)id, NF_REPEAT);
 		nfq_nlmsg_verdict_put_mark(nlh, NFQUEUE_REJECT_MARK);
-		q->st.rejected++;
+		STAT_INC(q, rejected);
 		break;
 	default:
 		nfq_nlmsg_verdict_put(nlh, (int)id, NF_DROP);
-		q->st.dropped++;
+		STAT_INC(q, dropped);
 		break;
 	}
 	q->vlen += nlh->nlmsg_len;
 	q->vcount++;
 }
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+int nfqueue_read(struct nfqueue *q)
 {
-	struct nfqueue *q = container_of(w, struct nfqueue, io);
+	int rc = 0;
 
-	(void)loop;
-	(void)revents;
 	for (unsigned i = 0; i < NFQUEUE_READ_BUDGET; i++) {
 		ssize_t n = recv(mnl_socket_get_fd(q->nl), q->rbuf, sizeof(q->rbuf), MSG_DONTWAIT);
 
@@ -189,19 +212,28 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == ENOBUFS) {
 				/* The kernel could not deliver some packets to us;
 				 * they were dropped (no fail-open). */
-				q->st.enobufs++;
-				log_ratelimited(LOG_WARNING, "nfqueue %u: socket overrun (ENOBUFS)",
-						q->num);
+				STAT_INC(q, enobufs);
+				QLOG(q, LOG_WARNING, "nfqueue %u: socket overrun (ENOBUFS)",
+				     q->num);
 				continue;
 			}
 			if (errno == EINTR)
 				continue;
-			log_ratelimited(LOG_ERR, "nfqueue %u: recv: %s", q->num, strerror(errno));
+			rc = -errno;
+			QLOG(q, LOG_ERR, "nfqueue %u: recv: %s", q->num, strerror(errno));
 			break;
 		}
 		process(q, q->rbuf, (size_t)n, 0, NULL);
 	}
 	nfqueue_flush(q);
+	return rc;
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	nfqueue_read(container_of(w, struct nfqueue, io));
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -309,10 +341,12 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
 	if (rc < 0)
 		goto fail;
 
-	ev_io_init(&q->io, on_readable, mnl_socket_get_fd(q->nl), EV_READ);
-	ev_io_start(loop, &q->io);
-	ev_prepare_init(&q->prepare, on_prepare);
-	ev_prepare_start(loop, &q->prepare);
+	if (loop) {
+		ev_io_init(&q->io, on_readable, mnl_socket_get_fd(q->nl), EV_READ);
+		ev_io_start(loop, &q->io);
+		ev_prepare_init(&q->prepare, on_prepare);
+		ev_prepare_start(loop, &q->prepare);
+	}
 	return q;
 fail:
 	if (q && q->nl)
@@ -332,8 +366,15 @@ void nfqueue_free(struct nfqueue **qp)
 		return;
 	q = *qp;
 	nfqueue_flush(q);
-	ev_io_stop(q->loop, &q->io);
-	ev_prepare_stop(q->loop, &q->prepare);
+	if (q->replay) {
+		free(q);
+		*qp = NULL;
+		return;
+	}
+	if (q->loop) {
+		ev_io_stop(q->loop, &q->io);
+		ev_prepare_stop(q->loop, &q->prepare);
+	}
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->num);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
 	if (config_send(q, nlh) < 0)
@@ -345,7 +386,50 @@ void nfqueue_free(struct nfqueue **qp)
 
 void nfqueue_get_stats(const struct nfqueue *q, struct nfqueue_stats *st)
 {
-	*st = q->st;
+	st->packets = STAT_GET(q, packets);
+	st->accepted = STAT_GET(q, accepted);
+	st->dropped = STAT_GET(q, dropped);
+	st->rejected = STAT_GET(q, rejected);
+	st->enobufs = STAT_GET(q, enobufs);
+	st->malformed = STAT_GET(q, malformed);
+	st->send_errors = STAT_GET(q, send_errors);
+	st->nl_errors = STAT_GET(q, nl_errors);
+	st->batches = STAT_GET(q, batches);
+	st->batch_max = STAT_GET(q, batch_max);
+}
+
+int nfqueue_fd(const struct nfqueue *q)
+{
+	return q->nl ? mnl_socket_get_fd(q->nl) : -1;
+}
+
+struct nfqueue *nfqueue_new_replay(uint16_t queue_num, nfqueue_cb cb, void *arg)
+{
+	struct nfqueue *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->num = queue_num;
+	q->cb = cb;
+	q->arg = arg;
+	q->replay = true;
+	return q;
+}
+
+void nfqueue_replay_feed(struct nfqueue *q, const void *buf, size_t len)
+{
+	process(q, buf, len, 0, NULL);
+	nfqueue_flush(q);
+}
+
+size_t nfqueue_replay_take(struct nfqueue *q, void *buf, size_t cap)
+{
+	size_t n = UTIL_MIN(cap, q->outlen);
+
+	memcpy(buf, q->out, n);
+	memmove(q->out, q->out + n, q->outlen - n);
+	q->outlen -= n;
+	return n;
 }
 
 uint16_t nfqueue_num(const struct nfqueue *q)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One NFQUEUE on the libev loop: bind (libmnl-based nfq_nlmsg_* API, every
- * configuration message acknowledged and checked), read packets, hand each
- * to a callback, and send the verdicts batched: many verdict messages in one
- * sendmsg(), flushed before the loop sleeps.
+ * One NFQUEUE, read on the libev loop or by the thread that owns it
+ * (core/vplane.c): bind (libmnl-based nfq_nlmsg_* API, every configuration
+ * message acknowledged and checked), read packets, hand each to a callback,
+ * and send the verdicts batched: many verdict messages in one sendmsg(),
+ * flushed after each read (and, on a loop, before it sleeps).
  *
  * Settings (DESIGN.md): copy only the first NFQUEUE_COPY_RANGE bytes,
  * NFQA_CFG_F_GSO and NFQA_CFG_F_UID_GID, never fail-open, queue length from
@@ -70,8 +71,10 @@ struct nfqueue_kernel_stats {
 };
 
 /* Bind queue queue_num with the given maximum length and start reading on
- * loop. Returns NULL and sets *err to -errno (EBUSY: another process owns
- * the queue; EPERM: no CAP_NET_ADMIN). */
+ * loop. loop NULL: no watchers; the thread that owns the queue calls
+ * nfqueue_read() when nfqueue_fd() is readable, and the queue does not log
+ * (it only counts: its owner reports the counters). Returns NULL and sets *err to -errno (EBUSY:
+ * another process owns the queue; EPERM: no CAP_NET_ADMIN). */
 struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t maxlen,
 			    nfqueue_cb cb, void *arg, int *err);
 
@@ -94,6 +97,25 @@ void nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v);
 /* Send every queued verdict now, in one sendmsg(). */
 void nfqueue_flush(struct nfqueue *q);
 
+/* Read every packet waiting (at most NFQUEUE_READ_BUDGET receives, each
+ * carrying several packets), hand each to the callback, then send the
+ * verdicts in one sendmsg(). Returns 0, or -errno for a socket error other
+ * than EAGAIN, EINTR and ENOBUFS (counted). */
+int nfqueue_read(struct nfqueue *q);
+
+/* The netlink socket (for poll), -1 for a replay queue. */
+int nfqueue_fd(const struct nfqueue *q);
+
+/* A queue without a socket, for replay tests: nfqueue_replay_feed() parses
+ * recorded netlink messages (buf, len bytes: NFQNL_MSG_PACKET messages as
+ * the kernel sends them) into the callback, and the verdict messages the
+ * callback gave collect until nfqueue_replay_take() copies out (and removes)
+ * up to cap bytes of them. Free with nfqueue_free(). */
+struct nfqueue *nfqueue_new_replay(uint16_t queue_num, nfqueue_cb cb, void *arg);
+void nfqueue_replay_feed(struct nfqueue *q, const void *buf, size_t len);
+size_t nfqueue_replay_take(struct nfqueue *q, void *buf, size_t cap);
+
+/* Any thread: each counter is read atomically. */
 void nfqueue_get_stats(const struct nfqueue *q, struct nfqueue_stats *st);
 uint16_t nfqueue_num(const struct nfqueue *q);
 

@@ -250,6 +250,10 @@ int privs_seccomp(int kill)
 
 	if (!ctx)
 		return -ENOMEM;
+	/* Every thread: the verdict threads were started before the filter. */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (rc < 0)
+		goto out;
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
 		int nr = seccomp_syscall_resolve_name(allowed[i]);
 
