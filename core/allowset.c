@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+/* Inline read-side primitives: the verdict path calls them per packet. */
+#define _LGPL_SOURCE
 #include <urcu.h>
 #include <urcu/rculfhash.h>
 
@@ -59,9 +62,9 @@ struct rec {
 	_Atomic uint64_t exp_src; /* expires_ms << 2 | enum allowset_source */
 	_Atomic uint64_t link;	  /* allowset_link(), 0 when unbound */
 	_Atomic uint32_t hits;	  /* relaxed, bumped by readers */
-	uint32_t scope;		  /* scope id, 0 = the unset scope */
 	uint32_t owner;		  /* writer-only: owner id (0 = nobody); list link when free */
-	uint8_t a4[4];		  /* IPv4 address */
+	uint32_t scope;		  /* scope id, 0 = the unset scope */
+	uint8_t a4[4];		  /* IPv4 address; with scope, one word to compare */
 };
 
 struct rec6 {
@@ -149,6 +152,7 @@ struct key {
 	uint32_t sid;
 	bool v6;
 	uint8_t a[16];
+	uint64_t w4; /* IPv4: the record's scope and a4 words, as memory holds them */
 };
 
 struct allowset {
@@ -249,9 +253,16 @@ static struct cold *cold_at(const struct pool *p, uint32_t idx)
 	return &chunk_of(p, idx)->cold[idx % CHUNK];
 }
 
-static struct rec *rec_of(struct allowset *as, uint32_t ref)
+/* rec_at() with the stride known at compile time: the verdict path. */
+static inline struct rec *rec_of(struct allowset *as, uint32_t ref)
 {
-	return rec_at(pool_of(as, ref), ref_index(ref));
+	uint32_t idx = ref_index(ref);
+
+	if (ref & REF_V6)
+		return (struct rec *)(void *)(chunk_of(&as->p6, idx)->hot +
+					      (size_t)(idx % CHUNK) * sizeof(struct rec6));
+	return (struct rec *)(void *)(chunk_of(&as->p4, idx)->hot +
+				      (size_t)(idx % CHUNK) * sizeof(struct rec));
 }
 
 static struct cold *cold_of(struct allowset *as, uint32_t ref)
@@ -527,8 +538,8 @@ static int ref_update(struct allowset *as, const struct addr *a, int delta)
 /* Build the key of (scope, a). With create, intern the scope (writer, read
  * lock held; *scn receives it); without, a scope never seen means no entry
  * (false). False too for an address that is neither IPv4 nor IPv6. */
-static bool key_make(struct allowset *as, struct key *k, const struct addr *scope,
-		     const struct addr *a, struct inode **scn)
+static inline bool key_make(struct allowset *as, struct key *k, const struct addr *scope,
+			    const struct addr *a, struct inode **scn)
 {
 	memset(k, 0, sizeof(*k));
 	if (a->family == AF_INET) {
@@ -550,16 +561,22 @@ static bool key_make(struct allowset *as, struct key *k, const struct addr *scop
 	} else if (scn) {
 		*scn = NULL;
 	}
+	memcpy(&k->w4, &k->sid, 4);
+	memcpy((uint8_t *)&k->w4 + 4, k->a, 4);
 	return true;
 }
 
-static bool rec_matches(const struct rec *r, uint32_t ref, const struct key *k)
+static inline bool rec_matches(const struct rec *r, uint32_t ref, const struct key *k)
 {
-	if (r->scope != k->sid)
-		return false;
+	uint64_t w;
+
 	if (ref & REF_V6)
-		return k->v6 && memcmp(((const struct rec6 *)(const void *)r)->a6, k->a, 16) == 0;
-	return !k->v6 && memcmp(r->a4, k->a, 4) == 0;
+		return k->v6 && r->scope == k->sid &&
+		       memcmp(((const struct rec6 *)(const void *)r)->a6, k->a, 16) == 0;
+	_Static_assert(offsetof(struct rec, a4) == offsetof(struct rec, scope) + 4,
+		       "scope and a4 are one word");
+	memcpy(&w, &r->scope, 8);
+	return !k->v6 && w == k->w4;
 }
 
 static uint32_t slot_home(const struct slots *s, uint64_t h)
@@ -569,8 +586,8 @@ static uint32_t slot_home(const struct slots *s, uint64_t h)
 
 /* Look k up in s: its slot position (found) or, in *freepos (if not NULL),
  * the first reusable slot of its probe sequence (UINT32_MAX: none). */
-static bool slot_find(struct allowset *as, const struct slots *s, const struct key *k, uint64_t h,
-		      uint32_t *pos, uint32_t *freepos)
+static inline bool slot_find(struct allowset *as, const struct slots *s, const struct key *k,
+			     uint64_t h, uint32_t *pos, uint32_t *freepos)
 {
 	uint32_t i = slot_home(s, h), tag = (uint32_t)(h >> 32);
 
@@ -623,6 +640,7 @@ static void rec_key(struct allowset *as, uint32_t ref, struct key *k)
 		memcpy(k->a, ((struct rec6 *)(void *)r)->a6, 16);
 	else
 		memcpy(k->a, r->a4, 4);
+	memcpy(&k->w4, &r->scope, 8);
 }
 
 static void rec_addr(struct allowset *as, uint32_t ref, struct addr *a)
@@ -675,7 +693,7 @@ static void slots_rebuild(struct allowset *as, bool force)
 struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr)
 {
 	struct allowset *as;
-	unsigned long init = 64;
+	unsigned long init = 64; /* side tables: they grow with gateway clients */
 	uint32_t cap, n;
 
 	if (max_entries == 0 || max_entries > MAX_ENTRIES || names_per_addr == 0) {
@@ -694,8 +712,6 @@ struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr)
 	n = (uint32_t)(max_entries + max_entries / 2);
 	if (n < 16)
 		n = 16;
-	while (init < max_entries / 16 && init < (1UL << 16))
-		init <<= 1;
 	as->byaddr = cds_lfht_new(init, init, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	as->slots = slots_new(n);
 	if (!as->byaddr || !as->slots || pool_init(&as->p4, sizeof(struct rec), cap) < 0 ||
