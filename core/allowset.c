@@ -584,10 +584,11 @@ static uint32_t slot_home(const struct slots *s, uint64_t h)
 	return (uint32_t)(((h & 0xffffffffu) * s->n) >> 32);
 }
 
-/* Look k up in s: its slot position (found) or, in *freepos (if not NULL),
- * the first reusable slot of its probe sequence (UINT32_MAX: none). */
+/* Look k up in s: its slot position and reference (found) or, in *freepos
+ * (if not NULL), the first reusable slot of its probe sequence (UINT32_MAX:
+ * none). */
 static inline bool slot_find(struct allowset *as, const struct slots *s, const struct key *k,
-			     uint64_t h, uint32_t *pos, uint32_t *freepos)
+			     uint64_t h, uint32_t *pos, uint32_t *refp, uint32_t *freepos)
 {
 	uint32_t i = slot_home(s, h), tag = (uint32_t)(h >> 32);
 
@@ -606,7 +607,10 @@ static inline bool slot_find(struct allowset *as, const struct slots *s, const s
 			if (freepos && *freepos == UINT32_MAX)
 				*freepos = i;
 		} else if ((uint32_t)(w >> 32) == tag && rec_matches(rec_of(as, ref), ref, k)) {
+			/* The reference read here, never the slot again: the
+			 * writer may have emptied it since. */
 			*pos = i;
+			*refp = ref;
 			return true;
 		}
 		if (++i == s->n)
@@ -1060,7 +1064,7 @@ int allowset_add_owned(struct allowset *as, const struct addr *scope, uint64_t l
 	struct slots *s;
 	struct rec *r;
 	struct cold *c;
-	uint32_t pos, freepos, idx, ref;
+	uint32_t pos, freepos, idx, ref = 0;
 	uint64_t h;
 	bool unchanged, scoped = scope && scope->family;
 	int rc = 0;
@@ -1077,8 +1081,7 @@ int allowset_add_owned(struct allowset *as, const struct addr *scope, uint64_t l
 	s = slots_cur(as);
 	if (key_make(as, &k, scope, a, NULL)) {
 		h = hash_key(as, &k);
-		if (slot_find(as, s, &k, h, &pos, NULL)) {
-			ref = (uint32_t)atomic_load_explicit(&s->w[pos], memory_order_relaxed);
+		if (slot_find(as, s, &k, h, &pos, &ref, NULL)) {
 			rc = refresh(as, ref, link, expires_ms, src, name, server);
 			goto out;
 		}
@@ -1109,7 +1112,7 @@ int allowset_add_owned(struct allowset *as, const struct addr *scope, uint64_t l
 	 * also have freed a slot nearer the key's home). */
 	key_make(as, &k, scope, a, NULL);
 	h = hash_key(as, &k);
-	slot_find(as, s, &k, h, &pos, &freepos);
+	slot_find(as, s, &k, h, &pos, &ref, &freepos);
 	if (freepos == UINT32_MAX) {
 		rc = -ENOSPC; /* no reusable slot: only while a walk holds tombstones */
 		as->st.full++;
@@ -1172,13 +1175,13 @@ out:
 int allowset_remove(struct allowset *as, const struct addr *scope, const struct addr *a)
 {
 	struct key k;
-	uint32_t pos;
+	uint32_t pos, ref = 0;
 	int rc = -ENOENT;
 
 	reclaim(as);
 	rcu_read_lock();
 	if (key_make(as, &k, scope, a, NULL) &&
-	    slot_find(as, slots_cur(as), &k, hash_key(as, &k), &pos, NULL)) {
+	    slot_find(as, slots_cur(as), &k, hash_key(as, &k), &pos, &ref, NULL)) {
 		drop_at(as, pos);
 		as->st.removed++;
 		rc = 0;
@@ -1218,14 +1221,15 @@ void allowset_sweep(struct allowset *as, uint64_t now_ms)
 	rcu_read_unlock();
 }
 
-/* Read lock held. A copy of the entry ref into v; scope is its scope. */
-static void fill_view(struct allowset *as, uint32_t ref, const struct addr *scope,
+/* Read lock held. A copy of the entry ref into v; scope is its scope, es
+ * its exp_src word as the caller read it (once: the verdict and the view
+ * must agree). */
+static void fill_view(struct allowset *as, uint32_t ref, const struct addr *scope, uint64_t es,
 		      struct allowset_view *v)
 {
 	struct rec *r = rec_of(as, ref);
 	struct cold *c = cold_of(as, ref);
 	const struct allowset_meta *m = atomic_load_explicit(&c->meta, memory_order_acquire);
-	uint64_t es = atomic_load_explicit(&r->exp_src, memory_order_acquire);
 	size_t off = 0, out = 0;
 
 	memset(&v->scope, 0, sizeof(v->scope));
@@ -1258,14 +1262,13 @@ static void fill_view(struct allowset *as, uint32_t ref, const struct addr *scop
 /* Read lock held. The reference of (scope, a), 0 when absent. */
 static uint32_t find(struct allowset *as, const struct addr *scope, const struct addr *a)
 {
-	struct slots *s = slots_cur(as);
 	struct key k;
-	uint32_t pos;
+	uint32_t pos, ref = 0;
 
 	if (!key_make(as, &k, scope, a, NULL) ||
-	    !slot_find(as, s, &k, hash_key(as, &k), &pos, NULL))
+	    !slot_find(as, slots_cur(as), &k, hash_key(as, &k), &pos, &ref, NULL))
 		return 0;
-	return (uint32_t)atomic_load_explicit(&s->w[pos], memory_order_acquire);
+	return ref;
 }
 
 /* Read lock held. HIT or EXPIRED for r at now_ms, bumping its hits. */
@@ -1314,10 +1317,11 @@ enum allowset_result allowset_lookup(struct allowset *as, const struct addr *sco
 	ref = find(as, scope, a);
 	if (ref) {
 		struct rec *r = rec_of(as, ref);
+		uint64_t es = atomic_load_explicit(&r->exp_src, memory_order_acquire);
 
-		res = judge(r, rec_expires(r), now_ms, count_hit);
+		res = judge(r, es >> 2, now_ms, count_hit);
 		if (view)
-			fill_view(as, ref, scope, view);
+			fill_view(as, ref, scope, es, view);
 	}
 	rcu_read_unlock();
 	return res;
@@ -1344,7 +1348,10 @@ int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, 
 	as->iterating++;
 	for_each_slot(as, s, i, ref)
 	{
-		fill_view(as, ref, scope_addr(as, rec_of(as, ref)->scope), &v);
+		struct rec *r = rec_of(as, ref);
+
+		fill_view(as, ref, scope_addr(as, r->scope),
+			  atomic_load_explicit(&r->exp_src, memory_order_relaxed), &v);
 		rc = fn(&v, arg);
 		if (rc)
 			break;

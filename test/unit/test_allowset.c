@@ -205,6 +205,218 @@ static void test_concurrent(void)
 	allowset_reader_unregister();
 }
 
+/*
+ * Churn under readers: the writer inserts, refreshes, renames, rebinds,
+ * removes, lets expire, evicts (a table too small for everything), sweeps
+ * and unscopes churn keys, scoped and not, while readers look them up. An
+ * entry's every field is derived from its key (expiry = X * CH_MOD + key,
+ * name "k<key>.churn", link from the key), so a reader that got fields of
+ * another entry, of a record being reused, or freed names, sees it (ASan
+ * catches the last too). Stable keys must always be found. Bounded by
+ * CH_ROUNDS rounds and CH_SECONDS seconds.
+ */
+#define CH_STABLE  256
+#define CH_KEYS	   2048
+#define CH_MOD	   8192
+#define CH_ROUNDS  400
+#define CH_SECONDS 8
+#define CH_NOW	   (1000u * CH_MOD) /* readers' clock: X < 1000 is expired */
+
+struct churn {
+	struct allowset *as;
+	atomic_bool stop;
+	atomic_ulong lookups, hits, bad, stable_miss;
+};
+
+static void churn_name(unsigned k, char *buf, size_t len)
+{
+	snprintf(buf, len, "k%u.churn", k);
+}
+
+static uint64_t churn_link(unsigned k)
+{
+	uint8_t mac[6] = {2, 0, 0, 0, (uint8_t)(k >> 8), (uint8_t)k};
+
+	return allowset_link(7, mac);
+}
+
+static struct addr churn_scope(unsigned k)
+{
+	return v4(60000u + k % 4);
+}
+
+/* Is view v, found for key k (scoped or not), made only of k's fields? */
+static bool churn_view_ok(const struct allowset_view *v, enum allowset_result r, unsigned k,
+			  const struct addr *a, const struct addr *scope)
+{
+	char name[32];
+
+	churn_name(k, name, sizeof(name));
+	if (!addr_equal(&v->addr, a) || (scope && !addr_equal(&v->scope, scope)))
+		return false;
+	if (v->expires_ms % CH_MOD != k || (r == ALLOWSET_HIT) != (v->expires_ms > CH_NOW))
+		return false;
+	/* Names: its own, possibly with the unscoped copy's, never another's. */
+	if (v->nnames < 1 || strncmp(v->names, name, strlen(name)) != 0)
+		return false;
+	return v->source == ALLOWSET_LEARNED;
+}
+
+static void *churn_reader(void *arg)
+{
+	struct churn *c = arg;
+	unsigned long n = 0, hits = 0, bad = 0, smiss = 0, seed = (unsigned long)pthread_self();
+
+	allowset_reader_register();
+	while (!atomic_load(&c->stop) && n < 20000000UL) {
+		struct allowset_view v;
+		enum allowset_result r;
+		unsigned k;
+		struct addr a, sc;
+		bool scoped;
+
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		k = (unsigned)(seed >> 33) % (CH_STABLE + CH_KEYS);
+		a = v4(k);
+		if (k < CH_STABLE) {
+			r = allowset_lookup(c->as, NULL, &a, CH_NOW, &v, true);
+			if (r != ALLOWSET_HIT)
+				smiss++;
+			else if (!addr_equal(&v.addr, &a) || strcmp(v.names, "stable.example") != 0)
+				bad++;
+			n++;
+			continue;
+		}
+		k -= CH_STABLE;
+		scoped = (seed >> 20) & 1;
+		sc = churn_scope(k);
+		if ((seed >> 21) & 1) {
+			r = allowset_lookup(c->as, scoped ? &sc : NULL, &a, CH_NOW, &v, true);
+			if (r != ALLOWSET_MISS) {
+				hits++;
+				if (!churn_view_ok(&v, r, k, &a, scoped ? &sc : NULL))
+					bad++;
+			}
+		} else {
+			uint64_t exp = 0, link = 1;
+			enum allowset_source src = 0;
+
+			r = allowset_probe(c->as, scoped ? &sc : NULL, &a, CH_NOW, &exp, &src,
+					   &link, true);
+			if (r != ALLOWSET_MISS) {
+				hits++;
+				if (exp % CH_MOD != k || (r == ALLOWSET_HIT) != (exp > CH_NOW) ||
+				    src != ALLOWSET_LEARNED || (link != 0 && link != churn_link(k)))
+					bad++;
+			}
+		}
+		n++;
+	}
+	atomic_fetch_add(&c->lookups, n);
+	atomic_fetch_add(&c->hits, hits);
+	atomic_fetch_add(&c->bad, bad);
+	atomic_fetch_add(&c->stable_miss, smiss);
+	allowset_reader_unregister();
+	return NULL;
+}
+
+static void test_churn(void)
+{
+	/* Room for the stable keys and about half the churn: full tables,
+	 * eviction of expired entries and refusals happen. */
+	struct churn c = {.as = allowset_new(CH_STABLE + CH_KEYS / 2, 3)};
+	pthread_t th[READERS];
+	struct allowset_stats st;
+	uint64_t deadline = allowset_now_ms() + CH_SECONDS * 1000u;
+	unsigned long seed = 12345, rounds = 0, refused = 0;
+	char name[32];
+
+	allowset_reader_register();
+	CHECK(c.as != NULL);
+	for (unsigned i = 0; i < CH_STABLE; i++) {
+		struct addr a = v4(i);
+
+		CHECK(allowset_add(c.as, NULL, &a, UINT64_MAX / 8, ALLOWSET_LEARNED,
+				   "stable.example", NULL, 0) == 0);
+	}
+	for (unsigned i = 0; i < READERS; i++)
+		pthread_create(&th[i], NULL, churn_reader, &c);
+	for (unsigned r = 0; r < CH_ROUNDS && allowset_now_ms() < deadline; r++, rounds++) {
+		/* The writer's clock: entries of X < 1000 are expired for the
+		 * readers; the writer evicts and sweeps by its own. */
+		uint64_t wnow = (uint64_t)(r % 50) * 100 * CH_MOD;
+
+		for (unsigned j = 0; j < CH_KEYS; j++) {
+			unsigned k;
+			struct addr a, sc;
+			uint64_t x;
+			int rc;
+
+			seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+			k = (unsigned)(seed >> 33) % CH_KEYS;
+			a = v4(CH_STABLE + k);
+			sc = churn_scope(k);
+			x = 500 + (seed >> 13) % 1000; /* about half expired */
+			churn_name(k, name, sizeof(name));
+			switch ((seed >> 24) % 8) {
+			case 0:
+			case 1:
+			case 2:
+				rc = allowset_add(c.as, NULL, &a, x * CH_MOD + k, ALLOWSET_LEARNED,
+						  name, "srv", wnow);
+				break;
+			case 3:
+			case 4:
+				rc = allowset_add_linked(c.as, &sc, churn_link(k), &a,
+							 x * CH_MOD + k, ALLOWSET_LEARNED, name,
+							 NULL, wnow);
+				break;
+			case 5:
+				rc = allowset_remove(c.as, NULL, &a);
+				break;
+			case 6:
+				rc = allowset_remove(c.as, &sc, &a);
+				break;
+			default:
+				rc =
+				    allowset_add_owned(c.as, &sc, churn_link(k), &a, x * CH_MOD + k,
+						       ALLOWSET_LEARNED, name, NULL, wnow, &sc, 64);
+				break;
+			}
+			refused += rc == -ENOSPC || rc == -EDQUOT;
+		}
+		if (r % 16 == 15)
+			allowset_sweep(c.as, wnow + ALLOWSET_EXPIRED_KEEP_MS);
+		if (r % 64 == 63)
+			allowset_unscope(c.as, CH_NOW);
+	}
+	atomic_store(&c.stop, true);
+	for (unsigned i = 0; i < READERS; i++)
+		pthread_join(th[i], NULL);
+	allowset_get_stats(c.as, &st);
+	CHECK_MSG(atomic_load(&c.bad) == 0, "%lu torn or foreign views", atomic_load(&c.bad));
+	CHECK_MSG(atomic_load(&c.stable_miss) == 0, "%lu stable keys missed",
+		  atomic_load(&c.stable_miss));
+	CHECK(atomic_load(&c.hits) > 0);
+	CHECK(st.entries <= CH_STABLE + CH_KEYS / 2);
+	CHECK(st.inserts > 0 && st.removed > 0);
+	/* Every stable key is still there, with its names. */
+	for (unsigned i = 0; i < CH_STABLE; i++) {
+		struct addr a = v4(i);
+		struct allowset_view v;
+
+		CHECK(allowset_lookup(c.as, NULL, &a, CH_NOW, &v, false) == ALLOWSET_HIT &&
+		      strcmp(v.names, "stable.example") == 0);
+	}
+	printf("churn: %lu lookups (%lu found churn entries) by %d readers during %lu rounds; "
+	       "%lu refused, %llu evicted, %llu swept, %llu full\n",
+	       atomic_load(&c.lookups), atomic_load(&c.hits), READERS, rounds, refused,
+	       (unsigned long long)st.evicted, (unsigned long long)st.swept,
+	       (unsigned long long)st.full);
+	allowset_free(&c.as);
+	allowset_reader_unregister();
+}
+
 static void test_unscope(void)
 {
 	struct allowset *as = allowset_new(16, 4);
@@ -311,5 +523,6 @@ int main(void)
 	test_owner_quota();
 	allowset_reader_unregister();
 	test_concurrent();
+	test_churn();
 	CHECK_DONE();
 }
