@@ -417,6 +417,61 @@ static void test_churn(void)
 	allowset_reader_unregister();
 }
 
+static int count_one(const struct allowset_view *v, void *arg)
+{
+	(void)v;
+	++*(unsigned *)arg;
+	return 0;
+}
+
+/* Records and slots are reused: thousands of insert/remove cycles through a
+ * small table (tombstones rebuilt away, records recycled after grace
+ * periods, the writer waiting for one when every free record still waits)
+ * leave exactly the entries that should be there, IPv4 and IPv6, scoped and
+ * not; a non-IP address is refused. */
+static void test_reuse(void)
+{
+	struct allowset *as = allowset_new(8, 2);
+	struct addr keep4 = v4(7), keep6, sc = v4(500), notip = {0};
+	struct allowset_view v;
+	struct allowset_stats st;
+	unsigned n = 0, bad = 0;
+	uint64_t t0 = allowset_now_ms();
+
+	CHECK(as != NULL);
+	addr_parse("2001:db8::7", &keep6);
+	CHECK(allowset_add(as, NULL, &keep4, 1000000, ALLOWSET_LEARNED, "keep4", NULL, 0) == 0);
+	CHECK(allowset_add(as, &sc, &keep6, 1000000, ALLOWSET_LEARNED, "keep6", NULL, 0) == 0);
+	for (unsigned i = 0; i < 20000; i++) {
+		struct addr a = v4(1000 + i % 3000), six;
+		char buf[40];
+
+		snprintf(buf, sizeof(buf), "2001:db8::1:%x", i % 5000);
+		addr_parse(buf, &six);
+		bad += allowset_add(as, i % 2 ? &sc : NULL, &a, 50000, ALLOWSET_LEARNED, "c", NULL,
+				    0) != 0;
+		bad += allowset_add(as, NULL, &six, 50000, ALLOWSET_MANUAL, NULL, "op", 0) != 0;
+		bad += allowset_lookup(as, i % 2 ? &sc : NULL, &a, 1, &v, false) != ALLOWSET_HIT ||
+		       !addr_equal(&v.addr, &a) || strcmp(v.names, "c") != 0;
+		bad += allowset_remove(as, i % 2 ? &sc : NULL, &a) != 0;
+		bad += allowset_remove(as, NULL, &six) != 0;
+		bad += allowset_lookup(as, NULL, &keep4, 1, NULL, false) != ALLOWSET_HIT ||
+		       allowset_lookup(as, &sc, &keep6, 1, NULL, false) != ALLOWSET_HIT;
+	}
+	CHECK_MSG(bad == 0, "%u wrong answers in 20000 cycles", bad);
+	printf("reuse: 20000 insert/remove cycles of 2 entries in %llu ms\n",
+	       (unsigned long long)(allowset_now_ms() - t0));
+	allowset_get_stats(as, &st);
+	CHECK(st.entries == 2 && st.inserts == 40002 && st.removed == 40000);
+	CHECK(allowset_walk(as, count_one, &n) == 0 && n == 2);
+	CHECK(allowset_lookup(as, &sc, &keep6, 1, &v, false) == ALLOWSET_HIT &&
+	      addr_equal(&v.scope, &sc) && strcmp(v.names, "keep6") == 0);
+	CHECK(allowset_scoped_elsewhere(as, &keep6) && !allowset_scoped_elsewhere(as, &keep4));
+	CHECK(allowset_add(as, NULL, &notip, 1000, ALLOWSET_LEARNED, NULL, NULL, 0) == -EINVAL);
+	CHECK(allowset_lookup(as, NULL, &notip, 1, NULL, false) == ALLOWSET_MISS);
+	allowset_free(&as);
+}
+
 static void test_unscope(void)
 {
 	struct allowset *as = allowset_new(16, 4);
@@ -521,6 +576,7 @@ int main(void)
 	test_bound_and_sweep();
 	test_unscope();
 	test_owner_quota();
+	test_reuse();
 	allowset_reader_unregister();
 	test_concurrent();
 	test_churn();
