@@ -123,7 +123,9 @@ struct inode {
 	struct cds_lfht_node node, node_id;
 	struct rcu_head rcu;
 	struct addr key;
-	uint32_t id;
+	/* Atomic only so that ThreadSanitizer sees the publication that
+	 * cds_lfht_add() makes (liburcu is not instrumented). */
+	_Atomic uint32_t id;
 	unsigned refs;
 	uint64_t reclaim_ms; /* owners: last scan for their expired entries */
 };
@@ -386,6 +388,11 @@ static void key_norm(struct addr *out, const struct addr *a)
 	memcpy(out->b, a->b, sizeof(out->b));
 }
 
+static uint32_t inode_id(const struct inode *n)
+{
+	return atomic_load_explicit(&n->id, memory_order_acquire);
+}
+
 static int match_inode(struct cds_lfht_node *node, const void *key)
 {
 	const struct inode *n = caa_container_of(node, struct inode, node);
@@ -397,7 +404,7 @@ static int match_inode_id(struct cds_lfht_node *node, const void *key)
 {
 	const struct inode *n = caa_container_of(node, struct inode, node_id);
 
-	return n->id == *(const uint32_t *)key;
+	return inode_id(n) == *(const uint32_t *)key;
 }
 
 /* Read lock held. */
@@ -437,10 +444,10 @@ static int itab_get(struct allowset *as, struct itab *t, const struct addr *a, s
 		if (!n)
 			return -ENOMEM;
 		key_norm(&n->key, a);
-		n->id = ++t->next_id;
+		atomic_store_explicit(&n->id, ++t->next_id, memory_order_release);
 		cds_lfht_node_init(&n->node);
 		cds_lfht_node_init(&n->node_id);
-		cds_lfht_add(t->byid, mix64(n->id), &n->node_id);
+		cds_lfht_add(t->byid, mix64(t->next_id), &n->node_id);
 		cds_lfht_add(t->bykey, hash_addr(as, &n->key), &n->node);
 	}
 	*out = n;
@@ -557,7 +564,7 @@ static inline bool key_make(struct allowset *as, struct key *k, const struct add
 			*scn = n;
 		if (!n)
 			return false;
-		k->sid = n->id;
+		k->sid = inode_id(n);
 	} else if (scn) {
 		*scn = NULL;
 	}
@@ -875,7 +882,7 @@ static size_t remove_expired(struct allowset *as, uint64_t now_ms, bool only_kee
 		struct rec *r = rec_of(as, ref);
 		uint64_t exp = rec_expires(r);
 
-		if (exp > now_ms || (owner && r->owner != owner->id))
+		if (exp > now_ms || (owner && r->owner != inode_id(owner)))
 			continue;
 		if (only_keep_window && now_ms - exp < ALLOWSET_EXPIRED_KEEP_MS)
 			continue;
@@ -1150,7 +1157,7 @@ int allowset_add_owned(struct allowset *as, const struct addr *scope, uint64_t l
 			      memory_order_relaxed);
 	if (o) {
 		o->refs++;
-		r->owner = o->id;
+		r->owner = inode_id(o);
 	}
 	if (sc)
 		sc->refs++;
