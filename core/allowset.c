@@ -14,16 +14,19 @@
  *    in two pools of chunks that never move. Next to each record, in the
  *    same chunk but on other cache lines, the cold part (first insertion
  *    time, names and server) that only views read.
- *  - scopes and owners are interned (struct itab) into 32-bit ids; a scope
- *    id is never reused, so a reader that resolved a scope just before it
- *    went cannot find another client's entries under its id.
+ *  - scopes and owners are interned (struct itab, rculfhash) into 32-bit
+ *    ids; a scope id is never reused, so a reader that resolved a scope
+ *    just before it went cannot find another client's entries under its id
+ *    (after 2^32 - 1 scopes, new ones are refused: -ENOSPC). A scoped
+ *    lookup pays one rculfhash lookup for its scope first.
  *
  * Reclamation. Records, slot arrays, names and interned nodes are reused or
  * freed only after an RCU grace period: a reader inside allowset_lookup()
  * never sees a record change key or its memory go. Removed records wait on
  * a limbo list; one call_rcu() at a time covers a whole batch, and when no
  * record is free the writer waits for a grace period (synchronize_rcu(),
- * counted in ALLOWSET_DEBUG only: rare, since each pool has slack).
+ * counted in as->waits, not exported: rare, since each pool has a slack of
+ * 1/8 of the bound plus CHUNK records).
  *
  * Fields a reader reads while the writer changes them (expiry, source,
  * link, hits, names pointer) are single atomic words; the key fields of a
