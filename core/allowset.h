@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The allowset: a lock-free hash (liburcu rculfhash) of addresses a flow may
- * be opened to, keyed by (scope, address). Scope is the unset address in host
- * and sidecar mode, and the client's address in gateway mode.
+ * The allowset: a lock-free hash of addresses a flow may be opened to, keyed
+ * by (scope, address). Scope is the unset address in host and sidecar mode,
+ * and the client's address in gateway mode. Open addressing over fixed-size
+ * records (32 bytes for IPv4, 48 for IPv6); names and server, which only
+ * views read, are kept apart. The layout is in allowset.c.
  *
  * Concurrency: exactly one writer thread (the event loop) calls every
- * function marked "writer"; any number of reader threads may call
- * allowset_lookup() at the same time. Every thread that calls
- * allowset_lookup() must be registered with allowset_reader_register().
+ * function marked "writer"; any number of reader threads may call the
+ * functions marked "any registered thread" at the same time: they never
+ * lock, allocate or write shared state except an entry's relaxed hit
+ * counter (count_hit). What they read is reused or freed only after an RCU
+ * grace period (liburcu). Every thread that calls them, the writer
+ * included, must be registered with allowset_reader_register(), and no
+ * writer function may be called inside another's callback (allowset_walk).
+ * The writer may wait for a grace period (rarely: when every free record
+ * still waits for one), so it must not hold an RCU read lock of its own.
  *
  * Expired entries stay in the table for ALLOWSET_EXPIRED_KEEP_MS after their
  * expiry, so that a denial can say "expired N s ago"; when the table is full
@@ -62,8 +70,9 @@ struct allowset_stats {
 
 struct allowset;
 
-/* Create a table for at most max_entries entries and names_per_addr names
- * per entry. Returns NULL with errno set. */
+/* Create a table for at most max_entries entries (1 .. 2^28) and
+ * names_per_addr names per entry. The slot array (12 bytes per entry) is
+ * allocated here; records as they are used. Returns NULL with errno set. */
 struct allowset *allowset_new(size_t max_entries, unsigned names_per_addr);
 
 /* Writer. Free the table and every entry; NULL-safe; sets *as to NULL.
@@ -78,7 +87,8 @@ void allowset_reader_unregister(void);
  * keeps the later expiry and gains the name. name and server may be NULL;
  * both are copied. scope NULL means the unset scope.
  * Returns 0, or -ENOSPC when the table is full of unexpired entries (counted
- * in stats.full and remembered for over-cap verdicts), -ENOMEM. */
+ * in stats.full and remembered for over-cap verdicts), -ENOMEM, -EINVAL (a
+ * is neither IPv4 nor IPv6). */
 int allowset_add(struct allowset *as, const struct addr *scope, const struct addr *a,
 		 uint64_t expires_ms, enum allowset_source src, const char *name,
 		 const char *server, uint64_t now_ms);
@@ -128,7 +138,8 @@ void allowset_sweep(struct allowset *as, uint64_t now_ms);
 
 /* Any registered thread. Look (scope, a) up at now_ms; if view is not NULL it
  * receives a copy of the entry (on HIT and EXPIRED). count_hit: bump the
- * entry's hit counter. Lock-free, never allocates. */
+ * entry's hit counter (relaxed; it stops near 2^32 instead of wrapping);
+ * explain passes false. Lock-free, never allocates. */
 enum allowset_result allowset_lookup(struct allowset *as, const struct addr *scope,
 				     const struct addr *a, uint64_t now_ms,
 				     struct allowset_view *view, bool count_hit);
@@ -190,7 +201,7 @@ bool allowset_scoped_elsewhere(struct allowset *as, const struct addr *a);
 const struct addr *allowset_scope_self(void);
 
 /* Writer. Call fn for every entry (expired ones too) until it returns
- * non-zero; returns that value or 0. */
+ * non-zero; returns that value or 0. fn must not change the table. */
 int allowset_walk(struct allowset *as, int (*fn)(const struct allowset_view *v, void *arg),
 		  void *arg);
 

@@ -3,10 +3,12 @@
  * allowset_bench: micro-benchmark of core/allowset (figure H5 of
  * test/bench/run.sh).
  *
- *   allowset_bench [--lookups N] [--named] SIZE...
+ *   allowset_bench [--lookups N] [--named] [--scoped] SIZE...
  *
  * For each SIZE: a fresh table of SIZE IPv4 entries (manual allowances, or
- * learned ones with one name each with --named), then N lookups of present
+ * learned ones with one name each with --named; with --scoped, in the scopes
+ * of AB_SCOPES gateway clients, entry i in client i % AB_SCOPES, and looked
+ * up in its scope), then N lookups of present
  * addresses in a random order (hit), N of absent ones (miss) and N of the same
  * 1024 present ones (hot: the cache-resident floor), timed with the thread's
  * CPU clock (CLOCK_THREAD_CPUTIME_ID: a shared machine does not inflate it)
@@ -15,7 +17,7 @@
  * uordblks, plus mmapped blocks hblkhd) from before allowset_new() to after
  * the last insertion, divided by SIZE: table buckets, entries and metadata.
  * One line per size:
- *   ALLOWSET entries=N named=0|1 hit_ns=X miss_ns=Y hot_ns=Z bytes_per_entry=B
+ *   ALLOWSET entries=N named=0|1 scoped=0|1 hit_ns=X miss_ns=Y hot_ns=Z bytes_per_entry=B
  *     insert_ns=I lookups=N
  * Exit 0, or 1 when a lookup gives a wrong answer or on a set-up error.
  */
@@ -35,6 +37,7 @@
 
 #define AB_MAX_SIZE    (1u << 24)
 #define AB_MAX_LOOKUPS 100000000u
+#define AB_SCOPES      64u
 
 static uint64_t now_ns(void)
 {
@@ -73,10 +76,11 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
-static int bench(uint32_t size, uint32_t lookups, bool named)
+static int bench(uint32_t size, uint32_t lookups, bool named, bool scoped)
 {
 	struct allowset *as;
-	struct addr *keys, *miss, *order;
+	struct addr *keys, *miss, *order, scopes[AB_SCOPES];
+	const struct addr **oscope, **mscope;
 	uint64_t now = allowset_now_ms(), t0, t_hit, t_miss, t_hot, t_ins,
 		 seed = 88172645463325252ull;
 	size_t before, after;
@@ -86,15 +90,26 @@ static int bench(uint32_t size, uint32_t lookups, bool named)
 	keys = calloc(size, sizeof(*keys));
 	order = calloc(lookups, sizeof(*order));
 	miss = calloc(lookups, sizeof(*miss));
-	if (!keys || !order || !miss) {
+	oscope = calloc(lookups, sizeof(*oscope));
+	mscope = calloc(lookups, sizeof(*mscope));
+	if (!keys || !order || !miss || !oscope || !mscope) {
 		fprintf(stderr, "allowset_bench: out of memory\n");
 		return 1;
+	}
+	for (uint32_t i = 0; i < AB_SCOPES; i++) {
+		uint8_t b[4] = {192, 0, 2, (uint8_t)(i + 1)};
+
+		addr_from_v4(&scopes[i], b);
 	}
 	for (uint32_t i = 0; i < size; i++)
 		key_of(i, true, &keys[i]);
 	/* Lookup order fixed before timing: random present keys, then absent ones. */
 	for (uint32_t i = 0; i < lookups; i++) {
-		order[i] = keys[xorshift(&seed) % size];
+		uint32_t k = (uint32_t)(xorshift(&seed) % size);
+
+		order[i] = keys[k];
+		oscope[i] = scoped ? &scopes[k % AB_SCOPES] : NULL;
+		mscope[i] = scoped ? &scopes[i % AB_SCOPES] : NULL;
 		key_of((uint32_t)(xorshift(&seed) % nuniq), false, &miss[i]);
 	}
 
@@ -106,8 +121,8 @@ static int bench(uint32_t size, uint32_t lookups, bool named)
 	}
 	t0 = now_ns();
 	for (uint32_t i = 0; i < size; i++) {
-		int r = allowset_add(as, NULL, &keys[i], now + 3600000,
-				     named ? ALLOWSET_LEARNED : ALLOWSET_MANUAL,
+		int r = allowset_add(as, scoped ? &scopes[i % AB_SCOPES] : NULL, &keys[i],
+				     now + 3600000, named ? ALLOWSET_LEARNED : ALLOWSET_MANUAL,
 				     named ? "host.bench.test" : NULL, named ? "pdns" : NULL, now);
 
 		if (r < 0) {
@@ -127,28 +142,28 @@ static int bench(uint32_t size, uint32_t lookups, bool named)
 		nanosleep(&ts, NULL);
 	}
 	for (uint32_t i = 0; i < lookups && i < 100000; i++)
-		(void)allowset_lookup(as, NULL, &order[i], now, NULL, false);
+		(void)allowset_lookup(as, oscope[i], &order[i], now, NULL, false);
 	t0 = now_ns();
 	for (uint32_t i = 0; i < lookups; i++)
-		bad += allowset_lookup(as, NULL, &order[i], now, NULL, false) != ALLOWSET_HIT;
+		bad += allowset_lookup(as, oscope[i], &order[i], now, NULL, false) != ALLOWSET_HIT;
 	t_hit = now_ns() - t0;
 	t0 = now_ns();
 	for (uint32_t i = 0; i < lookups; i++)
-		bad += allowset_lookup(as, NULL, &miss[i], now, NULL, false) != ALLOWSET_MISS;
+		bad += allowset_lookup(as, mscope[i], &miss[i], now, NULL, false) != ALLOWSET_MISS;
 	t_miss = now_ns() - t0;
 	/* Hot: the same 1024 present keys over and over (all in cache). */
 	t0 = now_ns();
 	for (uint32_t i = 0; i < lookups; i++)
-		bad +=
-		    allowset_lookup(as, NULL, &order[i & 1023], now, NULL, false) != ALLOWSET_HIT;
+		bad += allowset_lookup(as, oscope[i & 1023], &order[i & 1023], now, NULL, false) !=
+		       ALLOWSET_HIT;
 	t_hot = now_ns() - t0;
 	if (bad) {
 		fprintf(stderr, "allowset_bench: %u wrong lookup results\n", bad);
 		rc = 1;
 	}
-	printf("ALLOWSET entries=%u named=%d hit_ns=%.1f miss_ns=%.1f hot_ns=%.1f "
+	printf("ALLOWSET entries=%u named=%d scoped=%d hit_ns=%.1f miss_ns=%.1f hot_ns=%.1f "
 	       "bytes_per_entry=%.1f insert_ns=%.1f lookups=%u\n",
-	       size, named, (double)t_hit / lookups, (double)t_miss / lookups,
+	       size, named, scoped, (double)t_hit / lookups, (double)t_miss / lookups,
 	       (double)t_hot / lookups, (double)(after - before) / size, (double)t_ins / size,
 	       lookups);
 	fflush(stdout);
@@ -157,13 +172,15 @@ out:
 	free(keys);
 	free(order);
 	free(miss);
+	free(oscope);
+	free(mscope);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	uint32_t lookups = 5000000;
-	bool named = false;
+	bool named = false, scoped = false;
 	int rc = 0, nsizes = 0;
 
 	allowset_reader_register();
@@ -173,6 +190,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(argv[i], "--named")) {
 			named = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--scoped")) {
+			scoped = true;
 			continue;
 		}
 		if (!strcmp(argv[i], "--lookups") && i + 1 < argc) {
@@ -188,14 +209,16 @@ int main(int argc, char **argv)
 		errno = 0;
 		v = strtoul(argv[i], &end, 10);
 		if (errno || *end || v == 0 || v > AB_MAX_SIZE) {
-			fprintf(stderr, "usage: allowset_bench [--lookups N] [--named] SIZE...\n");
+			fprintf(
+			    stderr,
+			    "usage: allowset_bench [--lookups N] [--named] [--scoped] SIZE...\n");
 			return 1;
 		}
-		rc |= bench((uint32_t)v, lookups, named);
+		rc |= bench((uint32_t)v, lookups, named, scoped);
 		nsizes++;
 	}
 	if (!nsizes)
-		rc |= bench(100000, lookups, named);
+		rc |= bench(100000, lookups, named, scoped);
 	allowset_reader_unregister();
 	return rc;
 }
