@@ -131,10 +131,11 @@ static json_t *fastpath_json(struct daemon *d)
 	if (!d->fastpath)
 		return json_pack("{s:b}", "enabled", 0);
 	fastpath_get_stats(d->fastpath, &fs);
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "added",
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "added",
 			 (json_int_t)fs.added, "removed", (json_int_t)fs.removed, "batches",
 			 (json_int_t)fs.batches, "errors", (json_int_t)fs.errors, "dropped",
-			 (json_int_t)fs.dropped);
+			 (json_int_t)fs.dropped, "failsafe_flushes",
+			 (json_int_t)fs.failsafe_flushes);
 }
 
 static json_t *break_glass_json(const struct daemon *d, uint64_t now)
