@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Running the netfilter tools (iptables-restore, ipset): no shell, a fixed
+ * Running the netfilter tools (iptables, iptables-restore): no shell, a fixed
  * search path, input on stdin, bounded output collected.
  */
 #ifndef ZTDNS_SPAWN_H
