@@ -111,7 +111,7 @@ h9_phase() {
 }
 
 h9_run() {
-	local conf=$TMP/ztdnsd-H9.json extra i
+	local conf=$TMP/ztdnsd-H9.json extra
 	H9_LINE="not run"
 	if ! command -v dnsperf >/dev/null; then
 		say "H9 not measured: dnsperf is not installed (apt-get install dnsperf)"
@@ -122,15 +122,7 @@ h9_run() {
 	if fast_path_supported; then extra="$extra,$FAST_PATH_JSON"; fi
 	write_conf "$conf" "$extra"
 	: >"$RAW/h9.tsv"
-	rm -f "$SOCK"
-	ip netns exec "$C" "$ZTD" -c "$conf" --foreground >>"$TMP/ztdnsd-H9.log" 2>&1 &
-	ZTD_PID=$!
-	PIDS+=("$ZTD_PID")
-	for ((i = 0; i < 15; i++)); do
-		ctl wait-ready --timeout 1 >/dev/null 2>&1 && break
-		kill -0 "$ZTD_PID" 2>/dev/null || break
-	done
-	if ! ctl wait-ready --timeout 2 >/dev/null 2>&1; then
+	if ! ztd_start "$conf" "$TMP/ztdnsd-H9.log"; then
 		not_ok "H9: ztdnsd ready" "$(tail -n 5 "$TMP/ztdnsd-H9.log")"
 		cfg_down C
 		return 1

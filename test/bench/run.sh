@@ -272,6 +272,20 @@ fast_path_supported() {
 	"$ZTD" -n -c "$TMP/fp-check.json" >/dev/null 2>&1
 }
 
+# ztd_start CONF LOG: ztdnsd in the client namespace, ready (bounded wait).
+ztd_start() {
+	local i
+	rm -f "$SOCK"
+	ip netns exec "$C" "$ZTD" -c "$1" --foreground >>"$2" 2>&1 &
+	ZTD_PID=$!
+	PIDS+=("$ZTD_PID")
+	for ((i = 0; i < 15; i++)); do
+		ctl wait-ready --timeout 1 >/dev/null 2>&1 && break
+		kill -0 "$ZTD_PID" 2>/dev/null || break
+	done
+	ctl wait-ready --timeout 2 >/dev/null 2>&1
+}
+
 cfg_up() {
 	case $1 in
 	A) return 0 ;;
@@ -293,17 +307,9 @@ cfg_up() {
 		cx nft -f "$TMP/nft-b.conf"
 		;;
 	C | D)
-		local conf=$TMP/ztdnsd-$1.json a i
+		local conf=$TMP/ztdnsd-$1.json a
 		if [ "$1" = D ]; then write_conf "$conf" "$FAST_PATH_JSON"; else write_conf "$conf"; fi
-		rm -f "$SOCK"
-		ip netns exec "$C" "$ZTD" -c "$conf" --foreground >>"$TMP/ztdnsd.log" 2>&1 &
-		ZTD_PID=$!
-		PIDS+=("$ZTD_PID")
-		for ((i = 0; i < 15; i++)); do
-			ctl wait-ready --timeout 1 >/dev/null 2>&1 && break
-			kill -0 "$ZTD_PID" 2>/dev/null || break
-		done
-		ctl wait-ready --timeout 2 >/dev/null 2>&1 || return 1
+		ztd_start "$conf" "$TMP/ztdnsd.log" || return 1
 		for a in "${ALLOW_ADDRS[@]}"; do
 			ctl allow "$a" --ttl 3600 >/dev/null || return 1
 		done
