@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"  list [--name NAME] [--client ADDR|self|operator]\n"
 		"                              learned and manual allowances\n"
 		"  allow ADDR [--ttl SECONDS]  allow an address for a while (reason manual)\n"
-		"  revoke ADDR                 remove an allowance\n"
+		"  revoke ADDR                 remove an address's allowances (every scope)\n"
 		"  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
 		"                              the verdict a new flow would get now, and why\n"
 		"  flush                       remove every allowance\n"

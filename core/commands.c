@@ -120,6 +120,9 @@ static json_t *dns_json(struct daemon *d)
 		json_object_set_new(o, "tcp_open", json_integer((json_int_t)st.tcp_open));
 		json_object_set_new(o, "accept_paused", json_integer((json_int_t)st.accept_paused));
 		json_object_set_new(o, "owner_unknown", json_integer((json_int_t)st.owner_unknown));
+		json_object_set_new(o, "fair_refused", json_integer((json_int_t)st.fair_refused));
+		json_object_set_new(o, "udp_rcvbuf_drops",
+				    json_integer((json_int_t)st.udp_rcvbuf_drops));
 	}
 	return o;
 }
@@ -407,20 +410,50 @@ static json_t *cmd_allow(struct daemon *d, json_t *req, uid_t uid)
 	return json_pack("{s:b, s:s, s:I}", "ok", 1, "addr", buf, "ttl", secs);
 }
 
+/* The scopes that hold an allowance for one address (a revoke takes it
+ * from every client, not only from the shared scope). */
+#define REVOKE_BATCH 64
+struct revoke_ctx {
+	struct addr a;
+	struct addr scopes[REVOKE_BATCH];
+	unsigned n;
+};
+
+static int revoke_collect(const struct allowset_view *v, void *arg)
+{
+	struct revoke_ctx *rc = arg;
+
+	if (!addr_equal(&v->addr, &rc->a))
+		return 0;
+	rc->scopes[rc->n++] = v->scope;
+	return rc->n == REVOKE_BATCH; /* full: remove these, then look again */
+}
+
 static json_t *cmd_revoke(struct daemon *d, json_t *req, uid_t uid)
 {
-	struct addr a;
+	struct revoke_ctx rc = {.n = 0};
+	unsigned removed = 0;
 	json_t *err;
 	char buf[ADDR_STRLEN];
 
-	if (get_addr(req, &a, &err) < 0)
+	if (get_addr(req, &rc.a, &err) < 0)
 		return err;
-	addr_format(&a, buf, sizeof(buf));
-	if (allowset_remove(d->allowset, NULL, &a) < 0)
+	addr_format(&rc.a, buf, sizeof(buf));
+	do {
+		rc.n = 0;
+		allowset_walk(d->allowset, revoke_collect, &rc);
+		for (unsigned i = 0; i < rc.n; i++) {
+			const struct addr *scope = rc.scopes[i].family ? &rc.scopes[i] : NULL;
+
+			if (allowset_remove(d->allowset, scope, &rc.a) == 0)
+				removed++;
+			fastpath_del(d->fastpath, scope, &rc.a);
+		}
+	} while (rc.n == REVOKE_BATCH);
+	if (!removed)
 		return control_error("%s is not in the allowset", buf);
-	fastpath_del(d->fastpath, NULL, &a);
-	log_info("operator (uid %u) revoked %s", (unsigned)uid, buf);
-	return json_pack("{s:b, s:s}", "ok", 1, "addr", buf);
+	log_info("operator (uid %u) revoked %s (%u allowances)", (unsigned)uid, buf, removed);
+	return json_pack("{s:b, s:s, s:i}", "ok", 1, "addr", buf, "removed", (int)removed);
 }
 
 /* What the stub removed from an answer, and why (invariant 7). */
@@ -488,6 +521,8 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 			json_object_set_new(
 			    o, "subnet",
 			    json_string(addr_prefix_format(&r.subnet, sub, sizeof(sub))));
+			if (r.group[0])
+				json_object_set_new(o, "group", json_string(r.group));
 		}
 		if (r.reason == VERDICT_LEARNED || r.reason == VERDICT_MANUAL ||
 		    r.reason == VERDICT_EXPIRED)

@@ -237,6 +237,12 @@ void metrics_render(struct daemon *d, FILE *f)
 		(unsigned long long)ss.scope_no_neigh);
 	fprintf(f, "ztdns_dns_refused_total{bound=\"tcp_per_client\"} %llu\n",
 		(unsigned long long)ss.tcp_client_full);
+	fprintf(f, "ztdns_dns_refused_total{bound=\"upstream_fair_share\"} %llu\n",
+		(unsigned long long)ss.fair_refused);
+	counter(f, "ztdns_dns_udp_buffer_drops_total",
+		"Queries the kernel dropped: a stub UDP socket's receive buffer was full.");
+	fprintf(f, "ztdns_dns_udp_buffer_drops_total %llu\n",
+		(unsigned long long)ss.udp_rcvbuf_drops);
 	counter(f, "ztdns_dns_not_learned_total",
 		"Answer addresses not put in the allowset, by why.");
 	fprintf(f, "ztdns_dns_not_learned_total{why=\"learned_max\"} %llu\n",

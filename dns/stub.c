@@ -43,6 +43,7 @@ struct stub_listener {
 	ev_timer pause; /* accept stopped after EMFILE/ENFILE */
 	int fd;
 	bool tcp;
+	uint32_t drops;		       /* UDP: the kernel's SO_RXQ_OVFL count last seen */
 	struct sockaddr_storage local; /* the bound address, for sock_diag */
 };
 
@@ -83,6 +84,11 @@ struct stub_pending {
 	uint8_t qbuf[QBUF_MAX]; /* the client's header and question, as sent */
 };
 
+struct stub_owner {
+	struct addr owner;
+	unsigned n; /* queries pending; 0: an empty slot */
+};
+
 struct stub_tcp {
 	struct stub *s;
 	int fd;
@@ -108,6 +114,9 @@ struct stub {
 	unsigned nlisteners;
 	struct stub_pending *pool;
 	unsigned pool_size, free_head, npending;
+	struct stub_owner *owners; /* pending queries per owner */
+	size_t owners_mask;
+	unsigned nowners;
 	struct stub_tcp *conns;
 	unsigned nconns;
 	struct stub_route routes[STUB_MAX_ROUTES];
@@ -177,6 +186,88 @@ static void reply_error(struct stub *s, const uint8_t *q, size_t qlen, unsigned 
 		reply_udp(s, udp_fd, peer, peerlen, buf, len);
 }
 
+/* ---- pending queries per owner ---- */
+
+/* Pending queries per owner, for limits.pending_per_client and the fair
+ * share of upstream slots: an open-addressed table (linear probing,
+ * backward-shift deletion) of at least twice the pool, so it never fills
+ * and a lookup stays short. A slot with n == 0 is empty. */
+static size_t owner_hash(const struct addr *o)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	h = (h ^ o->family) * 1099511628211ull;
+	for (unsigned i = 0; i < sizeof(o->b); i++)
+		h = (h ^ o->b[i]) * 1099511628211ull;
+	return (size_t)(h ^ h >> 29);
+}
+
+static size_t owner_find(const struct stub *s, const struct addr *o)
+{
+	size_t i = owner_hash(o) & s->owners_mask;
+
+	while (s->owners[i].n && !addr_equal(&s->owners[i].owner, o))
+		i = (i + 1) & s->owners_mask;
+	return i;
+}
+
+static unsigned pending_of(const struct stub *s, const struct addr *owner)
+{
+	return s->owners[owner_find(s, owner)].n;
+}
+
+static void owner_hold(struct stub *s, const struct addr *o)
+{
+	struct stub_owner *e = &s->owners[owner_find(s, o)];
+
+	if (!e->n) {
+		e->owner = *o;
+		s->nowners++;
+	}
+	e->n++;
+}
+
+static void owner_release(struct stub *s, const struct addr *o)
+{
+	size_t i = owner_find(s, o), j = i;
+
+	if (!s->owners[i].n)
+		return; /* not held: nothing to give back */
+	if (--s->owners[i].n)
+		return;
+	s->nowners--;
+	/* Backward shift: move up every later entry of the run that may sit
+	 * in the hole, so that no lookup stops early at it. */
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & s->owners_mask;
+		if (!s->owners[j].n)
+			break;
+		k = owner_hash(&s->owners[j].owner) & s->owners_mask;
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		s->owners[i] = s->owners[j];
+		s->owners[j].n = 0;
+		i = j;
+	}
+}
+
+/* Upstream slots shared fairly (issue 10 §5): while at least half of the
+ * slots (the smaller of the servers' in-flight bound and the pending pool)
+ * are taken, one owner may hold at most slots / (owners + 1) of them, one
+ * share always kept for whoever asks next; never less than STUB_FAIR_MIN.
+ * A new asker (mine == 0) is one more owner. */
+static bool fair_share_ok(const struct stub *s, const struct upstream *up, unsigned mine)
+{
+	unsigned slots = UTIL_MIN(s->pool_size, upstream_slots(up));
+	unsigned owners = s->nowners + (mine == 0);
+
+	if (s->npending < slots / 2)
+		return true;
+	return mine < UTIL_MAX(slots / (owners + 1), STUB_FAIR_MIN);
+}
+
 /* ---- pending pool ---- */
 
 static struct stub_pending *pending_get(struct stub *s)
@@ -188,6 +279,7 @@ static struct stub_pending *pending_get(struct stub *s)
 	p = &s->pool[s->free_head];
 	s->free_head = p->next_free;
 	p->in_use = true;
+	memset(&p->owner, 0, sizeof(p->owner));
 	s->npending++;
 	return p;
 }
@@ -196,6 +288,7 @@ static void pending_put(struct stub *s, struct stub_pending *p)
 {
 	struct stub_tcp *t = p->tcp;
 
+	owner_release(s, &p->owner);
 	p->in_use = false;
 	p->tcp = NULL;
 	p->next_free = s->free_head;
@@ -206,16 +299,6 @@ static void pending_put(struct stub *s, struct stub_pending *p)
 		if (t->closed && t->pending == 0)
 			tcp_close(t);
 	}
-}
-
-static unsigned pending_of(const struct stub *s, const struct addr *owner)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < s->pool_size; i++)
-		if (s->pool[i].in_use && addr_equal(&s->pool[i].owner, owner))
-			n++;
-	return n;
 }
 
 /* ---- owners ---- */
@@ -741,7 +824,9 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	struct addr client, udp_owner;
 	const struct addr *owner;
 	uint8_t up[QBUF_MAX + 32];
+	struct upstream *via;
 	size_t uplen;
+	unsigned mine;
 	enum wire_err e;
 	int rc;
 
@@ -787,7 +872,8 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 		owner_of(s, false, &l->local, peer, &client, &udp_owner);
 		owner = &udp_owner;
 	}
-	if (pending_of(s, owner) >= s->c->limits.pending_per_client) {
+	mine = pending_of(s, owner);
+	if (mine >= s->c->limits.pending_per_client) {
 		char a[ADDR_STRLEN];
 
 		s->st.client_full++;
@@ -800,6 +886,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	p->s = s;
 	p->client = client;
 	p->owner = *owner;
+	owner_hold(s, owner);
 	rc = gateway_scope(s, p, ifindex);
 	if (rc > 0) {
 		reply_error(s, buf, len, (unsigned)rc, q.edns, udp_fd, peer, peerlen, tcp);
@@ -829,7 +916,20 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 		pending_put(s, p);
 		return;
 	}
-	rc = upstream_query(upstream_for(s, p), up, uplen, on_upstream, p);
+	via = upstream_for(s, p);
+	if (!fair_share_ok(s, via, mine)) {
+		char a[ADDR_STRLEN];
+
+		s->st.fair_refused++;
+		log_ratelimited(
+		    LOG_WARNING,
+		    "stub: %s holds its fair share of upstream slots (%u of %u pending)",
+		    owner_format(owner, a, sizeof(a)), mine, s->npending - 1);
+		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		pending_put(s, p);
+		return;
+	}
+	rc = upstream_query(via, up, uplen, on_upstream, p);
 	if (rc < 0) {
 		s->st.upstream_errors++;
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
@@ -851,7 +951,8 @@ static void on_udp(struct ev_loop *loop, ev_io *w, int revents)
 		struct sockaddr_storage peer;
 		union {
 			struct cmsghdr h;
-			uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+				  CMSG_SPACE(sizeof(uint32_t))];
 		} ctl;
 		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 		struct msghdr mh = {.msg_name = &peer,
@@ -883,6 +984,14 @@ static void on_udp(struct ev_loop *loop, ev_io *w, int revents)
 
 				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 				ifindex = pi.ipi6_ifindex;
+			} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL &&
+				   cm->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+				uint32_t drops;
+
+				/* The socket's drop count so far (it wraps). */
+				memcpy(&drops, CMSG_DATA(cm), sizeof(drops));
+				s->st.udp_rcvbuf_drops += (uint32_t)(drops - l->drops);
+				l->drops = drops;
 			}
 		}
 		s->st.udp_queries++;
@@ -1188,6 +1297,16 @@ static int open_listener(struct stub *s, const struct conf_endpoint *ep, bool tc
 		close(fd);
 		return rc;
 	}
+	if (!tcp) {
+		/* Room for bursts, and the kernel's drop count on every datagram
+		 * (SO_RXQ_OVFL): a client that floods the buffer is seen. FORCE
+		 * needs CAP_NET_ADMIN (held at start); else rmem_max caps it. */
+		int rb = (int)STUB_UDP_RCVBUF;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
+		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (tcp && listen(fd, 128) < 0)) {
 		rc = -errno;
 		close(fd);
@@ -1217,6 +1336,10 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 	s->as = as;
 	s->pool_size = c->limits.pending_queries;
 	s->pool = calloc(s->pool_size, sizeof(*s->pool));
+	for (s->owners_mask = 1; s->owners_mask < 2 * (size_t)s->pool_size;)
+		s->owners_mask <<= 1;
+	s->owners = calloc(s->owners_mask, sizeof(*s->owners));
+	s->owners_mask--;
 	s->rr_max = c->limits.records_per_message;
 	s->rr = calloc(s->rr_max, sizeof(*s->rr));
 	/* Room past addrs_per_name, to know (and remove) what is over it. */
@@ -1225,7 +1348,7 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 	s->found = calloc(s->found_max, sizeof(*s->found));
 	s->fate = calloc(s->found_max, sizeof(*s->fate));
 	s->listeners = calloc(2 * (size_t)c->nlisten, sizeof(*s->listeners));
-	if (!s->pool || !s->rr || !s->found || !s->fate || !s->listeners)
+	if (!s->pool || !s->owners || !s->rr || !s->found || !s->fate || !s->listeners)
 		goto fail;
 	for (unsigned i = 0; i < s->pool_size; i++)
 		s->pool[i].next_free = i + 1;
@@ -1299,6 +1422,7 @@ void stub_free(struct stub **sp)
 	neigh_free(&s->neigh);
 	free(s->listeners);
 	free(s->pool);
+	free(s->owners);
 	free(s->rr);
 	free(s->found);
 	free(s->fate);
