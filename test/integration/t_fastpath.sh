@@ -126,5 +126,23 @@ check "still reachable through the queue" connect 198.51.100.10
 check_eq "the far end saw it" $((far + 1)) "$(ctr_get "$N" 4 syn10)"
 check "and it went through the queue" test "$(qpk)" -gt "$q0"
 
+# A removal the kernel refuses empties the sets (fail closed). Swap in a
+# bitmap set covering only 198.51.100.11-12 under our name, plant .11 in
+# it (an entry the daemon does not allow: short.test expired long ago), and
+# revoke .10 (allowed above, outside the bitmap's range: the kernel refuses
+# the removal). The planted entry must be gone, judged at the far end.
+ns_exec "$C" ipset create ztbm$$ bitmap:ip range 198.51.100.11-198.51.100.12 timeout 300
+ns_exec "$C" ipset swap ztdns4 ztbm$$
+ns_exec "$C" ipset add ztdns4 198.51.100.11 timeout 300
+far11=$(ctr_get "$N" 4 syn11)
+check "the planted entry is accepted by the kernel (the hole this guards against)" connect 198.51.100.11
+check_eq "the far end saw it" $((far11 + 1)) "$(ctr_get "$N" 4 syn11)"
+check_eq "no failsafe flush yet" 0 "$(fpj failsafe_flushes)"
+ns_exec "$C" "$ZTC" -s "$SOCK" revoke 198.51.100.10 >/dev/null
+check_eq "the refused removal emptied the sets (fast_path.failsafe_flushes)" 1 "$(fpj failsafe_flushes)"
+check_fail "the planted entry is gone from the kernel set" inset 198.51.100.11
+check_fail "and 198.51.100.11 is blocked again" connect 198.51.100.11
+check_eq "the far end saw nothing new" $((far11 + 1)) "$(ctr_get "$N" 4 syn11)"
+
 bg_stop "$DPID" TERM 10
 check_fail "clean stop destroys the sets" bash -c "ip netns exec $C ipset list -n | grep -q ztdns"
