@@ -17,6 +17,7 @@
 #include "core/nfqueue.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "dns/cache.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
 #include "policy/exceptions.h"
@@ -184,6 +185,69 @@ static json_t *cmd_break_glass(struct daemon *d, json_t *req, uid_t uid)
 			 break_glass_json(d, allowset_now_ms()));
 }
 
+/* ---- the answer cache (dns/cache.h) ---- */
+
+#define CMD_CACHE_LIST_MAX 1000
+
+/* status.cache: {"enabled": bool, counters...} */
+static json_t *cache_json(struct daemon *d)
+{
+	struct cache *k = d->stub ? stub_cache(d->stub) : NULL;
+	struct cache_counter cn[CACHE_COUNTERS];
+	struct cache_stats st = {0};
+	json_t *o = json_object();
+	unsigned n;
+
+	if (k)
+		cache_get_stats(k, &st);
+	n = cache_counters(&st, cn);
+	json_object_set_new(o, "enabled", json_boolean(k != NULL));
+	for (unsigned i = 0; i < n; i++)
+		json_object_set_new(o, cn[i].name, json_integer((json_int_t)cn[i].value));
+	return o;
+}
+
+static void cache_list_one(void *arg, const struct cache_item *it)
+{
+	char name[WIRE_NAME_STRLEN];
+
+	json_array_append_new(
+	    arg, json_pack("{s:s, s:i, s:i, s:i, s:b, s:I, s:I, s:I}", "name",
+			   wire_name_format(&it->key->qname, name, sizeof(name)), "type",
+			   it->key->qtype, "identity", (int)it->key->identity, "rcode", it->rcode,
+			   "negative", it->negative, "ttl_left_s", (json_int_t)it->ttl_left, "hits",
+			   (json_int_t)it->hits, "bytes", (json_int_t)it->len));
+}
+
+/* {"cmd":"cache", "action":"stats"|"list"|"flush"} (default stats) */
+static json_t *cmd_cache(struct daemon *d, json_t *req, uid_t uid)
+{
+	const char *action = json_string_value(json_object_get(req, "action"));
+	struct cache *k = d->stub ? stub_cache(d->stub) : NULL;
+	json_t *r;
+
+	if (!action)
+		action = "stats";
+	if (strcmp(action, "stats") && strcmp(action, "list") && strcmp(action, "flush"))
+		return control_error("\"action\" must be stats, list or flush");
+	if (!k && strcmp(action, "stats"))
+		return control_error("the answer cache is off (cache.enabled)");
+	r = json_pack("{s:b, s:o}", "ok", 1, "cache", cache_json(d));
+	if (strcmp(action, "list") == 0) {
+		json_t *arr = json_array();
+
+		cache_foreach(k, allowset_now_ms(), CMD_CACHE_LIST_MAX, cache_list_one, arr);
+		json_object_set_new(r, "entries", arr);
+	} else if (strcmp(action, "flush") == 0) {
+		uint64_t n = cache_flush(k);
+
+		log_info("operator (uid %u) flushed %llu cached answers", (unsigned)uid,
+			 (unsigned long long)n);
+		json_object_set_new(r, "removed", json_integer((json_int_t)n));
+	}
+	return r;
+}
+
 static json_t *cmd_status(struct daemon *d)
 {
 	struct allowset_stats as;
@@ -258,6 +322,7 @@ static json_t *cmd_status(struct daemon *d)
 					      "metrics",
 					      (json_int_t)metrics_accept_paused(d->metrics)));
 		json_object_set_new(resp, "break_glass", break_glass_json(d, now));
+		json_object_set_new(resp, "cache", cache_json(d));
 	}
 	return resp;
 }
@@ -694,6 +759,8 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_c
 		return cmd_audit_report(d, req);
 	if (strcmp(c, "flush") == 0)
 		return cmd_flush(d, peer_uid);
+	if (strcmp(c, "cache") == 0)
+		return cmd_cache(d, req, peer_uid);
 	if (strcmp(c, "reload") == 0)
 		return cmd_reload(d, cl);
 	if (strcmp(c, "break-glass") == 0)

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/neigh.h"
 #include "core/util.h"
+#include "dns/cache.h"
 #include "dns/peeruid.h"
 #include "dns/upstream.h"
 #include "dns/wire.h"
@@ -137,6 +138,7 @@ struct stub {
 	size_t nfate;
 	uint8_t filt[WIRE_MAX_MSG];
 	uint8_t out[WIRE_MAX_MSG + 2];
+	uint8_t cbuf[CACHE_ENTRY_MAX]; /* an answer re-encoded for the cache */
 	/* the never-learn table's local facts: interface subnets, NAT64 */
 	struct addr_local local;
 	uint64_t local_ms;
@@ -144,7 +146,8 @@ struct stub {
 	bool closing;
 	stub_learn_cb learn_cb;
 	void *learn_arg;
-	struct peeruid *pu; /* NULL: every local socket is "unknown" */
+	struct peeruid *pu;  /* NULL: every local socket is "unknown" */
+	struct cache *cache; /* NULL: cache.enabled false */
 };
 
 static void tcp_close(struct stub_tcp *t);
@@ -703,6 +706,138 @@ static size_t rewrite_answer(struct stub *s, struct stub_pending *p, const struc
 	return len;
 }
 
+/* Send m, the answer for p as it may reach the client (learned and
+ * filtered), rewritten for the client (rewrite_answer) and cut to its UDP
+ * size; SERVFAIL if it cannot be. */
+static void send_answer(struct stub *s, struct stub_pending *p, const struct wire_msg *m)
+{
+	size_t outlen = rewrite_answer(s, p, m);
+	bool tc = false;
+
+	if (!p->tcp) {
+		if (wire_fit_udp(s->out, &outlen, p->udp_limit, p->edns ? STUB_UPSTREAM_EDNS : 0,
+				 &tc) != WIRE_OK) {
+			reply_error(s, p->qbuf, p->qlen, WIRE_RCODE_SERVFAIL, p->edns, p->udp_fd,
+				    &p->peer, p->peerlen, p->tcp);
+			return;
+		}
+		if (tc)
+			s->st.truncated++;
+		count_rcode(s, m->rcode & 0xf);
+		reply_udp(s, p->udp_fd, &p->peer, p->peerlen, s->out, outlen);
+	} else {
+		count_rcode(s, m->rcode & 0xf);
+		tcp_send(p->tcp, s->out, outlen);
+	}
+}
+
+/* ---- the answer cache (dns/cache.h) ---- */
+
+static struct upstream *upstream_for(const struct stub *s, const struct stub_pending *p);
+
+/* The cache key of p's question: the identity is the route (client
+ * identity) its upstream belongs to, 0 for the default upstream, so that
+ * one identity's policy answer never reaches another. */
+static void cache_key_of(const struct stub *s, const struct stub_pending *p, struct cache_key *k)
+{
+	const struct upstream *via = upstream_for(s, p);
+
+	memset(k, 0, sizeof(*k));
+	k->qname = p->qname;
+	k->qtype = p->qtype;
+	k->qclass = p->qclass;
+	for (unsigned i = 0; i < s->nroutes && via != s->up; i++)
+		if (s->routes[i].up == via) {
+			k->identity = i + 1;
+			break;
+		}
+}
+
+static bool keep_all(void *arg, const struct addr *a)
+{
+	(void)arg;
+	(void)a;
+	return true;
+}
+
+/* Keep m (learned and filtered for p, already sent: m->rr is reused here)
+ * unless the filter cut it for p's own reasons: an address refused for a
+ * full table or p's owner's quota may be learned for the next client,
+ * which must not get less. The copy kept is re-encoded (wire_filter_answer
+ * keeping everything): its compression pointers lead only to names, so the
+ * TTLs the cache rewrites in place change nothing else (a server's pointer
+ * into a TTL field would otherwise turn into another name). */
+static void cache_store(struct stub *s, struct stub_pending *p, const struct wire_msg *m,
+			const char *server)
+{
+	struct wire_filter_result fr;
+	struct cache_key k;
+	struct wire_msg c;
+	size_t len;
+
+	if (!s->cache)
+		return;
+	for (size_t i = 0; i < s->nfate; i++)
+		if (s->fate[i].why == STUB_FULL)
+			return;
+	if (wire_filter_answer(m, keep_all, NULL, s->cbuf, sizeof(s->cbuf), &len, &fr) != WIRE_OK ||
+	    wire_msg_parse(s->cbuf, len, s->rr, s->rr_max, &c) != WIRE_OK)
+		return; /* over CACHE_ENTRY_MAX, or not re-encodable: not kept */
+	cache_key_of(s, p, &k);
+	cache_insert(s->cache, &k, &c, server, allowset_now_ms());
+}
+
+/* Answer p from the cache. Invariant 2 holds for a hit as for a miss: the
+ * cached answer goes through learn() (same scope, link, owner quota and
+ * never-learn table, TTLs as they are now), and is sent only if every
+ * address in it is now allowed (invariant 7); otherwise the entry is
+ * dropped (renew_refused) and the query goes upstream. Returns true when
+ * p was answered. */
+static bool cache_answer(struct stub *s, struct stub_pending *p)
+{
+	struct cache_key k;
+	struct wire_msg m;
+	const char *server = NULL;
+	size_t len;
+
+	if (!s->cache)
+		return false;
+	cache_key_of(s, p, &k);
+	if (cache_lookup(s->cache, &k, allowset_now_ms(), s->filt, sizeof(s->filt), &len, &server) <
+	    0)
+		return false;
+	s->nfate = 0;
+	if (wire_msg_parse(s->filt, len, s->rr, s->rr_max, &m) != WIRE_OK ||
+	    (m.rcode == WIRE_RCODE_NOERROR && !learn(s, p, &m, server)) ||
+	    wire_filter_needed(&m, keep_learned, &(struct keep_ctx){.s = s})) {
+		cache_refuse(s->cache, &k);
+		return false;
+	}
+	send_answer(s, p, &m);
+	return true;
+}
+
+/* A new cache for c (NULL when disabled or it cannot be made: every query
+ * then goes upstream, logged). */
+static struct cache *cache_for(const struct conf *c)
+{
+	const struct cache_limits lim = {.max_entries = c->cache.max_entries,
+					 .max_bytes = c->cache.max_bytes,
+					 .negative_max = c->cache.negative_max,
+					 .max_ttl = c->ttl.max};
+	struct cache *k;
+	uint64_t seed = 0;
+
+	if (!c->cache.enabled)
+		return NULL;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)rand();
+	k = cache_new(&lim, seed);
+	if (!k)
+		log_warn("stub: no answer cache (%s)", strerror(errno));
+	return k;
+}
+
 static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len,
 			const char *server)
 {
@@ -711,8 +846,6 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 	struct wire_msg m;
 	unsigned rcode = WIRE_RCODE_SERVFAIL;
 	enum wire_err e;
-	size_t outlen;
-	bool tc = false;
 
 	if (s->closing || (p->tcp && p->tcp->closed))
 		goto done;
@@ -764,19 +897,8 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 		}
 		s->st.answers_filtered++;
 	}
-	outlen = rewrite_answer(s, p, &m);
-	if (!p->tcp) {
-		if (wire_fit_udp(s->out, &outlen, p->udp_limit, p->edns ? STUB_UPSTREAM_EDNS : 0,
-				 &tc) != WIRE_OK)
-			goto fail;
-		if (tc)
-			s->st.truncated++;
-		count_rcode(s, m.rcode & 0xf);
-		reply_udp(s, p->udp_fd, &p->peer, p->peerlen, s->out, outlen);
-	} else {
-		count_rcode(s, m.rcode & 0xf);
-		tcp_send(p->tcp, s->out, outlen);
-	}
+	send_answer(s, p, &m);
+	cache_store(s, p, &m, server);
 	goto done;
 fail:
 	reply_error(s, p->qbuf, p->qlen, rcode, p->edns, p->udp_fd, &p->peer, p->peerlen, p->tcp);
@@ -906,6 +1028,10 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	p->udp_limit = q.udp_limit;
 	p->qlen = UTIL_MIN((size_t)q.question_end, sizeof(p->qbuf));
 	memcpy(p->qbuf, buf, p->qlen);
+	if (cache_answer(s, p)) {
+		pending_put(s, p);
+		return;
+	}
 	/* A fresh query with only the question: nothing of the client's EDNS
 	 * options (client subnet...) leaves the machine. */
 	if (getrandom(&p->up_id, sizeof(p->up_id), 0) != sizeof(p->up_id))
@@ -1355,6 +1481,7 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 	resolve_ifaces(s);
 	/* Opened now, before privileges go; without it every local socket
 	 * shares the "unknown" owner's quotas (fail closed, counted). */
+	s->cache = cache_for(c);
 	s->pu = peeruid_new(&rc);
 	if (!s->pu)
 		log_warn("stub: no sock_diag socket (%s): local users share one quota",
@@ -1383,6 +1510,9 @@ fail:
 void stub_set_conf(struct stub *s, const struct conf *c)
 {
 	s->c = c;
+	/* A reload may change the policy behind every answer: start empty. */
+	cache_free(&s->cache);
+	s->cache = cache_for(c);
 	s->local_ok = false; /* new NAT64 prefixes; interfaces read again */
 	resolve_ifaces(s);
 }
@@ -1390,12 +1520,16 @@ void stub_set_conf(struct stub *s, const struct conf *c)
 void stub_set_upstream(struct stub *s, struct upstream *up)
 {
 	s->up = up;
+	if (s->cache)
+		cache_flush(s->cache);
 }
 
 void stub_set_routes(struct stub *s, const struct stub_route *routes, unsigned n)
 {
 	s->nroutes = n < STUB_MAX_ROUTES ? n : STUB_MAX_ROUTES;
 	memcpy(s->routes, routes, s->nroutes * sizeof(*routes));
+	if (s->cache) /* identities are route indexes */
+		cache_flush(s->cache);
 }
 
 void stub_free(struct stub **sp)
@@ -1412,6 +1546,7 @@ void stub_free(struct stub **sp)
 		close(s->listeners[i].fd);
 	}
 	peeruid_free(&s->pu);
+	cache_free(&s->cache);
 	/* Queries still pending reference their connection: detach them. */
 	for (unsigned i = 0; s->pool && i < s->pool_size; i++)
 		s->pool[i].tcp = NULL;
@@ -1443,6 +1578,11 @@ unsigned stub_removed_counters(const struct stub_stats *st, struct stub_counter 
 	out[2] = (struct stub_counter){"never-learn", st->removed_never_learn};
 	out[3] = (struct stub_counter){"unproven", st->removed_unproven};
 	return STUB_REMOVED_WHYS;
+}
+
+struct cache *stub_cache(struct stub *s)
+{
+	return s->cache;
 }
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st)

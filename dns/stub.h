@@ -116,6 +116,11 @@ void stub_free(struct stub **s);
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st);
 
+/* The answer cache (dns/cache.h), for `ztdnsctl cache` and the counters:
+ * borrowed, NULL when cache.enabled is false; valid until the next
+ * stub_set_conf() (a reload starts an empty cache). */
+struct cache *stub_cache(struct stub *s);
+
 /* The records removed from answers, by why ("over-cap", "full",
  * "never-learn", "unproven"): the one list both renderers (status, metrics)
  * print. Fills out and returns STUB_REMOVED_WHYS. */

@@ -1593,6 +1593,37 @@ static void conf_ttl(struct conf_ctx *x, json_t *o, struct conf *c)
 	}
 }
 
+static void conf_cache(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"enabled", "max_entries", "max_bytes", "negative_max",
+					   NULL};
+	struct conf_cache *k = &c->cache;
+	int a, b;
+
+	conf_check_keys(x, o, keys);
+	conf_get_bool(x, o, "enabled", &k->enabled);
+	a = conf_get_u32(x, o, "max_entries", 1, 1048576, &k->max_entries);
+	conf_get_u32(x, o, "max_bytes", 16384, 2147483648LL, &k->max_bytes);
+	b = conf_get_u32(x, o, "negative_max", 0, 1048576, &k->negative_max);
+	if (a >= 0 && b >= 0 && k->negative_max > k->max_entries) {
+		size_t old = conf_path_key(x, "negative_max");
+
+		conf_err(x, "%u is more than max_entries (%u)", k->negative_max, k->max_entries);
+		conf_path_pop(x, old);
+	}
+}
+
+static json_t *conf_json_cache(const struct conf_cache *k)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "enabled", json_boolean(k->enabled));
+	json_object_set_new(o, "max_entries", json_integer(k->max_entries));
+	json_object_set_new(o, "max_bytes", json_integer(k->max_bytes));
+	json_object_set_new(o, "negative_max", json_integer(k->negative_max));
+	return o;
+}
+
 static void conf_log(struct conf_ctx *x, json_t *o, struct conf *c)
 {
 	static const char *const keys[] = {"level", "verdicts", "verdict_file", "format", NULL};
@@ -2158,6 +2189,8 @@ static void conf_defaults(struct conf *c)
 	    .tcp_idle_ms = 10000,
 	};
 	c->ttl = (struct conf_ttl){.min = 5, .max = 86400, .grace = 30};
+	c->cache = (struct conf_cache){
+	    .enabled = false, .max_entries = 10000, .max_bytes = 8u << 20, .negative_max = 2500};
 	c->log_level = CONF_LOG_INFO;
 	c->log_verdicts = false;
 	c->log_format = CONF_LOG_JSON;
@@ -2184,6 +2217,7 @@ static const struct {
     {"privileges", conf_privileges},
     {"metrics", conf_metrics},
     {"ruleset", conf_ruleset},
+    {"cache", conf_cache},
 };
 
 static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
@@ -2210,6 +2244,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "allow_large_exceptions",
 					   "listen_any",
 					   "inbound",
+					   "cache",
 					   NULL};
 	int mode = -1;
 	json_t *o;
@@ -2572,6 +2607,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(o, "max", json_integer(c->ttl.max));
 	json_object_set_new(o, "grace", json_integer(c->ttl.grace));
 	json_object_set_new(root, "ttl", o);
+	json_object_set_new(root, "cache", conf_json_cache(&c->cache));
 
 	o = json_object();
 	json_object_set_new(o, "level", json_string(conf_level_names[c->log_level]));

@@ -88,6 +88,14 @@ struct conf_ttl {
 	uint32_t grace; /* 30 s */
 };
 
+/* cache: the stub's answer cache (dns/cache.h). */
+struct conf_cache {
+	bool enabled;	       /* default false */
+	uint32_t max_entries;  /* 10000 */
+	uint32_t max_bytes;    /* 8 MiB: messages plus per-entry overhead */
+	uint32_t negative_max; /* 2500: NXDOMAIN / NODATA entries (RFC 2308) */
+};
+
 /* Gateway: LAN clients in subnet present this certificate to the
  * Protective DNS servers, so the server applies their policy. */
 struct conf_identity {
@@ -153,6 +161,7 @@ struct conf {
 
 	struct conf_limits limits;
 	struct conf_ttl ttl;
+	struct conf_cache cache;
 
 	enum conf_log_level log_level;	 /* default info */
 	bool log_verdicts;		 /* one JSON line per verdict; default false */

@@ -30,7 +30,8 @@
 # a rogue resolver redirected to the stub, (3) hard-coded addresses and
 # operator allows, (4) DoT/DoH to an unapproved server, (7) the gateway's own
 # OUTPUT, (5) shared_allowances by SIGHUP, (8) clean stop restores the ruleset,
-# (6) client identities (restart), (8) again after the second run, (9) one LAN
+# (6) client identities (restart), (8) again after the second run, (10) the
+# answer cache (cache.enabled) kept per identity, (9) one LAN
 # client's allowset quota (limits.learned_per_client) leaves the other's whole.
 #
 # ZT_KEEP_TMP=1 keeps /tmp/zt-PID (daemon, unbound, nginx, server logs).
@@ -651,6 +652,29 @@ if [ -z "$(ns_exec "$G" awk -v q="$QNUM" '$1 == q' /proc/net/netfilter/nfnetlink
 	ok "(8) queue $QNUM unbound in the gateway"
 else
 	not_ok "(8) queue $QNUM unbound in the gateway" "$(ns_exec "$G" cat /proc/net/netfilter/nfnetlink_queue)"
+fi
+
+# ================================================================== run 2b: identities, answer cache
+echo "# (10) answer cache per identity: A's cached answer is never served to B"
+conf_write "$MT" "$(printf '"client_identities":[{"interface":"lan0","subnet":"192.0.2.128/26","client_cert":"%s","client_key":"%s"},{"interface":"lan0","subnet":"192.0.2.192/26","client_cert":"%s","client_key":"%s"}]' \
+	"$PKI/idA.pem" "$PKI/idA.key" "$PKI/idB.pem" "$PKI/idB.key")" '"cache":{"enabled":true}'
+if daemon_start R2b-cache; then
+	expect_dns "(10) A (idA) resolves policy.test" "$A" $GW_LAN policy.test "NOERROR 198.51.100.31"
+	h0=$(ctlj status 2>/dev/null | json_get cache.hits)
+	expect_dns "(10) A again" "$A" $GW_LAN policy.test "NOERROR 198.51.100.31"
+	check_eq "(10) A's second lookup was a cache hit" 1 "$(($(ctlj status 2>/dev/null | json_get cache.hits) - h0))"
+	expect_dns "(10) B (idB) resolves policy.test: its identity's answer, not A's cached one" "$B" $GW_LAN policy.test "NOERROR 198.51.100.32"
+	expect_dns "(10) B again (its own entry)" "$B" $GW_LAN policy.test "NOERROR 198.51.100.32"
+	check_eq "(10) B's second lookup was a hit of its own" 2 "$(($(ctlj status 2>/dev/null | json_get cache.hits) - h0))"
+	expect_reach "(10) B to its own answer" "$B" 198.51.100.32
+	expect_deny "(10) B to A's answer" "$B" 198.51.100.31
+	lst=$(ctl cache list 2>&1)
+	check "(10) ztdnsctl cache list: policy.test once per identity (1 and 2)" \
+		bash -c 'grep -q "^policy.test type 1 identity 1 " <<<"$1" && grep -q "^policy.test type 1 identity 2 " <<<"$1"' _ "$lst"
+	daemon_stop
+	ruleset_compare "(8) after run 2b"
+else
+	ruleset_scrub
 fi
 
 # ================================================================== run 3: quotas

@@ -104,6 +104,10 @@ static const struct {
 } bad[] = {
     /* structure, keys, types */
     {HOST(",'bogus':1"), "bogus: unknown key"},
+    {HOST(",'cache':{'enable':true}"), "cache.enable: unknown key"},
+    {HOST(",'cache':{'enabled':1}"), "cache.enabled: expected true or false"},
+    {HOST(",'cache':{'max_entries':10,'negative_max':11}"),
+     "cache.negative_max: 11 is more than max_entries (10)"},
     {HOST(",'limits':{'learned_maxx':100}"), "limits.learned_maxx: unknown key"},
     {SRV(DOHF ",'colour':'red'"), "servers[0].colour: unknown key"},
     {HOST(",'gateway':{'lan_interfaces':['eth0']}"), "gateway: only allowed when mode"},
@@ -492,6 +496,9 @@ static const struct {
     {"ttl", "min", 0, 86400, ",'max':604800"},
     {"ttl", "max", 1, 604800, ",'min':0"},
     {"ttl", "grace", 0, 3600, ""},
+    {"cache", "max_entries", 1, 1048576, ",'negative_max':0"},
+    {"cache", "max_bytes", 16384, 2147483648LL, ""},
+    {"cache", "negative_max", 0, 1048576, ",'max_entries':1048576"},
     {"control", "uid", 0, 4294967294LL, ""},
 };
 
@@ -1118,7 +1125,8 @@ static bool conf_same(const struct conf *a, const struct conf *b)
 	    !SAMESTR(client_key) || !SAME(nexceptions) || !SAME(nlisten) || !SAME(queue_num) ||
 	    !SAME(queue_count) || !SAME(queue_maxlen) ||
 	    memcmp(&a->limits, &b->limits, sizeof(a->limits)) != 0 ||
-	    memcmp(&a->ttl, &b->ttl, sizeof(a->ttl)) != 0 || !SAME(log_level) ||
+	    memcmp(&a->ttl, &b->ttl, sizeof(a->ttl)) != 0 ||
+	    memcmp(&a->cache, &b->cache, sizeof(a->cache)) != 0 || !SAME(log_level) ||
 	    !SAME(log_verdicts) || !SAMESTR(verdict_log) || !SAME(log_format) ||
 	    !SAMESTR(control_socket) || !SAME(control_uid) || !SAME(keep_on_stop) ||
 	    !SAME(deny_action) || !SAME(nlan_ifaces) || !SAME(gateway_enforce_output) ||
@@ -1299,6 +1307,8 @@ static void test_round_trip(void)
 	c = expect_good(HOST(""));
 	if (c) {
 		round_trip(c, "minimal");
+		CHECK(!c->cache.enabled && c->cache.max_entries == 10000 &&
+		      c->cache.max_bytes == 8u << 20 && c->cache.negative_max == 2500);
 		/* The canonical form shows every default. */
 		d = dump_string(c);
 		CHECK(strstr(d, "\"learned_max\": 65536") != NULL);
@@ -1313,6 +1323,14 @@ static void test_round_trip(void)
 	c = expect_good("{'mode':'host','servers':[" DOT "],'exceptions':['2a00::/16']}");
 	if (c) {
 		round_trip(c, "dot");
+		conf_free(&c);
+	}
+	c = expect_good(HOST(",'cache':{'enabled':true,'max_entries':500,'max_bytes':65536,"
+			     "'negative_max':100}"));
+	if (c) {
+		CHECK(c->cache.enabled && c->cache.max_entries == 500 &&
+		      c->cache.max_bytes == 65536 && c->cache.negative_max == 100);
+		round_trip(c, "cache");
 		conf_free(&c);
 	}
 	c = expect_good("{'mode':'sidecar','servers':[" DOT
