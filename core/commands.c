@@ -135,10 +135,11 @@ static json_t *fastpath_json(struct daemon *d)
 	if (!d->fastpath)
 		return json_pack("{s:b}", "enabled", 0);
 	fastpath_get_stats(d->fastpath, &fs);
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "added",
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "added",
 			 (json_int_t)fs.added, "removed", (json_int_t)fs.removed, "batches",
 			 (json_int_t)fs.batches, "errors", (json_int_t)fs.errors, "dropped",
-			 (json_int_t)fs.dropped);
+			 (json_int_t)fs.dropped, "failsafe_flushes",
+			 (json_int_t)fs.failsafe_flushes);
 }
 
 static json_t *break_glass_json(const struct daemon *d, uint64_t now)
@@ -698,6 +699,46 @@ bool commands_watch_match(json_t *filter, const void *event)
 	return true;
 }
 
+/* The answer to a reload is its outcome, given once the new ruleset is in
+ * the kernel (or refused); the loop keeps serving verdicts meanwhile. */
+struct reload_answer {
+	struct daemon *d;
+	uint64_t token;
+};
+
+static json_t *reload_result(struct daemon *d, int rc)
+{
+	if (rc < 0)
+		return control_error("reload refused, the running configuration is kept: %s",
+				     d->last_reload_error);
+	return json_pack("{s:b, s:s}", "ok", 1, "config", d->conf->path);
+}
+
+static void on_reloaded(void *arg, int rc)
+{
+	struct reload_answer *a = arg;
+
+	control_reply(a->d->control, a->token, reload_result(a->d, rc));
+	free(a);
+}
+
+static json_t *cmd_reload(struct daemon *d, struct control_client *cl)
+{
+	struct reload_answer *a = malloc(sizeof(*a));
+	int rc;
+
+	if (!a)
+		return control_error("out of memory");
+	a->d = d;
+	a->token = control_defer(cl);
+	rc = daemon_reload(d, on_reloaded, a);
+	if (rc < 0) {
+		free(a);
+		return reload_result(d, rc); /* answered now after all */
+	}
+	return NULL;
+}
+
 json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_client *cl)
 {
 	struct daemon *d = arg;
@@ -723,14 +764,8 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_c
 		return cmd_flush(d, peer_uid);
 	if (strcmp(c, "cache") == 0)
 		return cmd_cache(d, req, peer_uid);
-	if (strcmp(c, "reload") == 0) {
-		/* On the loop, like SIGHUP: the answer is the outcome. */
-		if (daemon_reload(d) < 0)
-			return control_error(
-			    "reload refused, the running configuration is kept: %s",
-			    d->last_reload_error);
-		return json_pack("{s:b, s:s}", "ok", 1, "config", d->conf->path);
-	}
+	if (strcmp(c, "reload") == 0)
+		return cmd_reload(d, cl);
 	if (strcmp(c, "break-glass") == 0)
 		return cmd_break_glass(d, req, peer_uid);
 	if (strcmp(c, "watch") == 0)

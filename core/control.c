@@ -29,6 +29,8 @@ struct control_client {
 	size_t outlen, outoff;
 	bool closing; /* close once the output is written */
 	bool subscribed;
+	bool deferred; /* an answer owed (control_defer): input waits */
+	uint64_t id;   /* the token control_defer() hands out */
 	json_t *filter;
 };
 
@@ -43,6 +45,7 @@ struct control {
 	void *arg;
 	struct control_client *clients[CONTROL_MAX_CLIENTS];
 	unsigned subscribers;
+	uint64_t next_id;
 	struct control_stats st;
 };
 
@@ -146,6 +149,11 @@ static void handle_line(struct control_client *cl, const char *line, size_t len)
 	} else {
 		c->st.requests++;
 		resp = c->handler(c->arg, req, cl->uid, cl);
+		if (!resp && cl->deferred) {
+			json_decref(req); /* answered by control_reply() */
+			return;
+		}
+		cl->deferred = false; /* a handler that deferred may answer after all */
 		if (!resp)
 			resp = control_error("internal error");
 	}
@@ -153,11 +161,35 @@ static void handle_line(struct control_client *cl, const char *line, size_t len)
 	client_send(cl, resp);
 }
 
+/* Handle every whole line received, up to one whose answer is deferred. */
+static void client_process(struct control_client *cl)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < cl->inlen && !cl->deferred; i++) {
+		if (cl->in[i] != '\n')
+			continue;
+		if (i > start)
+			handle_line(cl, cl->in + start, i - start);
+		start = i + 1;
+	}
+	if (start > 0) {
+		memmove(cl->in, cl->in + start, cl->inlen - start);
+		cl->inlen -= start;
+	} else if (cl->inlen == sizeof(cl->in) && !cl->deferred) {
+		cl->ctl->st.bad_requests++;
+		client_send(cl, control_error("request longer than %d bytes", CONTROL_MAX_LINE));
+		cl->closing = true;
+		cl->inlen = 0;
+	}
+	if (cl->closing || cl->deferred)
+		ev_io_stop(cl->ctl->loop, &cl->rio);
+}
+
 static void on_client_read(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct control_client *cl = container_of(w, struct control_client, rio);
 	ssize_t n;
-	size_t start = 0;
 
 	(void)loop;
 	(void)revents;
@@ -169,24 +201,32 @@ static void on_client_read(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	cl->inlen += (size_t)n;
-	for (size_t i = 0; i < cl->inlen; i++) {
-		if (cl->in[i] != '\n')
-			continue;
-		if (i > start)
-			handle_line(cl, cl->in + start, i - start);
-		start = i + 1;
+	client_process(cl);
+	client_flush(cl);
+}
+
+uint64_t control_defer(struct control_client *cl)
+{
+	cl->deferred = true;
+	return cl->id;
+}
+
+void control_reply(struct control *c, uint64_t token, json_t *resp)
+{
+	struct control_client *cl = NULL;
+
+	for (unsigned i = 0; c && i < CONTROL_MAX_CLIENTS && !cl; i++)
+		if (c->clients[i] && c->clients[i]->id == token && c->clients[i]->deferred)
+			cl = c->clients[i];
+	if (!cl) {
+		json_decref(resp); /* the client has gone */
+		return;
 	}
-	if (start > 0) {
-		memmove(cl->in, cl->in + start, cl->inlen - start);
-		cl->inlen -= start;
-	} else if (cl->inlen == sizeof(cl->in)) {
-		cl->ctl->st.bad_requests++;
-		client_send(cl, control_error("request longer than %d bytes", CONTROL_MAX_LINE));
-		cl->closing = true;
-		cl->inlen = 0;
-	}
-	if (cl->closing)
-		ev_io_stop(cl->ctl->loop, &cl->rio);
+	cl->deferred = false;
+	client_send(cl, resp ? resp : control_error("internal error"));
+	client_process(cl);
+	if (!cl->closing && !cl->deferred)
+		ev_io_start(c->loop, &cl->rio);
 	client_flush(cl);
 }
 
@@ -247,6 +287,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c->st.accepted++;
 	cl->ctl = c;
+	cl->id = ++c->next_id;
 	cl->fd = fd;
 	cl->uid = cred.uid;
 	c->clients[slot] = cl;

@@ -67,6 +67,17 @@ bool control_has_subscribers(const struct control *c);
 void control_publish(struct control *c, control_match match, const void *event, const char *line,
 		     size_t len);
 
+/* From a handler: the answer to this request comes later, through
+ * control_reply() with the token returned; the handler then returns NULL
+ * (or, having changed its mind, an answer: the deferral is then void).
+ * Requests after it on the same connection wait for that answer. */
+uint64_t control_defer(struct control_client *cl);
+
+/* The deferred answer for token (resp: the reference is taken). A token
+ * whose client has gone is ignored. Never from within the handler call
+ * that deferred. */
+void control_reply(struct control *c, uint64_t token, json_t *resp);
+
 /* Build {"ok": false, "error": msg}. */
 json_t *control_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -265,7 +265,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		ev_break(loop, EVBREAK_ALL);
 		break;
 	case SIG_ACT_RELOAD:
-		daemon_reload(d);
+		daemon_reload(d, NULL, NULL);
 		break;
 	case SIG_ACT_REOPEN:
 		reopen_logs(d);
@@ -775,12 +775,20 @@ int daemon_run(struct daemon *d)
 	return d->failed ? -EPIPE : 0;
 }
 
+static void reloads_drain(struct daemon *d);
+
 void daemon_stop(struct daemon *d, bool clean)
 {
-	enum lifecycle_stop what = lifecycle_on_stop(clean, d->ready, d->rules_installed,
-						     d->conf && d->conf->keep_on_stop);
-	bool remove = what == LIFECYCLE_REMOVE;
+	enum lifecycle_stop what;
+	bool remove;
 
+	/* A reload's ruleset still going in: let it finish (bounded by the
+	 * tools' own -w 10) before anything is removed or left, and before
+	 * reading the configuration that decides it. */
+	reloads_drain(d);
+	what = lifecycle_on_stop(clean, d->ready, d->rules_installed,
+				 d->conf && d->conf->keep_on_stop);
+	remove = what == LIFECYCLE_REMOVE;
 	if (d->ready && d->conf && d->conf->journal)
 		journal_save(d->allowset, d->conf->journal, &d->jst);
 	if (d->ready)
@@ -834,6 +842,8 @@ void daemon_stop(struct daemon *d, bool clean)
 		allowset_reader_unregister();
 	}
 	conf_free(&d->conf);
+	free(d->reloader);
+	d->reloader = NULL;
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -901,62 +911,103 @@ static void restart_needed(const struct conf *o, const struct conf *n)
 			  "restart");
 }
 
-int daemon_reload(struct daemon *d)
+/* One reload in flight: what it prepared, waiting for the new ruleset. */
+struct daemon_reload {
+	struct conf_errors *errs;
+	struct conf *nc;
+	struct exceptions *nex;
+	struct verdictlog *nvlog;
+	struct upstream_set nup;
+	bool new_upstreams, vlog_changed;
+};
+
+struct reload_waiter {
+	daemon_reload_done fn;
+	void *arg;
+};
+
+/* The reload in flight, who waits for it, and who waits for the next one
+ * (asked for while one ran: it reads the file again when this one ends). */
+struct daemon_reloader {
+	struct daemon_reload *cur;
+	struct reload_waiter wait[DAEMON_RELOAD_WAITERS], next[DAEMON_RELOAD_WAITERS];
+	unsigned nwait, nnext;
+	bool again;
+	bool stopping; /* daemon_stop() waits for cur; no new round */
+};
+
+static void reload_discard(struct daemon_reload *r)
 {
-	struct conf_errors *errs = calloc(1, sizeof(*errs));
-	struct conf *nc = NULL;
-	struct exceptions *nex = NULL;
-	struct verdictlog *nvlog = NULL;
-	struct exceptions *oldex;
-	struct conf *oldc;
-	struct upstream_set nup = {0};
-	bool new_upstreams = false, vlog_changed, keep_old;
+	exceptions_free(&r->nex);
+	verdictlog_close(&r->nvlog);
+	upstream_set_free(&r->nup);
+	conf_free(&r->nc);
+	free(r->errs);
+	free(r);
+}
+
+static void reload_failed(struct daemon *d, struct daemon_reload *r)
+{
+	d->cnt.reload_failures++;
+	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
+	notify_status(d, "enforcing (last reload failed)");
+	reload_discard(r);
+}
+
+/* Everything up to the new ruleset; nothing of the running state changed.
+ * Returns 0 with *out, or -errno (reason in last_reload_error, counted). */
+static int reload_prepare(struct daemon *d, struct daemon_reload **out)
+{
+	struct daemon_reload *r = calloc(1, sizeof(*r));
 	int rc;
 
-	if (!errs) {
-		rc = -ENOMEM;
-		goto fail;
+	if (!r || !(r->errs = calloc(1, sizeof(*r->errs)))) {
+		free(r);
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "out of memory");
+		d->cnt.reload_failures++;
+		return -ENOMEM;
 	}
 	log_info("reloading %s", d->conf->path);
 	notify_send("RELOADING=1");
-	rc = conf_load(d->conf->path, &nc, errs);
+	rc = conf_load(d->conf->path, &r->nc, r->errs);
 	if (rc < 0) {
-		for (unsigned i = 0; i < errs->count; i++)
-			log_err("%s", errs->msg[i]);
+		for (unsigned i = 0; i < r->errs->count; i++)
+			log_err("%s", r->errs->msg[i]);
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s",
-			 errs->count ? errs->msg[0] : "cannot read the configuration");
+			 r->errs->count ? r->errs->msg[0] : "cannot read the configuration");
 		goto fail;
 	}
-	for (unsigned i = 0; i < errs->nwarn; i++)
-		log_warnx("%s", errs->warn[i]);
-	nex = exceptions_from_conf(nc);
-	if (!nex) {
+	for (unsigned i = 0; i < r->errs->nwarn; i++)
+		log_warnx("%s", r->errs->warn[i]);
+	r->nex = exceptions_from_conf(r->nc);
+	if (!r->nex) {
 		rc = -ENOMEM;
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "out of memory");
 		goto fail;
 	}
-	vlog_changed = nc->log_verdicts != d->conf->log_verdicts ||
-		       nc->log_format != d->conf->log_format ||
-		       !nc->verdict_log != !d->conf->verdict_log ||
-		       (nc->verdict_log && strcmp(nc->verdict_log, d->conf->verdict_log) != 0);
-	if (vlog_changed) {
-		rc = open_vlog(nc, &nvlog);
+	r->vlog_changed =
+	    r->nc->log_verdicts != d->conf->log_verdicts ||
+	    r->nc->log_format != d->conf->log_format ||
+	    !r->nc->verdict_log != !d->conf->verdict_log ||
+	    (r->nc->verdict_log && strcmp(r->nc->verdict_log, d->conf->verdict_log) != 0);
+	if (r->vlog_changed) {
+		rc = open_vlog(r->nc, &r->nvlog);
 		if (rc < 0) {
 			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
 				 "cannot open the verdict log");
 			goto fail;
 		}
 	}
-	if (!same_upstream(d->conf, nc)) {
-		rc = upstream_set_new(d->loop, nc, &nup);
-		new_upstreams = rc == 0;
+	if (!same_upstream(d->conf, r->nc)) {
+		rc = upstream_set_new(d->loop, r->nc, &r->nup);
+		r->new_upstreams = rc == 0;
 		if (rc < 0) {
 			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
 				 "cannot set up the new Protective DNS clients: %s", strerror(-rc));
 			goto fail;
 		}
 	}
-	if (nc->mode == CONF_MODE_GATEWAY && !d->crossing) {
+	if (r->nc->mode == CONF_MODE_GATEWAY && !d->crossing) {
 		/* Reloaded into gateway mode: ZTDNS-WAN needs the crossing table
 		 * before its first verdict. */
 		d->crossing = crossing_new(CROSSING_DEFAULT_MS);
@@ -967,24 +1018,31 @@ int daemon_reload(struct daemon *d)
 			goto fail;
 		}
 	}
-	rc = ruleset_apply(nc);
-	if (rc < 0) {
-		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
-			 "the new ruleset was refused by the kernel");
-		/* One family may have changed; put the old rules back. */
-		if (ruleset_apply(d->conf) < 0)
-			log_err("could not restore the previous ruleset");
-		goto fail;
-	}
+	*out = r;
+	return 0;
+fail:
+	reload_failed(d, r);
+	return rc;
+}
+
+/* The new ruleset is in: switch everything else over. */
+static void reload_commit(struct daemon *d, struct daemon_reload *r)
+{
+	struct conf *nc = r->nc, *oldc;
+	struct exceptions *oldex;
+	bool keep_old;
+
 	restart_needed(d->conf, nc);
 	oldex = d->exceptions;
-	d->exceptions = nex;
-	d->policy.exceptions = nex;
+	d->exceptions = r->nex;
+	r->nex = NULL;
+	d->policy.exceptions = d->exceptions;
 	daemon_policy_from_conf(&d->policy, nc);
 	d->policy.crossing = nc->mode == CONF_MODE_GATEWAY ? d->crossing : NULL;
-	if (vlog_changed) {
+	if (r->vlog_changed) {
 		verdictlog_close(&d->vlog);
-		d->vlog = nvlog;
+		d->vlog = r->nvlog;
+		r->nvlog = NULL;
 	}
 	log_set_level(syslog_level(nc->log_level));
 	oldc = d->conf;
@@ -1009,32 +1067,147 @@ int daemon_reload(struct daemon *d)
 
 		log_info("reload: %zu per-client allowances are now shared", n);
 	}
-	if (new_upstreams) {
+	if (r->new_upstreams) {
 		struct upstream_set old;
 
 		upstream_set_take(d, &old);
-		upstream_set_install(d, nc, &nup);
+		upstream_set_install(d, nc, &r->nup);
+		memset(&r->nup, 0, sizeof(r->nup));
 		/* Queries in flight on the old servers are answered SERVFAIL. */
 		upstream_set_free(&old);
 	}
 	if (!keep_old)
 		conf_free(&d->conf);
 	d->conf = nc;
+	r->nc = NULL;
 	journal_timer_set(d);
 	d->cnt.reloads++;
 	d->last_reload_error[0] = '\0';
-	free(errs);
 	log_info("configuration reloaded");
 	notify_status(d, "enforcing (reloaded)");
+	reload_discard(r);
+}
+
+static void reload_answer(struct reload_waiter *w, unsigned n, int rc)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (w[i].fn)
+			w[i].fn(w[i].arg, rc);
+}
+
+static int reload_begin(struct daemon *d);
+
+static void on_reload_rules(void *arg, int rc)
+{
+	struct daemon *d = arg;
+	struct daemon_reloader *rl = d->reloader;
+	struct daemon_reload *r = rl->cur;
+	struct reload_waiter done[DAEMON_RELOAD_WAITERS];
+	unsigned ndone = rl->nwait;
+
+	rl->cur = NULL;
+	if (rc < 0) {
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+			 "the new ruleset was refused by the kernel");
+		reload_failed(d, r);
+	} else {
+		reload_commit(d, r);
+	}
+	memcpy(done, rl->wait, sizeof(done[0]) * ndone);
+	rl->nwait = 0;
+	if (rl->again && rl->stopping) {
+		rl->again = false;
+		reload_answer(rl->next, rl->nnext, -ECANCELED);
+		rl->nnext = 0;
+	} else if (rl->again) {
+		/* Those who asked meanwhile get a reload that read the file
+		 * after they asked. */
+		rl->again = false;
+		memcpy(rl->wait, rl->next, sizeof(rl->next[0]) * rl->nnext);
+		rl->nwait = rl->nnext;
+		rl->nnext = 0;
+		if (reload_begin(d) < 0) {
+			struct reload_waiter failed[DAEMON_RELOAD_WAITERS];
+			unsigned nfailed = rl->nwait;
+
+			memcpy(failed, rl->wait, sizeof(failed[0]) * nfailed);
+			rl->nwait = 0;
+			reload_answer(failed, nfailed, -EINVAL);
+		}
+	}
+	reload_answer(done, ndone, rc);
+}
+
+/* Prepare and start the ruleset; rl->cur set while it runs. */
+static int reload_begin(struct daemon *d)
+{
+	struct daemon_reloader *rl = d->reloader;
+	struct daemon_reload *r;
+	int rc = reload_prepare(d, &r);
+
+	if (rc < 0)
+		return rc;
+	/* The old ruleset is the fallback: one family may have changed. */
+	rc = ruleset_apply_start(d->loop, r->nc, d->conf, on_reload_rules, d);
+	if (rc < 0) {
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+			 "cannot run the ruleset installer: %s", strerror(-rc));
+		reload_failed(d, r);
+		return rc;
+	}
+	rl->cur = r;
 	return 0;
-fail:
-	d->cnt.reload_failures++;
-	log_err("reload failed, keeping the running configuration: %s", d->last_reload_error);
-	notify_status(d, "enforcing (last reload failed)");
-	exceptions_free(&nex);
-	verdictlog_close(&nvlog);
-	upstream_set_free(&nup);
-	conf_free(&nc);
-	free(errs);
-	return rc;
+}
+
+int daemon_reload(struct daemon *d, daemon_reload_done done, void *arg)
+{
+	struct daemon_reloader *rl = d->reloader;
+	int rc;
+
+	if (!rl) {
+		rl = d->reloader = calloc(1, sizeof(*rl));
+		if (!rl) {
+			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+				 "out of memory");
+			d->cnt.reload_failures++;
+			return -ENOMEM;
+		}
+	}
+	if (rl->stopping) {
+		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "stopping");
+		return -ECANCELED;
+	}
+	if (rl->cur) {
+		if (rl->nnext >= DAEMON_RELOAD_WAITERS) {
+			snprintf(d->last_reload_error, sizeof(d->last_reload_error),
+				 "too many reloads waiting");
+			d->cnt.reload_failures++;
+			return -EBUSY;
+		}
+		rl->next[rl->nnext++] = (struct reload_waiter){done, arg};
+		rl->again = true;
+		return 1;
+	}
+	rc = reload_begin(d);
+	if (rc < 0)
+		return rc;
+	rl->wait[0] = (struct reload_waiter){done, arg};
+	rl->nwait = 1;
+	return 0;
+}
+
+bool daemon_reload_busy(const struct daemon *d)
+{
+	return d->reloader && d->reloader->cur;
+}
+
+/* At stop: no new reload, and the one whose ruleset is going in finishes
+ * first (each tool bounded by its own -w 10). */
+static void reloads_drain(struct daemon *d)
+{
+	if (!d->reloader)
+		return;
+	d->reloader->stopping = true;
+	while (daemon_reload_busy(d))
+		ev_run(d->loop, EVRUN_ONCE);
 }

@@ -50,6 +50,14 @@ struct daemon_counters {
 	uint64_t records_dropped;    /* verdict records lost: a thread's ring was full */
 };
 
+struct daemon_reloader; /* daemon.c's: the reload in flight and who waits */
+
+#define DAEMON_RELOAD_WAITERS 32 /* requests waiting for the next reload; past it refused */
+
+/* A reload has finished: rc 0, or -errno with the reason in
+ * d->last_reload_error. */
+typedef void (*daemon_reload_done)(void *arg, int rc);
+
 struct daemon {
 	struct ev_loop *loop;
 	struct conf *conf; /* owned */
@@ -91,6 +99,7 @@ struct daemon {
 	ev_timer health; /* the verdict threads' heartbeats, the LAN ifindexes */
 	bool failed;	 /* a verdict thread died or stalled: exit, rules stay */
 	uint64_t qerr_seen[DAEMON_MAX_QUEUES]; /* queue errors already reported */
+	struct daemon_reloader *reloader;
 };
 
 /* Bring everything up in order: allowset, queues bound, ruleset installed,
@@ -121,8 +130,18 @@ void daemon_stop(struct daemon *d, bool clean);
 int daemon_break_glass(struct daemon *d, unsigned seconds, const char *reason, uid_t uid);
 
 /* Re-read the configuration file; on any error keep everything as it is.
- * Returns 0 or -errno; the reason is in d->last_reload_error. */
-int daemon_reload(struct daemon *d);
+ * The new ruleset goes in without blocking the loop (ruleset.h:
+ * ruleset_apply_start); verdicts and DNS answers go on meanwhile under the
+ * running configuration, which is switched over once the kernel has the
+ * new rules. Returns -errno when the reload failed at once (done is not
+ * called; the reason is in d->last_reload_error), 0 when it has started,
+ * 1 when one was already running and this one will follow it (reading the
+ * file again); in both, done(arg, rc) is called from the loop when it has
+ * finished (done may be NULL). */
+int daemon_reload(struct daemon *d, daemon_reload_done done, void *arg);
+
+/* Is a reload's ruleset still going in? */
+bool daemon_reload_busy(const struct daemon *d);
 
 /* Mirror an allowance into the kernel fast path, if there is one. */
 void daemon_fastpath_add(struct daemon *d, const struct addr *scope, const struct addr *a,

@@ -6,8 +6,13 @@
  * destinations skip the userspace round trip. The daemon stays the source of
  * truth: a destination not yet in the set still goes to NFQUEUE and gets its
  * verdict from the allowset, so mirroring can be asynchronous (batched
- * `ipset restore`, at most every FASTPATH_FLUSH_MS) without ever letting
- * through what the allowset would refuse. Revocation and flush remove.
+ * netlink messages to the ipset subsystem, at most every FASTPATH_FLUSH_MS,
+ * no process spawned) without ever letting through what the allowset would
+ * refuse. Revocation and flush remove at once: they are in the kernel
+ * before fastpath_del() / fastpath_flush_all() return. A removal that
+ * fails (or whose acknowledgement is lost) empties every set instead
+ * (failsafe_flushes), so the kernel never accepts what was revoked; an add
+ * that fails is counted and the flow is judged by the queue.
  *
  * Sets: ztdns4/ztdns6 (hash:ip, the machine's own flows and host/sidecar
  * mode) and, in gateway mode with per-client allowances, ztdns4c/ztdns6c
@@ -33,8 +38,10 @@ struct fastpath;
 #define FASTPATH_BATCH_MAX 4096 /* pending commands; past it, counted and dropped */
 
 struct fastpath_stats {
-	uint64_t added, removed, batches, errors;
-	uint64_t dropped; /* not mirrored: batch full (the flow still works via NFQUEUE) */
+	uint64_t added, removed, batches;
+	uint64_t errors;	   /* operations the kernel refused or did not acknowledge */
+	uint64_t dropped;	   /* not mirrored: batch full (the flow still works via NFQUEUE) */
+	uint64_t failsafe_flushes; /* sets emptied because a removal failed */
 };
 
 /* Create (or reuse, emptied) the sets for c. Returns NULL with *err. */

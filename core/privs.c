@@ -111,6 +111,7 @@ static const char *const allowed[] = {
     "faccessat2",
     "pipe",
     "pipe2",
+    "memfd_create", /* spawn_start: the tools' stdin and stdout */
     "select",
     "pselect6",
     "poll",

@@ -12,11 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "core/fastpath.h"
 #include "core/log.h"
 #include "core/spawn.h"
 #include "core/nfqueue.h"
 #include "core/onlink.h"
+#include "core/util.h"
 #include "policy/conf.h"
 
 #define LISTING_MAX (4 * 1024 * 1024)
@@ -518,58 +521,249 @@ int ruleset_render(const struct conf *c, int family, FILE *out)
 	return 0;
 }
 
+static const char *const apply_tables[] = {"filter", "nat"};
+
+static const char *family_name(int family)
+{
+	return family == AF_INET ? "IPv4" : "IPv6";
+}
+
+/* The transaction for one family from the listings of its two tables
+ * (c NULL: remove). *txn is malloc'd (caller frees); *len 0: nothing to do. */
+static int render_txn(const struct conf *c, int family, char *const listing[2], char **txn,
+		      size_t *len)
+{
+	FILE *f = open_memstream(txn, len);
+
+	if (!f)
+		return -errno;
+	for (size_t i = 0; i < 2; i++)
+		render_table(c, family, apply_tables[i], listing[i], f);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int restore_failed(int family, const char *restore, int rc, const char *txn)
+{
+	log_err("%s: %s refused the ruleset (status %d):\n%s", family_name(family), restore, rc,
+		txn);
+	return rc < 0 ? rc : -EIO;
+}
+
 /* Apply (c) or remove (c NULL) for one family, both tables in one run of
  * the restore tool. */
 static int apply_family(const struct conf *c, int family)
 {
-	static const char *const tables[] = {"filter", "nat"};
 	char restore[256], list[256];
-	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+	const char *fam = family_name(family);
+	char *listing[2] = {NULL, NULL};
 	char *txn = NULL;
 	size_t txnlen = 0;
-	FILE *f;
 	int rc = 0;
 
 	if (!pick_tool(family, restore, list, sizeof(restore))) {
 		log_err("%s: no iptables-restore / ip6tables-restore found", fam);
 		return -ENOENT;
 	}
-	f = open_memstream(&txn, &txnlen);
-	if (!f)
-		return -errno;
 	for (size_t i = 0; i < 2; i++) {
-		char *argv[] = {list, "-w", "10", "-t", (char *)tables[i], "-S", NULL};
-		char *listing = NULL;
+		char *argv[] = {list, "-w", "10", "-t", (char *)apply_tables[i], "-S", NULL};
 
-		rc = spawn_run(argv, NULL, 0, &listing, LISTING_MAX);
+		rc = spawn_run(argv, NULL, 0, &listing[i], LISTING_MAX);
 		if (rc != 0) {
-			log_err("%s: %s -t %s -S failed (status %d)", fam, list, tables[i], rc);
-			free(listing);
-			fclose(f);
+			log_err("%s: %s -t %s -S failed (status %d)", fam, list, apply_tables[i],
+				rc);
 			rc = rc < 0 ? rc : -EIO;
 			goto out;
 		}
-		render_table(c, family, tables[i], listing, f);
-		free(listing);
 	}
-	fclose(f);
-	if (txnlen == 0)
+	rc = render_txn(c, family, listing, &txn, &txnlen);
+	if (rc < 0 || txnlen == 0)
 		goto out; /* nothing of ours, nothing wanted */
 	{
 		char *argv[] = {restore, "-w", "10", "--noflush", NULL};
 
 		rc = spawn_run(argv, txn, txnlen, NULL, 0);
 		if (rc != 0) {
-			log_err("%s: %s refused the ruleset (status %d):\n%s", fam, restore, rc,
-				txn);
-			rc = rc < 0 ? rc : -EIO;
+			rc = restore_failed(family, restore, rc, txn);
 			goto out;
 		}
 	}
 	log_debug("%s ruleset %s with %s", fam, c ? "installed" : "removed", restore);
 out:
+	free(listing[0]);
+	free(listing[1]);
 	free(txn);
 	return rc;
+}
+
+/* ---- The same without blocking the loop --------------------------------
+ *
+ * One child at a time, each watched by an ev_child: list filter, list nat,
+ * restore, for IPv4 then IPv6; on a failure, the same for the fallback
+ * configuration. The kernel never sees a half transaction: each restore is
+ * one COMMIT per table, as in apply_family(). */
+
+struct ruleset_job {
+	struct ev_loop *loop;
+	const struct conf *c, *fallback;
+	ruleset_done done;
+	void *arg;
+	int family;
+	unsigned step; /* 0, 1: listing apply_tables[step]; 2: restoring */
+	char *listing[2];
+	char *txn;
+	size_t txnlen;
+	int first_rc; /* the new ruleset's failure, while the fallback goes in */
+	bool rolling_back;
+	ev_timer kick; /* the first step, from the loop */
+	char restore[256], list[256];
+};
+
+static void job_next(struct ruleset_job *j);
+
+static void job_clear(struct ruleset_job *j)
+{
+	free(j->listing[0]);
+	free(j->listing[1]);
+	free(j->txn);
+	j->listing[0] = j->listing[1] = j->txn = NULL;
+	j->txnlen = 0;
+	j->step = 0;
+}
+
+static void job_finish(struct ruleset_job *j, int rc)
+{
+	if (j->rolling_back) {
+		if (rc < 0)
+			log_err("could not restore the previous ruleset");
+		rc = j->first_rc;
+	}
+	job_clear(j);
+	j->done(j->arg, rc);
+	free(j);
+}
+
+static void job_fail(struct ruleset_job *j, int rc)
+{
+	job_clear(j);
+	if (j->rolling_back || !j->fallback) {
+		job_finish(j, rc);
+		return;
+	}
+	/* One family may have changed: put the old rules back. */
+	j->first_rc = rc;
+	j->rolling_back = true;
+	j->c = j->fallback;
+	j->family = AF_INET;
+	job_next(j);
+}
+
+static void job_family_done(struct ruleset_job *j)
+{
+	log_debug("%s ruleset %s with %s", family_name(j->family),
+		  j->rolling_back ? "restored" : "installed", j->restore);
+	job_clear(j);
+	if (j->family == AF_INET && ruleset_have_ipv6()) {
+		j->family = AF_INET6;
+		job_next(j);
+		return;
+	}
+	job_finish(j, 0);
+}
+
+static void on_restored(void *arg, int status, char *out)
+{
+	struct ruleset_job *j = arg;
+
+	free(out);
+	if (status != 0) {
+		job_fail(j, restore_failed(j->family, j->restore, status, j->txn));
+		return;
+	}
+	job_family_done(j);
+}
+
+static void on_listed(void *arg, int status, char *out)
+{
+	struct ruleset_job *j = arg;
+	int rc;
+
+	if (status != 0 || !out) {
+		log_err("%s: %s -t %s -S failed (status %d)", family_name(j->family), j->list,
+			apply_tables[j->step], status);
+		free(out);
+		job_fail(j, status < 0 ? status : -EIO);
+		return;
+	}
+	j->listing[j->step++] = out;
+	if (j->step < 2) {
+		job_next(j);
+		return;
+	}
+	rc = render_txn(j->c, j->family, j->listing, &j->txn, &j->txnlen);
+	if (rc < 0) {
+		job_fail(j, rc);
+		return;
+	}
+	if (j->txnlen == 0) {
+		job_family_done(j);
+		return;
+	}
+	job_next(j);
+}
+
+static void job_next(struct ruleset_job *j)
+{
+	int rc;
+
+	if (j->step == 0 && !pick_tool(j->family, j->restore, j->list, sizeof(j->restore))) {
+		log_err("%s: no iptables-restore / ip6tables-restore found",
+			family_name(j->family));
+		job_fail(j, -ENOENT);
+		return;
+	}
+	if (j->step < 2) {
+		char *argv[] = {j->list, "-w", "10", "-t", (char *)apply_tables[j->step],
+				"-S",	 NULL};
+
+		rc = spawn_start(j->loop, argv, NULL, 0, LISTING_MAX, on_listed, j);
+	} else {
+		char *argv[] = {j->restore, "-w", "10", "--noflush", NULL};
+
+		rc = spawn_start(j->loop, argv, j->txn, j->txnlen, 0, on_restored, j);
+	}
+	if (rc < 0) {
+		log_err("%s: cannot run the iptables tools: %s", family_name(j->family),
+			strerror(-rc));
+		job_fail(j, rc);
+	}
+}
+
+static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	job_next(container_of(w, struct ruleset_job, kick));
+}
+
+int ruleset_apply_start(struct ev_loop *loop, const struct conf *c, const struct conf *fallback,
+			ruleset_done done, void *arg)
+{
+	struct ruleset_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->loop = loop;
+	j->c = c;
+	j->fallback = fallback;
+	j->done = done;
+	j->arg = arg;
+	j->family = AF_INET;
+	/* From the loop, never from here: done may free what the caller holds. */
+	ev_timer_init(&j->kick, on_kick, 0., 0.);
+	ev_timer_start(loop, &j->kick);
+	return 0;
 }
 
 int ruleset_apply(const struct conf *c)

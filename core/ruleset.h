@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 struct conf;
+struct ev_loop;
 
 #define RULESET_CHAIN_OUT "ZTDNS-OUT"
 #define RULESET_CHAIN_FWD "ZTDNS-FWD"
@@ -35,6 +36,20 @@ int ruleset_render(const struct conf *c, int family, FILE *out);
  * on failure the message is logged and the previous rules are unchanged
  * (each family's transaction is all or nothing). */
 int ruleset_apply(const struct conf *c);
+
+/* Called once when ruleset_apply_start() has finished: rc 0, or the new
+ * ruleset's -errno (the fallback, if one was given, has then been put back,
+ * or the failure to do so logged). */
+typedef void (*ruleset_done)(void *arg, int rc);
+
+/* ruleset_apply(c) without blocking the loop: the iptables tools run as
+ * children watched by ev_child on loop (libev's default loop), one at a
+ * time, and done(arg, rc) is called from the loop when the last has ended.
+ * If c is refused and fallback is not NULL, fallback is installed again.
+ * c and fallback must stay valid until done. The caller runs one at a time.
+ * Returns 0 (done will be called), or -errno (it will not). */
+int ruleset_apply_start(struct ev_loop *loop, const struct conf *c, const struct conf *fallback,
+			ruleset_done done, void *arg);
 
 /* Make sure a lockdown is in place for each family: where no jump to our
  * chains exists, install c's ruleset (without the fast path); where one

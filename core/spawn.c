@@ -7,8 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <ev.h>
+
+#include "core/util.h"
 
 static const char *const search_path[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
 
@@ -107,5 +112,126 @@ out:
 		if (pout[i] >= 0)
 			close(pout[i]);
 	}
+	return rc;
+}
+
+struct spawn {
+	ev_child child;
+	int outfd; /* the child's stdout, a memory file; -1 when not collected */
+	size_t outmax;
+	spawn_done done;
+	void *arg;
+};
+
+/* A memory file holding len bytes of data, its offset back at 0. */
+static int memfile(const char *name, const char *data, size_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = -errno;
+
+			close(fd);
+			return rc;
+		}
+		off += (size_t)n;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct spawn *s = container_of(w, struct spawn, child);
+	int status = w->rstatus;
+	char *out = NULL;
+
+	(void)revents;
+	ev_child_stop(loop, w);
+	if (s->outfd >= 0) {
+		out = malloc(s->outmax + 1);
+		if (out) {
+			size_t used = 0;
+
+			/* The child wrote through the shared offset: read from 0. */
+			while (used < s->outmax) {
+				ssize_t n =
+				    pread(s->outfd, out + used, s->outmax - used, (off_t)used);
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0)
+					break;
+				used += (size_t)n;
+			}
+			out[used] = '\0';
+		}
+		close(s->outfd);
+	}
+	s->done(s->arg, WIFEXITED(status) ? WEXITSTATUS(status) : 128, out);
+	free(s);
+}
+
+int spawn_start(struct ev_loop *loop, char *const argv[], const char *in, size_t inlen,
+		size_t outmax, spawn_done done, void *arg)
+{
+	struct spawn *s = calloc(1, sizeof(*s));
+	int infd = -1, rc;
+	pid_t pid;
+
+	if (!s)
+		return -ENOMEM;
+	s->outfd = -1;
+	s->outmax = outmax;
+	s->done = done;
+	s->arg = arg;
+	infd = memfile("ztdns-stdin", in, in ? inlen : 0);
+	if (infd < 0) {
+		rc = infd;
+		goto fail;
+	}
+	if (outmax > 0) {
+		s->outfd = memfile("ztdns-stdout", NULL, 0);
+		if (s->outfd < 0) {
+			rc = s->outfd;
+			goto fail;
+		}
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (pid == 0) {
+		int null = s->outfd < 0 ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+
+		dup2(infd, 0);
+		dup2(s->outfd >= 0 ? s->outfd : null, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(infd);
+	/* Started before the loop runs again, so the end cannot be missed. */
+	ev_child_init(&s->child, on_child, pid, 0);
+	ev_child_start(loop, &s->child);
+	return 0;
+fail:
+	if (infd >= 0)
+		close(infd);
+	if (s->outfd >= 0)
+		close(s->outfd);
+	free(s);
 	return rc;
 }

@@ -5,7 +5,7 @@
 # namespaces, measures, prints a table and writes test/bench/results/.
 #
 #   bash test/bench/run.sh [--quick | --smoke | --full] [--rounds N]
-#                          [--build DIR] [--out DIR] [--no-build]
+#                          [--build DIR] [--out DIR] [--no-build] [--only h9]
 #
 #   (default)  5 interleaved rounds of A B C [D], H4 with 2000 trials, H3,
 #              H5 at 100k and 1M entries: about 5 minutes on 2 cores
@@ -13,6 +13,9 @@
 #   --full     like the default, but H4 with 100000 trials
 #   --smoke    CI: every configuration once for about a second, each part
 #              checked to work (no timing is judged); "N passed, N failed"
+#   --only h9  only H9 (h9.sh: verdict delay under reloads, fast-path churn
+#              and learning, against the same daemon quiet), e.g. to compare
+#              two builds with --build DIR --no-build
 #
 # Topology (made here, removed on every exit path):
 #
@@ -44,6 +47,7 @@ ROUNDS=
 BUILD=$TOP/build
 OUT=$BENCH_DIR/results
 DO_BUILD=1
+ONLY=
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -54,7 +58,8 @@ while [ $# -gt 0 ]; do
 	--build) BUILD=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--no-build) DO_BUILD=0 ;;
-	-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+	--only) ONLY=$2; shift ;;
+	-h | --help) sed -n '2,35p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -63,10 +68,11 @@ done
 # ------------------------------------------------------------------ parameters
 
 case $MODE in
-normal | full) R=5; LAT_N=4000; TPUT_S=4; H4_N=2000; H3_S=5; H3_ROUNDS=3; H5_SIZES="100000 1000000"; H5_LOOKUPS=2000000 ;;
-quick) R=3; LAT_N=2000; TPUT_S=2; H4_N=500; H3_S=3; H3_ROUNDS=2; H5_SIZES="100000 1000000"; H5_LOOKUPS=1000000 ;;
-smoke) R=1; LAT_N=200; TPUT_S=1; H4_N=50; H3_S=1; H3_ROUNDS=1; H5_SIZES="10000"; H5_LOOKUPS=100000 ;;
+normal | full) R=5; LAT_N=4000; TPUT_S=4; H4_N=2000; H3_S=5; H3_ROUNDS=3; H5_SIZES="100000 1000000"; H5_LOOKUPS=2000000; H9_S=10 ;;
+quick) R=3; LAT_N=2000; TPUT_S=2; H4_N=500; H3_S=3; H3_ROUNDS=2; H5_SIZES="100000 1000000"; H5_LOOKUPS=1000000; H9_S=5 ;;
+smoke) R=1; LAT_N=200; TPUT_S=1; H4_N=50; H3_S=1; H3_ROUNDS=1; H5_SIZES="10000"; H5_LOOKUPS=100000; H9_S=1 ;;
 esac
+case $ONLY in '' | h9) ;; *) echo "run.sh: --only knows h9" >&2; exit 2 ;; esac
 [ "$MODE" = full ] && H4_N=100000
 [ -n "$ROUNDS" ] && R=$ROUNDS
 case $R in '' | *[!0-9]* | 0) echo "run.sh: --rounds needs a positive number" >&2; exit 2 ;; esac
@@ -266,6 +272,20 @@ fast_path_supported() {
 	"$ZTD" -n -c "$TMP/fp-check.json" >/dev/null 2>&1
 }
 
+# ztd_start CONF LOG: ztdnsd in the client namespace, ready (bounded wait).
+ztd_start() {
+	local i
+	rm -f "$SOCK"
+	ip netns exec "$C" "$ZTD" -c "$1" --foreground >>"$2" 2>&1 &
+	ZTD_PID=$!
+	PIDS+=("$ZTD_PID")
+	for ((i = 0; i < 15; i++)); do
+		ctl wait-ready --timeout 1 >/dev/null 2>&1 && break
+		kill -0 "$ZTD_PID" 2>/dev/null || break
+	done
+	ctl wait-ready --timeout 2 >/dev/null 2>&1
+}
+
 cfg_up() {
 	case $1 in
 	A) return 0 ;;
@@ -287,17 +307,9 @@ cfg_up() {
 		cx nft -f "$TMP/nft-b.conf"
 		;;
 	C | D)
-		local conf=$TMP/ztdnsd-$1.json a i
+		local conf=$TMP/ztdnsd-$1.json a
 		if [ "$1" = D ]; then write_conf "$conf" "$FAST_PATH_JSON"; else write_conf "$conf"; fi
-		rm -f "$SOCK"
-		ip netns exec "$C" "$ZTD" -c "$conf" --foreground >>"$TMP/ztdnsd.log" 2>&1 &
-		ZTD_PID=$!
-		PIDS+=("$ZTD_PID")
-		for ((i = 0; i < 15; i++)); do
-			ctl wait-ready --timeout 1 >/dev/null 2>&1 && break
-			kill -0 "$ZTD_PID" 2>/dev/null || break
-		done
-		ctl wait-ready --timeout 2 >/dev/null 2>&1 || return 1
+		ztd_start "$conf" "$TMP/ztdnsd.log" || return 1
 		for a in "${ALLOW_ADDRS[@]}"; do
 			ctl allow "$a" --ttl 3600 >/dev/null || return 1
 		done
@@ -407,6 +419,9 @@ measure() {
 	fi
 }
 
+# shellcheck source=h9.sh
+. "$BENCH_DIR/h9.sh"
+
 # ------------------------------------------------------------------ H4, H3 lab
 
 pdns_setup() { # pdns_setup TRIALS: unbound with DoT/DoH and the H4 names
@@ -425,6 +440,7 @@ pdns_setup() { # pdns_setup TRIALS: unbound with DoT/DoH and the H4 names
 			fi
 		done
 		echo "web.bench.test. 300 A 198.19.0.1"
+		h9_zone
 	} >"$TMP/pdns/data"
 	pdns_unbound_conf "$TMP/pdns" "$PDNS_ADDR" "$TMP/pki/pdns.pem" "$TMP/pki/pdns.key" \
 		"$TMP/pdns/data" >"$TMP/pdns/unbound.conf"
@@ -446,6 +462,11 @@ setup_net && ok "namespaces $C and $S" || { not_ok "namespaces $C and $S"; exit 
 server_start && ok "connload server in $S" || { not_ok "connload server in $S" "$(cat "$TMP/server.log")"; exit 1; }
 pdns_setup "$H4_N" && ok "Protective DNS lab: unbound DoT/DoH on $PDNS_ADDR" ||
 	{ not_ok "Protective DNS lab: unbound DoT/DoH on $PDNS_ADDR" "$(tail -n 5 "$TMP/pdns/unbound.log")"; exit 1; }
+
+if [ "$ONLY" = h9 ]; then
+	h9_run
+	exit 0
+fi
 
 CONFIGS=(A B C)
 if fast_path_supported; then
@@ -534,6 +555,9 @@ rc=$?
 echo "$H5_OUT" >"$RAW/allowset.log"
 if [ $rc -eq 0 ]; then ok "H5 allowset micro-benchmark ($H5_SIZES entries)"; else not_ok "H5 allowset micro-benchmark" "$H5_OUT"; fi
 
+# ---- H9: verdict delay while the daemon is busy (h9.sh)
+h9_run
+
 # ---- H3: DNS stub throughput against peers
 # shellcheck source=h3.sh
 . "$BENCH_DIR/h3.sh"
@@ -541,7 +565,7 @@ h3_run
 
 # ------------------------------------------------------------------ report
 END_S=$(date +%s)
-export MODE R TPUT_CLIENTS LAT_N TPUT_S H4_N H4_LINE H4_MISSES D_NOTE
+export MODE R TPUT_CLIENTS LAT_N TPUT_S H4_N H4_LINE H4_MISSES D_NOTE H9_LINE
 export ELAPSED=$((END_S - START_S)) LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
 export CMDLINE="bash test/bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"
 python3 "$BENCH_DIR/report.py" "$RAW" "$OUT/latest.md" && ok "report written to $OUT/latest.md" ||

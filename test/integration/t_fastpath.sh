@@ -75,6 +75,22 @@ check_fail "revoked: out of the set" inset 198.51.100.10
 check_fail "revoked: blocked" connect 198.51.100.10
 check_eq "far end saw nothing new" 5 "$(ctr_get "$N" 4 syn10)"
 
+# A revocation is in the kernel before `ztdnsctl revoke` returns: learn,
+# wait until mirrored, revoke, and connect at once, five times over. Each
+# connection attempt follows the command with nothing in between.
+far=$(ctr_get "$N" 4 syn10)
+for i in 1 2 3 4 5; do
+	ns_exec "$C" dig +short +time=3 +tries=1 @127.0.0.1 web.test A >/dev/null
+	wait_for 2 inset 198.51.100.10 || break
+	ns_exec "$C" "$ZTC" -s "$SOCK" revoke 198.51.100.10 >/dev/null
+	connect 198.51.100.10 && break
+done
+check_eq "five revocations, each in force when the command returned" 5 "$i"
+check_eq "far end saw none of the five attempts" "$far" "$(ctr_get "$N" 4 syn10)"
+check_fail "and the entry is gone from the set" inset 198.51.100.10
+fpj() { ns_exec "$C" "$ZTC" -s "$SOCK" status --json | json_get "fast_path.$1"; }
+check_eq "no kernel errors so far" 0 "$(fpj errors)"
+
 # Expiry: a 1 s TTL (+1 s grace) entry times out in the kernel as well.
 check_eq "resolve short.test (TTL 1)" 198.51.100.11 "$(ns_exec "$C" dig +short +time=3 +tries=1 @127.0.0.1 short.test A)"
 check "short.test reachable at once" connect 198.51.100.11
@@ -90,6 +106,43 @@ ns_exec "$C" dig +short +time=3 +tries=1 @127.0.0.1 web.test A >/dev/null
 wait_for 2 inset 198.51.100.10
 ns_exec "$C" "$ZTC" -s "$SOCK" flush >/dev/null
 check_fail "flush empties the set" inset 198.51.100.10
+
+# A kernel refusal is counted, and fails closed: swap in a set without
+# timeout support under our set's name (the rule follows the swap), so
+# every timed add is refused. The entry is not in the kernel set, the flow
+# goes through the queue, which allows it from the allowset.
+ns_exec "$C" ipset create ztnot$$ hash:ip family inet maxelem 16
+ns_exec "$C" ipset swap ztdns4 ztnot$$
+ns_exec "$C" "$ZTC" -s "$SOCK" revoke 198.51.100.10 >/dev/null 2>&1 || true
+e0=$(fpj errors)
+far=$(ctr_get "$N" 4 syn10)
+q0=$(qpk)
+ns_exec "$C" dig +short +time=3 +tries=1 @127.0.0.1 web.test A >/dev/null
+errs_above() { [ "$(fpj errors)" -gt "$1" ]; }
+wait_for 3 errs_above "$e0"
+check "the refused add is counted in fast_path.errors ($e0 -> $(fpj errors))" test "$(fpj errors)" -gt "$e0"
+check_fail "the refused entry is not in the kernel set" inset 198.51.100.10
+check "still reachable through the queue" connect 198.51.100.10
+check_eq "the far end saw it" $((far + 1)) "$(ctr_get "$N" 4 syn10)"
+check "and it went through the queue" test "$(qpk)" -gt "$q0"
+
+# A removal the kernel refuses empties the sets (fail closed). Swap in a
+# bitmap set covering only 198.51.100.11-12 under our name, plant .11 in
+# it (an entry the daemon does not allow: short.test expired long ago), and
+# revoke .10 (allowed above, outside the bitmap's range: the kernel refuses
+# the removal). The planted entry must be gone, judged at the far end.
+ns_exec "$C" ipset create ztbm$$ bitmap:ip range 198.51.100.11-198.51.100.12 timeout 300
+ns_exec "$C" ipset swap ztdns4 ztbm$$
+ns_exec "$C" ipset add ztdns4 198.51.100.11 timeout 300
+far11=$(ctr_get "$N" 4 syn11)
+check "the planted entry is accepted by the kernel (the hole this guards against)" connect 198.51.100.11
+check_eq "the far end saw it" $((far11 + 1)) "$(ctr_get "$N" 4 syn11)"
+check_eq "no failsafe flush yet" 0 "$(fpj failsafe_flushes)"
+ns_exec "$C" "$ZTC" -s "$SOCK" revoke 198.51.100.10 >/dev/null
+check_eq "the refused removal emptied the sets (fast_path.failsafe_flushes)" 1 "$(fpj failsafe_flushes)"
+check_fail "the planted entry is gone from the kernel set" inset 198.51.100.11
+check_fail "and 198.51.100.11 is blocked again" connect 198.51.100.11
+check_eq "the far end saw nothing new" $((far11 + 1)) "$(ctr_get "$N" 4 syn11)"
 
 bg_stop "$DPID" TERM 10
 check_fail "clean stop destroys the sets" bash -c "ip netns exec $C ipset list -n | grep -q ztdns"
