@@ -18,6 +18,7 @@
 #include "core/listeners.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/netwatch.h"
 #include "core/nfqueue.h"
 #include "core/notify.h"
 #include "core/ruleset.h"
@@ -431,8 +432,24 @@ static int upstream_set_new(struct ev_loop *loop, const struct conf *c, struct u
 }
 
 /* Hand a set to the daemon and the stub (routes by client subnet). */
+static void notify_status(const struct daemon *d, const char *what);
+
+static void on_dns_ready(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->dns_ready = true;
+	log_info("a Protective DNS server answered: ready");
+	if (d->ready)
+		notify_status(d, "enforcing");
+}
+
 static void upstream_set_install(struct daemon *d, const struct conf *c, struct upstream_set *u)
 {
+	if (!c->ready_require_answer)
+		d->dns_ready = true;
+	if (!d->dns_ready)
+		upstream_when_answered(u->def, on_dns_ready, d);
 	struct stub_route routes[CONF_MAX_IDENTITIES];
 
 	d->upstream = u->def;
@@ -505,6 +522,11 @@ static void notify_status(const struct daemon *d, const char *what)
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=BREAK-GLASS OPEN for %llu s: %s",
 			 (unsigned long long)((d->bg.until_ms - allowset_now_ms()) / 1000),
 			 d->bg.reason);
+	else if (!d->dns_ready)
+		snprintf(msg, sizeof(msg),
+			 "STATUS=%s; waiting for a Protective DNS server to answer "
+			 "(readiness.require_answer)",
+			 what);
 	else
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", what);
 	notify_send(msg);
@@ -593,6 +615,18 @@ static void break_glass_restore(struct daemon *d)
 			  (unsigned long long)((d->bg.until_ms - now) / 1000), d->bg.reason);
 	else
 		break_glass_save(d); /* an expired or unusable one is removed */
+}
+
+/* A link, address or route changed: what made a server fail may be gone. */
+static void on_net_change(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_debug("network change: upstream back-off reset");
+	if (d->upstream)
+		upstream_reset_backoff(d->upstream);
+	for (unsigned i = 0; i < d->nid_upstream; i++)
+		upstream_reset_backoff(d->id_upstream[i]);
 }
 
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
@@ -701,6 +735,9 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 			return err;
 		}
 	}
+	d->netwatch = netwatch_new(loop, on_net_change, d, &err);
+	if (!d->netwatch)
+		log_warnx("network changes will not end the upstream back-off: %s", strerror(-err));
 	d->ready = true;
 	if (notify_watchdog_usec()) {
 		double every = (double)notify_watchdog_usec() / 2e6;
@@ -748,6 +785,7 @@ void daemon_stop(struct daemon *d, bool clean)
 	fastpath_free(&d->fastpath, !remove);
 	control_free(&d->control);
 	metrics_free(&d->metrics);
+	netwatch_free(&d->netwatch);
 	{
 		struct upstream_set old;
 

@@ -1420,6 +1420,32 @@ static void conf_state(struct conf_ctx *x, json_t *o, struct conf *c)
 	conf_get_u32(x, o, "journal_interval_s", 1, 86400, &c->journal_interval);
 }
 
+/* readiness: what READY waits for. The default depends on the mode, which
+ * conf_root reads before the sections; conf_readiness_default fills it in
+ * when the section does not say. */
+static void conf_readiness(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"require_answer", NULL};
+
+	conf_check_keys(x, o, keys);
+	if (conf_get_bool(x, o, "require_answer", &c->ready_require_answer) > 0)
+		c->ready_require_answer_set = true;
+}
+
+static void conf_readiness_default(struct conf *c)
+{
+	if (!c->ready_require_answer_set)
+		c->ready_require_answer = c->mode == CONF_MODE_SIDECAR;
+}
+
+static void conf_readiness_dump(const struct conf *c, json_t *root)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "require_answer", json_boolean(c->ready_require_answer));
+	json_object_set_new(root, "readiness", o);
+}
+
 /* "127.0.0.1:9153" or "[::1]:9153": a loopback address and a port. */
 static bool conf_loopback_endpoint(const char *s)
 {
@@ -1952,6 +1978,7 @@ static const struct {
     {"log", conf_log},
     {"control", conf_control},
     {"state", conf_state},
+    {"readiness", conf_readiness},
     {"privileges", conf_privileges},
     {"metrics", conf_metrics},
     {"ruleset", conf_ruleset},
@@ -1980,6 +2007,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "allow_large_exceptions",
 					   "listen_any",
 					   "inbound",
+					   "readiness",
 					   NULL};
 	int mode = -1;
 	json_t *o;
@@ -2051,6 +2079,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		conf_path_pop(x, old);
 	}
 
+	conf_readiness_default(c);
 	if (!c->control_socket && !(c->control_socket = strdup(CONF_DEFAULT_SOCKET)))
 		conf_oom(x);
 }
@@ -2332,6 +2361,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(o, "journal_interval_s", json_integer(c->journal_interval));
 	json_object_set_new(o, "break_glass", conf_json_str(c->break_glass));
 	json_object_set_new(root, "state", o);
+	conf_readiness_dump(c, root);
 
 	o = json_object();
 	json_object_set_new(o, "listen", conf_json_str(c->metrics));

@@ -153,6 +153,12 @@ struct conf {
 	char *user;		   /* privileges.user: drop to it after set-up; NULL = stay */
 	enum conf_seccomp seccomp; /* privileges.seccomp, default kill */
 
+	/* readiness.require_answer: READY (sd_notify, wait-ready) only once a
+	 * Protective DNS server has answered; default true in sidecar mode,
+	 * false otherwise */
+	bool ready_require_answer;
+	bool ready_require_answer_set; /* given in the file (else the mode decides) */
+
 	bool fast_path;			   /* ruleset.fast_path, default false */
 	bool keep_on_stop;		   /* ruleset.keep_on_stop, default false */
 	enum conf_deny_action deny_action; /* ruleset.deny_action, default drop */
