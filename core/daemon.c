@@ -75,6 +75,15 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 			p->infra[p->ninfra].port = c->servers[i].port;
 			p->ninfra++;
 		}
+	for (unsigned z = 0; z < c->nfzones; z++)
+		for (unsigned i = 0; i < c->fzones[z].nservers; i++)
+			for (unsigned j = 0;
+			     j < c->fzones[z].servers[i].naddrs && p->ninfra < VERDICT_MAX_INFRA;
+			     j++) {
+				p->infra[p->ninfra].addr = c->fzones[z].servers[i].addrs[j];
+				p->infra[p->ninfra].port = c->fzones[z].servers[i].port;
+				p->ninfra++;
+			}
 	p->services = c->mode == CONF_MODE_GATEWAY ? c->forwards : c->services;
 	p->nservices = c->mode == CONF_MODE_GATEWAY ? c->nforwards : c->nservices;
 }
@@ -829,6 +838,8 @@ static bool same_upstream(const struct conf *o, const struct conf *n)
 	    !str_eq(o->client_key, n->client_key) ||
 	    o->limits.upstream_timeout_ms != n->limits.upstream_timeout_ms)
 		return false;
+	if (o->nfzones || n->nfzones)
+		return false; /* forward_zones: new clients, whatever changed */
 	if (o->mode != n->mode || o->nidentities != n->nidentities)
 		return false;
 	for (unsigned i = 0; i < o->nidentities; i++) {

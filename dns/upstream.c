@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "dns/doh.h"
 #include "dns/dot.h"
+#include "dns/wire.h"
 #include "policy/conf.h"
 
 struct upstream_server {
@@ -37,6 +38,10 @@ struct upstream {
 	struct upstream_server servers[CONF_MAX_SERVERS];
 	unsigned order[CONF_MAX_SERVERS]; /* by priority, then config order */
 	unsigned n;
+	/* forward_zones: names at or under zones[i] go to zone_up[i] */
+	struct wire_name zones[CONF_MAX_FORWARD_ZONES];
+	struct upstream *zone_up[CONF_MAX_FORWARD_ZONES];
+	unsigned nzones;
 };
 
 /* One question on its way: at most two attempts on two servers. */
@@ -61,8 +66,10 @@ static uint64_t now_ms(void)
 
 static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
-			      const char *client_key, int *err)
+/* One service over servers[0 .. n). */
+static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_server *servers,
+				       unsigned n, uint32_t timeout_ms, const char *client_cert,
+				       const char *client_key, int *err)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	int rc = 0;
@@ -72,10 +79,10 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 		return NULL;
 	}
 	u->loop = loop;
-	u->timeout_ms = c->limits.upstream_timeout_ms;
+	u->timeout_ms = timeout_ms;
 	ev_timer_init(&u->probe_timer, on_probe_timer, 0., 0.);
-	for (unsigned i = 0; i < c->nservers; i++) {
-		const struct conf_server *cs = &c->servers[i];
+	for (unsigned i = 0; i < n; i++) {
+		const struct conf_server *cs = &servers[i];
 		struct upstream_server *s = &u->servers[i];
 
 		snprintf(s->name, sizeof(s->name), "%s", cs->name);
@@ -93,7 +100,7 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 			return NULL;
 		}
 	}
-	u->n = c->nservers;
+	u->n = n;
 	/* Stable insertion sort by priority: config order breaks ties. */
 	for (unsigned i = 0; i < u->n; i++) {
 		unsigned j = i;
@@ -105,6 +112,62 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 		u->order[j] = i;
 	}
 	return u;
+}
+
+struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
+			      const char *client_key, int *err)
+{
+	struct upstream *u =
+	    upstream_build(loop, c->servers, c->nservers, c->limits.upstream_timeout_ms,
+			   client_cert, client_key, err);
+
+	for (unsigned i = 0; u && i < c->nfzones; i++) {
+		const struct conf_forward_zone *z = &c->fzones[i];
+
+		if (wire_name_from_str(z->zone, &u->zones[i]) != WIRE_OK) {
+			*err = -EINVAL;
+			upstream_free(&u);
+			break;
+		}
+		u->zone_up[i] =
+		    upstream_build(loop, z->servers, z->nservers, c->limits.upstream_timeout_ms,
+				   client_cert, client_key, err);
+		if (!u->zone_up[i]) {
+			log_err("forward zone %s: cannot set up its servers", z->zone);
+			upstream_free(&u);
+			break;
+		}
+		u->nzones = i + 1;
+	}
+	return u;
+}
+
+/* Is name at or under zone (both lowercase wire form)? */
+static bool name_in_zone(const struct wire_name *name, const struct wire_name *zone)
+{
+	unsigned off = 0;
+
+	while (off < name->len && name->len - off >= zone->len) {
+		if (name->len - off == zone->len && memcmp(name->b + off, zone->b, zone->len) == 0)
+			return true;
+		if (name->b[off] == 0)
+			break;
+		off += 1u + name->b[off];
+	}
+	return false;
+}
+
+struct upstream *upstream_route(struct upstream *u, const struct wire_name *qname)
+{
+	struct upstream *best = u;
+	uint8_t best_len = 0;
+
+	for (unsigned i = 0; i < u->nzones; i++)
+		if (u->zones[i].len > best_len && name_in_zone(qname, &u->zones[i])) {
+			best = u->zone_up[i];
+			best_len = u->zones[i].len;
+		}
+	return best;
 }
 
 void upstream_free(struct upstream **up)
@@ -120,6 +183,8 @@ void upstream_free(struct upstream **up)
 		doh_client_free(&u->servers[i].doh);
 		dot_client_free(&u->servers[i].dot);
 	}
+	for (unsigned i = 0; i < u->nzones; i++)
+		upstream_free(&u->zone_up[i]);
 	free(u);
 	*up = NULL;
 }
@@ -321,6 +386,8 @@ void upstream_reset_backoff(struct upstream *u)
 {
 	for (unsigned i = 0; i < u->n; i++)
 		u->servers[i].down_until = 0;
+	for (unsigned i = 0; i < u->nzones; i++)
+		upstream_reset_backoff(u->zone_up[i]);
 }
 
 bool upstream_answered(const struct upstream *u)

@@ -83,6 +83,15 @@ struct upstream_server_stats {
 struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
 			      const char *client_key, int *err);
 
+/* upstream_new() also sets up one service per c->fzones[i] (forward_zones,
+ * same transports and client certificate), owned by the returned one. */
+
+/* The service that answers qname (lowercase wire form, dns/wire.h): the
+ * forward zone with the longest suffix of qname on a label boundary, else u
+ * itself. Borrowed: lives as long as u. */
+struct wire_name;
+struct upstream *upstream_route(struct upstream *u, const struct wire_name *qname);
+
 /* Free every client; queries in flight complete with -ECANCELED first.
  * NULL-safe; sets *u to NULL. */
 void upstream_free(struct upstream **u);

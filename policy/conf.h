@@ -31,6 +31,7 @@
 #define CONF_MAX_IDENTITIES    16
 #define CONF_MAX_SERVICES      64 /* inbound.services, gateway.port_forwards */
 #define CONF_MAX_SERVICE_FROM  16 /* "from" subnets of one service */
+#define CONF_MAX_FORWARD_ZONES 16
 #define CONF_MAX_ERRORS	       64
 #define CONF_ERR_LEN	       512
 
@@ -58,6 +59,14 @@ struct conf_server {
 	uint8_t pins[CONF_MAX_PINS][32];	  /* SPKI SHA-256, from base64 (RFC 7469 form) */
 	unsigned npins;
 	int priority; /* lower is preferred; default 0 */
+};
+
+/* forward_zones[i]: names at or under zone are asked of these servers
+ * (DoT/DoH, same keys and checks as servers) instead of the main ones. */
+struct conf_forward_zone {
+	char *zone; /* presentation form, lowercase, no trailing dot */
+	struct conf_server servers[CONF_MAX_SERVERS];
+	unsigned nservers; /* >= 1 */
 };
 
 struct conf_limits {
@@ -107,7 +116,9 @@ struct conf {
 	bool enforce; /* false = audit: would-deny is logged and accepted */
 
 	struct conf_server servers[CONF_MAX_SERVERS];
-	unsigned nservers; /* >= 1 */
+	unsigned nservers;					 /* >= 1 */
+	struct conf_forward_zone fzones[CONF_MAX_FORWARD_ZONES]; /* split DNS */
+	unsigned nfzones;
 	char *client_cert; /* PEM, optional (mTLS); both or neither */
 	char *client_key;
 
