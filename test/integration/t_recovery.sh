@@ -62,6 +62,12 @@ ZTD_RUN=0
 UBA_PID=
 UBB_PID=
 QSEQ=0 # fresh names: q1.test, q2.test, ...
+# a subset: ZT_RECOVERY_ONLY="R4 R6" (R0 includes R1 and R2)
+ONLY=${ZT_RECOVERY_ONLY:-R0 R5 R3 R4 R6}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+H8_DOT_OUTAGE=none
+H8_DOT_RESTART=none
+H8_DOH_OUTAGE=none
 
 ctl() { timeout 8 ip netns exec "$C" "$ZTC" -s "$SOCK" "$@"; }
 st() { ctl --json status 2>/dev/null | json_get "$1"; }
@@ -99,6 +105,7 @@ EOF
 }
 SRV_A_DOT='{"name":"a","protocol":"dot","address":"192.0.2.53","tls_name":"pdns.test","ca_file":"'$PKI'/ca.pem","priority":0}'
 SRV_A_DOH='{"name":"a-doh","protocol":"doh","url":"https://pdns.test/dns-query","bootstrap":["192.0.2.53"],"ca_file":"'$PKI'/ca.pem"}'
+SRV_K_DOT='{"name":"kube-dns","protocol":"dot","address":"192.0.2.60","tls_name":"kube-dns.test","ca_file":"'$PKI'/ca.pem"}'
 SRV_B_DOT='{"name":"b","protocol":"dot","address":"192.0.2.54","tls_name":"pdns2.test","ca_file":"'$PKI'/ca.pem","priority":1}'
 
 stub_listens() { ns_exec "$C" ss -Hlun "sport = :53" | grep -q '127.0.0.1:53'; }
@@ -212,6 +219,7 @@ ip -n "$C" route add 198.51.100.0/24 via 192.0.2.2
 ns_addr "$N" n0 192.0.2.2/24
 ns_addr "$N" n0 192.0.2.53/32
 ns_addr "$N" n0 192.0.2.54/32
+ns_addr "$N" n0 192.0.2.60/32
 ip -n "$N" route add local 198.51.100.0/24 dev lo
 ctr_setup "$N" || { not_ok "server counting chains"; exit 1; }
 for a in 198.51.100.1 198.51.100.2 198.51.100.3; do
@@ -223,6 +231,7 @@ wait_for 5 grep -q ready "$ZT_TMP/web-server.log" || { not_ok "web server starte
 pki_init "$PKI"
 pki_server "$PKI" pdns ca pdns.test 192.0.2.53
 pki_server "$PKI" pdns2 ca pdns2.test 192.0.2.54
+pki_server "$PKI" kube ca kube-dns.test 192.0.2.60
 # q<i>.test: three addresses in turn, from both servers; which.test and
 # which2.test: A says .201, B says .202 (who answered).
 gen_data() { # ADDR_FOR_WHICH
@@ -237,10 +246,20 @@ pdns_unbound_conf "$ZT_TMP/uba" 192.0.2.53 "$PKI/pdns.pem" "$PKI/pdns.key" "$ZT_
 pdns_unbound_conf "$ZT_TMP/ubb" 192.0.2.54 "$PKI/pdns2.pem" "$PKI/pdns2.key" "$ZT_TMP/b.data" >"$ZT_TMP/ubb/unbound.conf"
 uba_start || { not_ok "unbound A started" "$(cat "$ZT_TMP/uba/unbound.log")"; exit 1; }
 ubb_start || { not_ok "unbound B started" "$(cat "$ZT_TMP/ubb/unbound.log")"; exit 1; }
+mkdir -p "$ZT_TMP/ubk"
+{
+	echo "web.default.svc.cluster.local. 30 A 198.51.100.3"
+	echo "mixed.default.svc.cluster.local. 30 A 198.51.100.2"
+	echo "mixed.default.svc.cluster.local. 30 A 127.0.0.9"
+} >"$ZT_TMP/k.data"
+pdns_unbound_conf "$ZT_TMP/ubk" 192.0.2.60 "$PKI/kube.pem" "$PKI/kube.key" "$ZT_TMP/k.data" >"$ZT_TMP/ubk/unbound.conf"
+pdns_unbound_start "$N" "$ZT_TMP/ubk" && ZT_PIDS+=("$PDNS_PID") && ZT_PID_LABELS+=("unbound-k") &&
+	pdns_wait_port "$N" 192.0.2.60 853 || { not_ok "unbound K started" "$(cat "$ZT_TMP/ubk/unbound.log")"; exit 1; }
 ok "unbound A (DoT+DoH, 192.0.2.53) and B (DoT, 192.0.2.54) listening"
 check "baseline: 198.51.100.1 reachable without ztdnsd" probe tcp 198.51.100.1
 
 # ================================================================== R0
+if want R0; then
 echo "# (R0) readiness.require_answer"
 conf_write "$ZT_TMP/r0.json" "$SRV_A_DOT" '"readiness":{"require_answer":true}'
 drop_on 192.0.2.53
@@ -293,7 +312,10 @@ H8_DOT_RESTART=${H8_DOT_RESTART:-none}
 
 daemon_down
 
+fi
+
 # ================================================================== R5
+if want R5; then
 echo "# (R5) DoH: the server's address dropped for ${OUTAGE_S} s"
 conf_write "$ZT_TMP/r5.json" "$SRV_A_DOH"
 daemon_up R5 "$ZT_TMP/r5.json" || exit 1
@@ -303,7 +325,10 @@ outage "(R5) DoH" 192.0.2.53
 H8_DOH_OUTAGE=${REC_MS:-none}
 daemon_down
 
+fi
+
 # ================================================================== R3
+if want R3; then
 echo "# (R3) idle connections closed by the server (tcp-idle-timeout 1 s)"
 uba_stop
 printf '\ttcp-idle-timeout: 1000\n' >>"$ZT_TMP/uba/unbound.conf"
@@ -323,7 +348,10 @@ if [ "$((c1 - c0))" -ge 3 ]; then ok "(R3) the server closed them: $((c1 - c0)) 
 else not_ok "(R3) the server closed the idle connections" "connections $c0 -> $c1"; fi
 daemon_down
 
+fi
+
 # ================================================================== R4
+if want R4; then
 echo "# (R4) back-off reset on an address change"
 conf_write "$ZT_TMP/r4.json" "$SRV_A_DOT,$SRV_B_DOT"
 daemon_up R4 "$ZT_TMP/r4.json" || exit 1
@@ -349,5 +377,26 @@ check_eq "(R4) address added: network_changes counted" yes "$([ "$(st network_ch
 check_eq "(R4) after the address change: A answers again" "NOERROR 198.51.100.201" "$(dnsq which2.test)"
 ip -n "$C" addr del 192.0.2.77/32 dev c0
 daemon_down
+
+fi
+
+# ================================================================== R6
+if want R6; then
+echo "# (R6) forward_zones: cluster.local to a kube-dns stand-in (unbound K, DoT)"
+conf_write "$ZT_TMP/r6.json" "$SRV_A_DOT" '"forward_zones":[{"zone":"cluster.local","servers":['"$SRV_K_DOT"']}]'
+daemon_up R6 "$ZT_TMP/r6.json" || exit 1
+check_eq "(R6) a cluster.local name answered by K" "NOERROR 198.51.100.3" "$(dnsq web.default.svc.cluster.local)"
+zt_expect_reach "(R6) the address K gave was learned" tcp 198.51.100.3
+check_eq "(R6) K's never-learn address (127.0.0.9) removed from its answer" "NOERROR 198.51.100.2" "$(dnsq mixed.default.svc.cluster.local)"
+check_eq "(R6) explain 127.0.0.9: never-learn" never-learn "$(ctl --json explain 127.0.0.9 --port $TCP_PORT 2>/dev/null | json_get reason)"
+name=$(fresh)
+check_eq "(R6) another name answered by the Protective DNS server A" "NOERROR 198.51.100.$((QSEQ % 3 + 1))" "$(dnsq "$name")"
+check_eq "(R6) K never asked for $name" 0 "$(grep -c "$name" "$ZT_TMP/ubk/unbound.log")"
+check "(R6) K asked for web.default.svc.cluster.local" grep -q "web.default.svc.cluster.local" "$ZT_TMP/ubk/unbound.log"
+check_eq "(R6) A never asked for a cluster.local name" 0 "$(grep -c "cluster.local" "$ZT_TMP/uba/unbound.log")"
+check_eq "(R6) a name only A knows is not sent to K: notcluster.local.test" "NXDOMAIN" "$(dnsq notcluster.local.test | awk '{ print $1 }')"
+daemon_down
+
+fi
 
 diag "figure H8 DoT: fresh name answered ${H8_DOT_OUTAGE} ms after a ${OUTAGE_S} s outage, ${H8_DOT_RESTART} ms after a server restart; DoH: ${H8_DOH_OUTAGE} ms after the outage"
