@@ -89,7 +89,8 @@ dnsq() {
 	echo "${s:-NONE}" $(awk '$4 == "A" { print $5 }' <<<"$out" | sort)
 }
 
-fresh() { QSEQ=$((QSEQ + 1)); echo "q$QSEQ.test"; }
+# fresh: FRESH is a name not asked before (not in a subshell: it counts)
+fresh() { QSEQ=$((QSEQ + 1)); FRESH=q$QSEQ.test; }
 
 conf_write() { # FILE SERVERS_JSON [EXTRA_JSON]
 	cat >"$1.tmp" <<EOF
@@ -279,7 +280,8 @@ check_eq "(R0) nothing asked yet: q-names were not learned by the probe" 0 "$(st
 
 # ================================================================== R1
 echo "# (R1) DoT: the server's address dropped for ${OUTAGE_S} s"
-got=$(dnsq "$(fresh)")
+fresh
+got=$(dnsq "$FRESH")
 case $got in NOERROR\ 198.51.100.*) ok "(R1) up: a fresh name answered ($got)" ;; *) not_ok "(R1) up: a fresh name answered" "$got" ;; esac
 outage "(R1) DoT" 192.0.2.53
 H8_DOT_OUTAGE=${REC_MS:-none}
@@ -319,7 +321,8 @@ if want R5; then
 echo "# (R5) DoH: the server's address dropped for ${OUTAGE_S} s"
 conf_write "$ZT_TMP/r5.json" "$SRV_A_DOH"
 daemon_up R5 "$ZT_TMP/r5.json" || exit 1
-got=$(dnsq "$(fresh)")
+fresh
+got=$(dnsq "$FRESH")
 case $got in NOERROR\ 198.51.100.*) ok "(R5) up: a fresh name answered over DoH ($got)" ;; *) not_ok "(R5) up: a fresh name answered over DoH" "$got" ;; esac
 outage "(R5) DoH" 192.0.2.53
 H8_DOH_OUTAGE=${REC_MS:-none}
@@ -339,7 +342,8 @@ c0=$(st dns.servers.0.transport.connections)
 bad=""
 for ((i = 0; i < 4; i++)); do
 	sleep 2
-	got=$(dnsq "$(fresh)" 4)
+	fresh
+	got=$(dnsq "$FRESH" 4)
 	case $got in NOERROR*) ;; *) bad="$bad $got" ;; esac
 done
 c1=$(st dns.servers.0.transport.connections)
@@ -361,7 +365,8 @@ t0=$(ms_now)
 bad=""
 # A's back-off doubles per failure (1, 2, 4 s): until it is 8 s (bounded).
 while [ $(($(ms_now) - t0)) -lt 20000 ] && [ "$(st dns.servers.0.consecutive_failures)" -lt 4 ]; do
-	got=$(dnsq "$(fresh)" 4)
+	fresh
+	got=$(dnsq "$FRESH" 4)
 	case $got in NOERROR*) ;; *) bad="$bad $got" ;; esac
 	sleep 0.3
 done
@@ -389,7 +394,8 @@ check_eq "(R6) a cluster.local name answered by K" "NOERROR 198.51.100.3" "$(dns
 zt_expect_reach "(R6) the address K gave was learned" tcp 198.51.100.3
 check_eq "(R6) K's never-learn address (127.0.0.9) removed from its answer" "NOERROR 198.51.100.2" "$(dnsq mixed.default.svc.cluster.local)"
 check_eq "(R6) explain 127.0.0.9: never-learn" never-learn "$(ctl --json explain 127.0.0.9 --port $TCP_PORT 2>/dev/null | json_get reason)"
-name=$(fresh)
+fresh
+name=$FRESH
 check_eq "(R6) another name answered by the Protective DNS server A" "NOERROR 198.51.100.$((QSEQ % 3 + 1))" "$(dnsq "$name")"
 check_eq "(R6) K never asked for $name" 0 "$(grep -c "$name" "$ZT_TMP/ubk/unbound.log")"
 check "(R6) K asked for web.default.svc.cluster.local" grep -q "web.default.svc.cluster.local" "$ZT_TMP/ubk/unbound.log"
