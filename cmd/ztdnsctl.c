@@ -32,10 +32,12 @@ static void usage(FILE *f)
 		"  list [--name NAME] [--client ADDR|self|operator]\n"
 		"                              learned and manual allowances\n"
 		"  allow ADDR [--ttl SECONDS]  allow an address for a while (reason manual)\n"
-		"  revoke ADDR                 remove an allowance\n"
+		"  revoke ADDR                 remove an address's allowances (every scope)\n"
 		"  explain ADDR [--port P] [--proto tcp|udp|icmp] [--from CLIENT]\n"
 		"                              the verdict a new flow would get now, and why\n"
 		"  flush                       remove every allowance\n"
+		"  cache [stats|list|flush]    the answer cache: counters, live entries\n"
+		"                              (at most 1000), or empty it\n"
 		"  reload                      re-read the configuration; exit 1 if it is\n"
 		"                              refused (the running one is kept)\n"
 		"  break-glass DURATION --reason TEXT\n"
@@ -55,6 +57,37 @@ static void usage(FILE *f)
 		"                              default 10 s)\n"
 		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n"
 		"ztdnsctl --version prints the version.\n");
+}
+
+/* `ztdnsctl cache`: the counters, then the entries (list) or what was
+ * removed (flush). */
+static void print_cache(json_t *resp)
+{
+	json_t *c = json_object_get(resp, "cache"), *arr = json_object_get(resp, "entries"), *v;
+	const char *k;
+	size_t i;
+
+	json_object_foreach(c, k, v)
+	{
+		if (json_is_integer(v))
+			printf("%-17s %lld\n", k, (long long)json_integer_value(v));
+		else
+			printf("%-17s %s\n", k, json_is_true(v) ? "yes" : "no");
+	}
+	if (json_object_get(resp, "removed"))
+		printf("removed %lld cached answers\n",
+		       (long long)json_integer_value(json_object_get(resp, "removed")));
+	json_array_foreach(arr, i, v)
+	{
+		printf("%s type %lld identity %lld rcode %lld%s ttl %lld s hits %lld\n",
+		       json_string_value(json_object_get(v, "name")),
+		       (long long)json_integer_value(json_object_get(v, "type")),
+		       (long long)json_integer_value(json_object_get(v, "identity")),
+		       (long long)json_integer_value(json_object_get(v, "rcode")),
+		       json_is_true(json_object_get(v, "negative")) ? " negative" : "",
+		       (long long)json_integer_value(json_object_get(v, "ttl_left_s")),
+		       (long long)json_integer_value(json_object_get(v, "hits")));
+	}
 }
 
 static int connect_to(const char *path)
@@ -562,6 +595,8 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	if (strcmp(cmd, "cache") == 0 && optind < argc)
+		json_object_set_new(req, "action", json_string(argv[optind++]));
 	if (strcmp(cmd, "allow") == 0 || strcmp(cmd, "revoke") == 0 ||
 	    strcmp(cmd, "explain") == 0) {
 		if (optind >= argc) {
@@ -624,6 +659,8 @@ int main(int argc, char **argv)
 		print_audit(resp);
 	} else if (strcmp(cmd, "flush") == 0) {
 		printf("removed %lld allowances\n", get_int(resp, "removed", NULL));
+	} else if (strcmp(cmd, "cache") == 0) {
+		print_cache(resp);
 	} else if (strcmp(cmd, "explain") == 0) {
 		printf("%s\n", json_string_value(json_object_get(resp, "text")));
 	} else if (strcmp(cmd, "reload") == 0) {

@@ -18,6 +18,7 @@
 #include "core/nfqueue.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "dns/cache.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
 #include "policy/exceptions.h"
@@ -123,6 +124,9 @@ static json_t *dns_json(struct daemon *d)
 		json_object_set_new(o, "tcp_open", json_integer((json_int_t)st.tcp_open));
 		json_object_set_new(o, "accept_paused", json_integer((json_int_t)st.accept_paused));
 		json_object_set_new(o, "owner_unknown", json_integer((json_int_t)st.owner_unknown));
+		json_object_set_new(o, "fair_refused", json_integer((json_int_t)st.fair_refused));
+		json_object_set_new(o, "udp_rcvbuf_drops",
+				    json_integer((json_int_t)st.udp_rcvbuf_drops));
 	}
 	return o;
 }
@@ -181,6 +185,69 @@ static json_t *cmd_break_glass(struct daemon *d, json_t *req, uid_t uid)
 		return control_error("\"reason\" must be printable text");
 	return json_pack("{s:b, s:o}", "ok", 1, "break_glass",
 			 break_glass_json(d, allowset_now_ms()));
+}
+
+/* ---- the answer cache (dns/cache.h) ---- */
+
+#define CMD_CACHE_LIST_MAX 1000
+
+/* status.cache: {"enabled": bool, counters...} */
+static json_t *cache_json(struct daemon *d)
+{
+	struct cache *k = d->stub ? stub_cache(d->stub) : NULL;
+	struct cache_counter cn[CACHE_COUNTERS];
+	struct cache_stats st = {0};
+	json_t *o = json_object();
+	unsigned n;
+
+	if (k)
+		cache_get_stats(k, &st);
+	n = cache_counters(&st, cn);
+	json_object_set_new(o, "enabled", json_boolean(k != NULL));
+	for (unsigned i = 0; i < n; i++)
+		json_object_set_new(o, cn[i].name, json_integer((json_int_t)cn[i].value));
+	return o;
+}
+
+static void cache_list_one(void *arg, const struct cache_item *it)
+{
+	char name[WIRE_NAME_STRLEN];
+
+	json_array_append_new(
+	    arg, json_pack("{s:s, s:i, s:i, s:i, s:b, s:I, s:I, s:I}", "name",
+			   wire_name_format(&it->key->qname, name, sizeof(name)), "type",
+			   it->key->qtype, "identity", (int)it->key->identity, "rcode", it->rcode,
+			   "negative", it->negative, "ttl_left_s", (json_int_t)it->ttl_left, "hits",
+			   (json_int_t)it->hits, "bytes", (json_int_t)it->len));
+}
+
+/* {"cmd":"cache", "action":"stats"|"list"|"flush"} (default stats) */
+static json_t *cmd_cache(struct daemon *d, json_t *req, uid_t uid)
+{
+	const char *action = json_string_value(json_object_get(req, "action"));
+	struct cache *k = d->stub ? stub_cache(d->stub) : NULL;
+	json_t *r;
+
+	if (!action)
+		action = "stats";
+	if (strcmp(action, "stats") && strcmp(action, "list") && strcmp(action, "flush"))
+		return control_error("\"action\" must be stats, list or flush");
+	if (!k && strcmp(action, "stats"))
+		return control_error("the answer cache is off (cache.enabled)");
+	r = json_pack("{s:b, s:o}", "ok", 1, "cache", cache_json(d));
+	if (strcmp(action, "list") == 0) {
+		json_t *arr = json_array();
+
+		cache_foreach(k, allowset_now_ms(), CMD_CACHE_LIST_MAX, cache_list_one, arr);
+		json_object_set_new(r, "entries", arr);
+	} else if (strcmp(action, "flush") == 0) {
+		uint64_t n = cache_flush(k);
+
+		log_info("operator (uid %u) flushed %llu cached answers", (unsigned)uid,
+			 (unsigned long long)n);
+		json_object_set_new(r, "removed", json_integer((json_int_t)n));
+	}
+	return r;
 }
 
 static json_t *cmd_status(struct daemon *d)
@@ -257,6 +324,7 @@ static json_t *cmd_status(struct daemon *d)
 					      "metrics",
 					      (json_int_t)metrics_accept_paused(d->metrics)));
 		json_object_set_new(resp, "break_glass", break_glass_json(d, now));
+		json_object_set_new(resp, "cache", cache_json(d));
 		/* readiness.require_answer: "ready" waits for a first answer */
 		json_object_set_new(resp, "dns_answered", json_boolean(d->dns_ready));
 		if (d->netwatch) {
@@ -420,20 +488,50 @@ static json_t *cmd_allow(struct daemon *d, json_t *req, uid_t uid)
 	return json_pack("{s:b, s:s, s:I}", "ok", 1, "addr", buf, "ttl", secs);
 }
 
+/* The scopes that hold an allowance for one address (a revoke takes it
+ * from every client, not only from the shared scope). */
+#define REVOKE_BATCH 64
+struct revoke_ctx {
+	struct addr a;
+	struct addr scopes[REVOKE_BATCH];
+	unsigned n;
+};
+
+static int revoke_collect(const struct allowset_view *v, void *arg)
+{
+	struct revoke_ctx *rc = arg;
+
+	if (!addr_equal(&v->addr, &rc->a))
+		return 0;
+	rc->scopes[rc->n++] = v->scope;
+	return rc->n == REVOKE_BATCH; /* full: remove these, then look again */
+}
+
 static json_t *cmd_revoke(struct daemon *d, json_t *req, uid_t uid)
 {
-	struct addr a;
+	struct revoke_ctx rc = {.n = 0};
+	unsigned removed = 0;
 	json_t *err;
 	char buf[ADDR_STRLEN];
 
-	if (get_addr(req, &a, &err) < 0)
+	if (get_addr(req, &rc.a, &err) < 0)
 		return err;
-	addr_format(&a, buf, sizeof(buf));
-	if (allowset_remove(d->allowset, NULL, &a) < 0)
+	addr_format(&rc.a, buf, sizeof(buf));
+	do {
+		rc.n = 0;
+		allowset_walk(d->allowset, revoke_collect, &rc);
+		for (unsigned i = 0; i < rc.n; i++) {
+			const struct addr *scope = rc.scopes[i].family ? &rc.scopes[i] : NULL;
+
+			if (allowset_remove(d->allowset, scope, &rc.a) == 0)
+				removed++;
+			fastpath_del(d->fastpath, scope, &rc.a);
+		}
+	} while (rc.n == REVOKE_BATCH);
+	if (!removed)
 		return control_error("%s is not in the allowset", buf);
-	fastpath_del(d->fastpath, NULL, &a);
-	log_info("operator (uid %u) revoked %s", (unsigned)uid, buf);
-	return json_pack("{s:b, s:s}", "ok", 1, "addr", buf);
+	log_info("operator (uid %u) revoked %s (%u allowances)", (unsigned)uid, buf, removed);
+	return json_pack("{s:b, s:s, s:i}", "ok", 1, "addr", buf, "removed", (int)removed);
 }
 
 /* What the stub removed from an answer, and why (invariant 7). */
@@ -501,6 +599,8 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 			json_object_set_new(
 			    o, "subnet",
 			    json_string(addr_prefix_format(&r.subnet, sub, sizeof(sub))));
+			if (r.group[0])
+				json_object_set_new(o, "group", json_string(r.group));
 		}
 		if (r.reason == VERDICT_LEARNED || r.reason == VERDICT_MANUAL ||
 		    r.reason == VERDICT_EXPIRED)
@@ -632,6 +732,8 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_c
 		return cmd_audit_report(d, req);
 	if (strcmp(c, "flush") == 0)
 		return cmd_flush(d, peer_uid);
+	if (strcmp(c, "cache") == 0)
+		return cmd_cache(d, req, peer_uid);
 	if (strcmp(c, "reload") == 0) {
 		/* On the loop, like SIGHUP: the answer is the outcome. */
 		if (daemon_reload(d) < 0)

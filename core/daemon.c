@@ -15,6 +15,7 @@
 #include "core/control.h"
 #include "core/crossing.h"
 #include "core/fastpath.h"
+#include "core/lifecycle.h"
 #include "core/listeners.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -650,7 +651,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	log_set_level(syslog_level(c->log_level));
 
 	d->allowset = allowset_new(c->limits.learned_max, c->limits.names_per_addr);
-	d->exceptions = exceptions_new(c->exceptions, c->nexceptions);
+	d->exceptions = exceptions_from_conf(c);
 	d->audit = audit_new();
 	if (!d->allowset || !d->exceptions || !d->audit) {
 		log_err("out of memory");
@@ -768,21 +769,22 @@ void daemon_run(struct daemon *d)
 
 void daemon_stop(struct daemon *d, bool clean)
 {
-	bool remove = clean && d->ready && d->rules_installed;
+	enum lifecycle_stop what = lifecycle_on_stop(clean, d->ready, d->rules_installed,
+						     d->conf && d->conf->keep_on_stop);
+	bool remove = what == LIFECYCLE_REMOVE;
 
 	if (d->ready && d->conf && d->conf->journal)
 		journal_save(d->allowset, d->conf->journal, &d->jst);
 	if (d->ready)
 		notify_send("STOPPING=1");
-	if (remove && d->conf && d->conf->keep_on_stop) {
+	if (what == LIFECYCLE_KEEP) {
 		log_info("keeping the ruleset in place (ruleset.keep_on_stop)");
-		remove = false;
 	} else if (remove && ruleset_remove() < 0) {
 		log_err("could not remove the ruleset; new flows stay blocked");
 	} else if (!remove && d->conf) {
 		/* A failed start, or a stop before READY: the lockdown stays,
 		 * and goes in now if this run never installed it. */
-		if (!d->rules_installed && ruleset_lockdown(d->conf) < 0)
+		if (what == LIFECYCLE_LOCKDOWN_NEW && ruleset_lockdown(d->conf) < 0)
 			log_err("could not install the lockdown ruleset: new flows are NOT "
 				"blocked");
 		else
@@ -919,7 +921,7 @@ int daemon_reload(struct daemon *d)
 	}
 	for (unsigned i = 0; i < errs->nwarn; i++)
 		log_warnx("%s", errs->warn[i]);
-	nex = exceptions_new(nc->exceptions, nc->nexceptions);
+	nex = exceptions_from_conf(nc);
 	if (!nex) {
 		rc = -ENOMEM;
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "out of memory");

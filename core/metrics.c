@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/nfqueue.h"
 #include "core/util.h"
+#include "dns/cache.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
 
@@ -237,6 +238,12 @@ void metrics_render(struct daemon *d, FILE *f)
 		(unsigned long long)ss.scope_no_neigh);
 	fprintf(f, "ztdns_dns_refused_total{bound=\"tcp_per_client\"} %llu\n",
 		(unsigned long long)ss.tcp_client_full);
+	fprintf(f, "ztdns_dns_refused_total{bound=\"upstream_fair_share\"} %llu\n",
+		(unsigned long long)ss.fair_refused);
+	counter(f, "ztdns_dns_udp_buffer_drops_total",
+		"Queries the kernel dropped: a stub UDP socket's receive buffer was full.");
+	fprintf(f, "ztdns_dns_udp_buffer_drops_total %llu\n",
+		(unsigned long long)ss.udp_rcvbuf_drops);
 	counter(f, "ztdns_dns_not_learned_total",
 		"Answer addresses not put in the allowset, by why.");
 	fprintf(f, "ztdns_dns_not_learned_total{why=\"learned_max\"} %llu\n",
@@ -280,6 +287,25 @@ void metrics_render(struct daemon *d, FILE *f)
 		for (unsigned i = 0; i < n; i++)
 			fprintf(f, "ztdns_dns_answer_records_removed_total{why=\"%s\"} %llu\n",
 				why[i].name, (unsigned long long)why[i].value);
+	}
+	if (d->stub && stub_cache(d->stub)) {
+		struct cache_counter cn[CACHE_COUNTERS];
+		struct cache_stats cst;
+		unsigned n;
+
+		cache_get_stats(stub_cache(d->stub), &cst);
+		n = cache_counters(&cst, cn);
+		for (unsigned i = 0; i < n; i++) {
+			char mname[96];
+
+			snprintf(mname, sizeof(mname), "ztdns_cache_%s%s", cn[i].name,
+				 cn[i].gauge ? "" : "_total");
+			if (cn[i].gauge)
+				gauge(f, mname, "Answer cache, now (ztdnsctl cache stats).");
+			else
+				counter(f, mname, "Answer cache (ztdnsctl cache stats).");
+			fprintf(f, "%s %llu\n", mname, (unsigned long long)cn[i].value);
+		}
 	}
 	counter(f, "ztdns_dns_answers_filtered_total", "Answers sent with records removed.");
 	fprintf(f, "ztdns_dns_answers_filtered_total %llu\n",

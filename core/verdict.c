@@ -113,6 +113,20 @@ static bool verdict_is_membership(const struct packet_info *pkt)
  * the membership reports are counted as infra verdicts; this is also the
  * rule for "explain". The limits matter: a process that can bind port 68
  * or 546, or open a raw socket, must not reach any address with it. */
+/* An exception matched: the subnet and its group's name go in the result
+ * (copied: a record may be written after a reload freed the table). */
+static void exception_hit(const struct verdict_policy *p, const struct prefix *ex,
+			  struct verdict_result *r)
+{
+	const char *g = exceptions_group(p->exceptions, ex);
+	size_t n = g ? strnlen(g, sizeof(r->group) - 1) : 0;
+
+	r->subnet = *ex;
+	memcpy(r->group, g ? g : "", n);
+	r->group[n] = '\0';
+	r->reason = VERDICT_EXCEPTION;
+}
+
 static bool is_network_infra(const struct verdict_policy *p, const struct packet_info *pkt)
 {
 	static const uint8_t all_dhcp6[16] = {0xff, 0x02, [13] = 0x01, [15] = 0x02};
@@ -277,8 +291,7 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 	}
 	ex = p->exceptions ? exceptions_match(p->exceptions, &pkt->dst) : NULL;
 	if (ex) {
-		r->subnet = *ex;
-		r->reason = VERDICT_EXCEPTION;
+		exception_hit(p, ex, r);
 		return;
 	}
 	/* The hot path copies only expiry, source and link; the names are
@@ -358,8 +371,7 @@ static void decide_inbound(const struct verdict_policy *p, const struct packet_i
 	}
 	ex = p->exceptions ? exceptions_match(p->exceptions, &pkt->src) : NULL;
 	if (ex) {
-		r->subnet = *ex;
-		r->reason = VERDICT_EXCEPTION;
+		exception_hit(p, ex, r);
 		return;
 	}
 	/* No link check: the LAN client is the destination here, and the

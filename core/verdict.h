@@ -101,11 +101,16 @@ struct verdict_policy {
 	uint64_t open_until_ms;
 };
 
+/* Bytes of an exception's group name kept in a result (a longer name, a
+ * file's path, is cut). */
+#define VERDICT_GROUP_LEN 64
+
 struct verdict_result {
 	bool accept;	 /* what to tell the kernel */
 	bool would_deny; /* audit mode turned a deny into this accept */
 	enum verdict_reason reason;
 	struct prefix subnet;		 /* VERDICT_EXCEPTION */
+	char group[VERDICT_GROUP_LEN];	 /* VERDICT_EXCEPTION: its group, or "" */
 	struct allowset_view view;	 /* LEARNED, MANUAL, EXPIRED, OTHER_CLIENT */
 	uint64_t expired_ago_ms;	 /* VERDICT_EXPIRED */
 	struct allowset_refusal refusal; /* OVER_CAP, NEVER_LEARN: what the stub removed */

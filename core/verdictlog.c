@@ -176,9 +176,15 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 		if (r->reason == VERDICT_EXPIRED)
 			sb_printf(&sb, ",\"expired_ago_s\":%llu",
 				  (unsigned long long)(r->expired_ago_ms / 1000));
-		if (r->reason == VERDICT_EXCEPTION)
+		if (r->reason == VERDICT_EXCEPTION) {
 			sb_printf(&sb, ",\"subnet\":\"%s\"",
 				  addr_prefix_format(&r->subnet, sub, sizeof(sub)));
+			if (r->group[0]) {
+				sb_printf(&sb, ",\"group\":\"");
+				sb_json_str(&sb, r->group);
+				sb_printf(&sb, "\"");
+			}
+		}
 		sb_printf(&sb, "}");
 	} else {
 		sb_printf(&sb, "%s %-6s %s%-14s", when, verdict,
@@ -206,8 +212,9 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 			sb_printf(&sb, " expired %llus ago",
 				  (unsigned long long)(r->expired_ago_ms / 1000));
 		if (r->reason == VERDICT_EXCEPTION)
-			sb_printf(&sb, " subnet=%s",
-				  addr_prefix_format(&r->subnet, sub, sizeof(sub)));
+			sb_printf(&sb, " subnet=%s%s%s",
+				  addr_prefix_format(&r->subnet, sub, sizeof(sub)),
+				  r->group[0] ? " group=" : "", r->group);
 	}
 	return sb.used;
 }

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/neigh.h"
 #include "core/util.h"
+#include "dns/cache.h"
 #include "dns/peeruid.h"
 #include "dns/upstream.h"
 #include "dns/wire.h"
@@ -43,6 +44,7 @@ struct stub_listener {
 	ev_timer pause; /* accept stopped after EMFILE/ENFILE */
 	int fd;
 	bool tcp;
+	uint32_t drops;		       /* UDP: the kernel's SO_RXQ_OVFL count last seen */
 	struct sockaddr_storage local; /* the bound address, for sock_diag */
 };
 
@@ -83,6 +85,11 @@ struct stub_pending {
 	uint8_t qbuf[QBUF_MAX]; /* the client's header and question, as sent */
 };
 
+struct stub_owner {
+	struct addr owner;
+	unsigned n; /* queries pending; 0: an empty slot */
+};
+
 struct stub_tcp {
 	struct stub *s;
 	int fd;
@@ -108,6 +115,9 @@ struct stub {
 	unsigned nlisteners;
 	struct stub_pending *pool;
 	unsigned pool_size, free_head, npending;
+	struct stub_owner *owners; /* pending queries per owner */
+	size_t owners_mask;
+	unsigned nowners;
 	struct stub_tcp *conns;
 	unsigned nconns;
 	struct stub_route routes[STUB_MAX_ROUTES];
@@ -128,6 +138,7 @@ struct stub {
 	size_t nfate;
 	uint8_t filt[WIRE_MAX_MSG];
 	uint8_t out[WIRE_MAX_MSG + 2];
+	uint8_t cbuf[CACHE_ENTRY_MAX]; /* an answer re-encoded for the cache */
 	/* the never-learn table's local facts: interface subnets, NAT64 */
 	struct addr_local local;
 	uint64_t local_ms;
@@ -135,7 +146,8 @@ struct stub {
 	bool closing;
 	stub_learn_cb learn_cb;
 	void *learn_arg;
-	struct peeruid *pu; /* NULL: every local socket is "unknown" */
+	struct peeruid *pu;  /* NULL: every local socket is "unknown" */
+	struct cache *cache; /* NULL: cache.enabled false */
 };
 
 static void tcp_close(struct stub_tcp *t);
@@ -177,6 +189,88 @@ static void reply_error(struct stub *s, const uint8_t *q, size_t qlen, unsigned 
 		reply_udp(s, udp_fd, peer, peerlen, buf, len);
 }
 
+/* ---- pending queries per owner ---- */
+
+/* Pending queries per owner, for limits.pending_per_client and the fair
+ * share of upstream slots: an open-addressed table (linear probing,
+ * backward-shift deletion) of at least twice the pool, so it never fills
+ * and a lookup stays short. A slot with n == 0 is empty. */
+static size_t owner_hash(const struct addr *o)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	h = (h ^ o->family) * 1099511628211ull;
+	for (unsigned i = 0; i < sizeof(o->b); i++)
+		h = (h ^ o->b[i]) * 1099511628211ull;
+	return (size_t)(h ^ h >> 29);
+}
+
+static size_t owner_find(const struct stub *s, const struct addr *o)
+{
+	size_t i = owner_hash(o) & s->owners_mask;
+
+	while (s->owners[i].n && !addr_equal(&s->owners[i].owner, o))
+		i = (i + 1) & s->owners_mask;
+	return i;
+}
+
+static unsigned pending_of(const struct stub *s, const struct addr *owner)
+{
+	return s->owners[owner_find(s, owner)].n;
+}
+
+static void owner_hold(struct stub *s, const struct addr *o)
+{
+	struct stub_owner *e = &s->owners[owner_find(s, o)];
+
+	if (!e->n) {
+		e->owner = *o;
+		s->nowners++;
+	}
+	e->n++;
+}
+
+static void owner_release(struct stub *s, const struct addr *o)
+{
+	size_t i = owner_find(s, o), j = i;
+
+	if (!s->owners[i].n)
+		return; /* not held: nothing to give back */
+	if (--s->owners[i].n)
+		return;
+	s->nowners--;
+	/* Backward shift: move up every later entry of the run that may sit
+	 * in the hole, so that no lookup stops early at it. */
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & s->owners_mask;
+		if (!s->owners[j].n)
+			break;
+		k = owner_hash(&s->owners[j].owner) & s->owners_mask;
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		s->owners[i] = s->owners[j];
+		s->owners[j].n = 0;
+		i = j;
+	}
+}
+
+/* Upstream slots shared fairly (issue 10 §5): while at least half of the
+ * slots (the smaller of the servers' in-flight bound and the pending pool)
+ * are taken, one owner may hold at most slots / (owners + 1) of them, one
+ * share always kept for whoever asks next; never less than STUB_FAIR_MIN.
+ * A new asker (mine == 0) is one more owner. */
+static bool fair_share_ok(const struct stub *s, const struct upstream *up, unsigned mine)
+{
+	unsigned slots = UTIL_MIN(s->pool_size, upstream_slots(up));
+	unsigned owners = s->nowners + (mine == 0);
+
+	if (s->npending < slots / 2)
+		return true;
+	return mine < UTIL_MAX(slots / (owners + 1), STUB_FAIR_MIN);
+}
+
 /* ---- pending pool ---- */
 
 static struct stub_pending *pending_get(struct stub *s)
@@ -188,6 +282,7 @@ static struct stub_pending *pending_get(struct stub *s)
 	p = &s->pool[s->free_head];
 	s->free_head = p->next_free;
 	p->in_use = true;
+	memset(&p->owner, 0, sizeof(p->owner));
 	s->npending++;
 	return p;
 }
@@ -196,6 +291,7 @@ static void pending_put(struct stub *s, struct stub_pending *p)
 {
 	struct stub_tcp *t = p->tcp;
 
+	owner_release(s, &p->owner);
 	p->in_use = false;
 	p->tcp = NULL;
 	p->next_free = s->free_head;
@@ -206,16 +302,6 @@ static void pending_put(struct stub *s, struct stub_pending *p)
 		if (t->closed && t->pending == 0)
 			tcp_close(t);
 	}
-}
-
-static unsigned pending_of(const struct stub *s, const struct addr *owner)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < s->pool_size; i++)
-		if (s->pool[i].in_use && addr_equal(&s->pool[i].owner, owner))
-			n++;
-	return n;
 }
 
 /* ---- owners ---- */
@@ -620,6 +706,138 @@ static size_t rewrite_answer(struct stub *s, struct stub_pending *p, const struc
 	return len;
 }
 
+/* Send m, the answer for p as it may reach the client (learned and
+ * filtered), rewritten for the client (rewrite_answer) and cut to its UDP
+ * size; SERVFAIL if it cannot be. */
+static void send_answer(struct stub *s, struct stub_pending *p, const struct wire_msg *m)
+{
+	size_t outlen = rewrite_answer(s, p, m);
+	bool tc = false;
+
+	if (!p->tcp) {
+		if (wire_fit_udp(s->out, &outlen, p->udp_limit, p->edns ? STUB_UPSTREAM_EDNS : 0,
+				 &tc) != WIRE_OK) {
+			reply_error(s, p->qbuf, p->qlen, WIRE_RCODE_SERVFAIL, p->edns, p->udp_fd,
+				    &p->peer, p->peerlen, p->tcp);
+			return;
+		}
+		if (tc)
+			s->st.truncated++;
+		count_rcode(s, m->rcode & 0xf);
+		reply_udp(s, p->udp_fd, &p->peer, p->peerlen, s->out, outlen);
+	} else {
+		count_rcode(s, m->rcode & 0xf);
+		tcp_send(p->tcp, s->out, outlen);
+	}
+}
+
+/* ---- the answer cache (dns/cache.h) ---- */
+
+static struct upstream *upstream_for(const struct stub *s, const struct stub_pending *p);
+
+/* The cache key of p's question: the identity is the route (client
+ * identity) its upstream belongs to, 0 for the default upstream, so that
+ * one identity's policy answer never reaches another. */
+static void cache_key_of(const struct stub *s, const struct stub_pending *p, struct cache_key *k)
+{
+	const struct upstream *via = upstream_for(s, p);
+
+	memset(k, 0, sizeof(*k));
+	k->qname = p->qname;
+	k->qtype = p->qtype;
+	k->qclass = p->qclass;
+	for (unsigned i = 0; i < s->nroutes && via != s->up; i++)
+		if (s->routes[i].up == via) {
+			k->identity = i + 1;
+			break;
+		}
+}
+
+static bool keep_all(void *arg, const struct addr *a)
+{
+	(void)arg;
+	(void)a;
+	return true;
+}
+
+/* Keep m (learned and filtered for p, already sent: m->rr is reused here)
+ * unless the filter cut it for p's own reasons: an address refused for a
+ * full table or p's owner's quota may be learned for the next client,
+ * which must not get less. The copy kept is re-encoded (wire_filter_answer
+ * keeping everything): its compression pointers lead only to names, so the
+ * TTLs the cache rewrites in place change nothing else (a server's pointer
+ * into a TTL field would otherwise turn into another name). */
+static void cache_store(struct stub *s, struct stub_pending *p, const struct wire_msg *m,
+			const char *server)
+{
+	struct wire_filter_result fr;
+	struct cache_key k;
+	struct wire_msg c;
+	size_t len;
+
+	if (!s->cache)
+		return;
+	for (size_t i = 0; i < s->nfate; i++)
+		if (s->fate[i].why == STUB_FULL)
+			return;
+	if (wire_filter_answer(m, keep_all, NULL, s->cbuf, sizeof(s->cbuf), &len, &fr) != WIRE_OK ||
+	    wire_msg_parse(s->cbuf, len, s->rr, s->rr_max, &c) != WIRE_OK)
+		return; /* over CACHE_ENTRY_MAX, or not re-encodable: not kept */
+	cache_key_of(s, p, &k);
+	cache_insert(s->cache, &k, &c, server, allowset_now_ms());
+}
+
+/* Answer p from the cache. Invariant 2 holds for a hit as for a miss: the
+ * cached answer goes through learn() (same scope, link, owner quota and
+ * never-learn table, TTLs as they are now), and is sent only if every
+ * address in it is now allowed (invariant 7); otherwise the entry is
+ * dropped (renew_refused) and the query goes upstream. Returns true when
+ * p was answered. */
+static bool cache_answer(struct stub *s, struct stub_pending *p)
+{
+	struct cache_key k;
+	struct wire_msg m;
+	const char *server = NULL;
+	size_t len;
+
+	if (!s->cache)
+		return false;
+	cache_key_of(s, p, &k);
+	if (cache_lookup(s->cache, &k, allowset_now_ms(), s->filt, sizeof(s->filt), &len, &server) <
+	    0)
+		return false;
+	s->nfate = 0;
+	if (wire_msg_parse(s->filt, len, s->rr, s->rr_max, &m) != WIRE_OK ||
+	    (m.rcode == WIRE_RCODE_NOERROR && !learn(s, p, &m, server)) ||
+	    wire_filter_needed(&m, keep_learned, &(struct keep_ctx){.s = s})) {
+		cache_refuse(s->cache, &k);
+		return false;
+	}
+	send_answer(s, p, &m);
+	return true;
+}
+
+/* A new cache for c (NULL when disabled or it cannot be made: every query
+ * then goes upstream, logged). */
+static struct cache *cache_for(const struct conf *c)
+{
+	const struct cache_limits lim = {.max_entries = c->cache.max_entries,
+					 .max_bytes = c->cache.max_bytes,
+					 .negative_max = c->cache.negative_max,
+					 .max_ttl = c->ttl.max};
+	struct cache *k;
+	uint64_t seed = 0;
+
+	if (!c->cache.enabled)
+		return NULL;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)rand();
+	k = cache_new(&lim, seed);
+	if (!k)
+		log_warn("stub: no answer cache (%s)", strerror(errno));
+	return k;
+}
+
 static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len,
 			const char *server)
 {
@@ -628,8 +846,6 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 	struct wire_msg m;
 	unsigned rcode = WIRE_RCODE_SERVFAIL;
 	enum wire_err e;
-	size_t outlen;
-	bool tc = false;
 
 	if (s->closing || (p->tcp && p->tcp->closed))
 		goto done;
@@ -681,19 +897,8 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 		}
 		s->st.answers_filtered++;
 	}
-	outlen = rewrite_answer(s, p, &m);
-	if (!p->tcp) {
-		if (wire_fit_udp(s->out, &outlen, p->udp_limit, p->edns ? STUB_UPSTREAM_EDNS : 0,
-				 &tc) != WIRE_OK)
-			goto fail;
-		if (tc)
-			s->st.truncated++;
-		count_rcode(s, m.rcode & 0xf);
-		reply_udp(s, p->udp_fd, &p->peer, p->peerlen, s->out, outlen);
-	} else {
-		count_rcode(s, m.rcode & 0xf);
-		tcp_send(p->tcp, s->out, outlen);
-	}
+	send_answer(s, p, &m);
+	cache_store(s, p, &m, server);
 	goto done;
 fail:
 	reply_error(s, p->qbuf, p->qlen, rcode, p->edns, p->udp_fd, &p->peer, p->peerlen, p->tcp);
@@ -741,7 +946,9 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	struct addr client, udp_owner;
 	const struct addr *owner;
 	uint8_t up[QBUF_MAX + 32];
+	struct upstream *via;
 	size_t uplen;
+	unsigned mine;
 	enum wire_err e;
 	int rc;
 
@@ -787,7 +994,8 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 		owner_of(s, false, &l->local, peer, &client, &udp_owner);
 		owner = &udp_owner;
 	}
-	if (pending_of(s, owner) >= s->c->limits.pending_per_client) {
+	mine = pending_of(s, owner);
+	if (mine >= s->c->limits.pending_per_client) {
 		char a[ADDR_STRLEN];
 
 		s->st.client_full++;
@@ -800,6 +1008,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	p->s = s;
 	p->client = client;
 	p->owner = *owner;
+	owner_hold(s, owner);
 	rc = gateway_scope(s, p, ifindex);
 	if (rc > 0) {
 		reply_error(s, buf, len, (unsigned)rc, q.edns, udp_fd, peer, peerlen, tcp);
@@ -819,6 +1028,10 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	p->udp_limit = q.udp_limit;
 	p->qlen = UTIL_MIN((size_t)q.question_end, sizeof(p->qbuf));
 	memcpy(p->qbuf, buf, p->qlen);
+	if (cache_answer(s, p)) {
+		pending_put(s, p);
+		return;
+	}
 	/* A fresh query with only the question: nothing of the client's EDNS
 	 * options (client subnet...) leaves the machine. */
 	if (getrandom(&p->up_id, sizeof(p->up_id), 0) != sizeof(p->up_id))
@@ -829,7 +1042,20 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 		pending_put(s, p);
 		return;
 	}
-	rc = upstream_query(upstream_for(s, p), up, uplen, on_upstream, p);
+	via = upstream_for(s, p);
+	if (!fair_share_ok(s, via, mine)) {
+		char a[ADDR_STRLEN];
+
+		s->st.fair_refused++;
+		log_ratelimited(
+		    LOG_WARNING,
+		    "stub: %s holds its fair share of upstream slots (%u of %u pending)",
+		    owner_format(owner, a, sizeof(a)), mine, s->npending - 1);
+		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		pending_put(s, p);
+		return;
+	}
+	rc = upstream_query(via, up, uplen, on_upstream, p);
 	if (rc < 0) {
 		s->st.upstream_errors++;
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
@@ -851,7 +1077,8 @@ static void on_udp(struct ev_loop *loop, ev_io *w, int revents)
 		struct sockaddr_storage peer;
 		union {
 			struct cmsghdr h;
-			uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+				  CMSG_SPACE(sizeof(uint32_t))];
 		} ctl;
 		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 		struct msghdr mh = {.msg_name = &peer,
@@ -883,6 +1110,14 @@ static void on_udp(struct ev_loop *loop, ev_io *w, int revents)
 
 				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 				ifindex = pi.ipi6_ifindex;
+			} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL &&
+				   cm->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+				uint32_t drops;
+
+				/* The socket's drop count so far (it wraps). */
+				memcpy(&drops, CMSG_DATA(cm), sizeof(drops));
+				s->st.udp_rcvbuf_drops += (uint32_t)(drops - l->drops);
+				l->drops = drops;
 			}
 		}
 		s->st.udp_queries++;
@@ -1188,6 +1423,16 @@ static int open_listener(struct stub *s, const struct conf_endpoint *ep, bool tc
 		close(fd);
 		return rc;
 	}
+	if (!tcp) {
+		/* Room for bursts, and the kernel's drop count on every datagram
+		 * (SO_RXQ_OVFL): a client that floods the buffer is seen. FORCE
+		 * needs CAP_NET_ADMIN (held at start); else rmem_max caps it. */
+		int rb = (int)STUB_UDP_RCVBUF;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
+		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (tcp && listen(fd, 128) < 0)) {
 		rc = -errno;
 		close(fd);
@@ -1217,6 +1462,10 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 	s->as = as;
 	s->pool_size = c->limits.pending_queries;
 	s->pool = calloc(s->pool_size, sizeof(*s->pool));
+	for (s->owners_mask = 1; s->owners_mask < 2 * (size_t)s->pool_size;)
+		s->owners_mask <<= 1;
+	s->owners = calloc(s->owners_mask, sizeof(*s->owners));
+	s->owners_mask--;
 	s->rr_max = c->limits.records_per_message;
 	s->rr = calloc(s->rr_max, sizeof(*s->rr));
 	/* Room past addrs_per_name, to know (and remove) what is over it. */
@@ -1225,13 +1474,14 @@ struct stub *stub_new(struct ev_loop *loop, const struct conf *c, struct upstrea
 	s->found = calloc(s->found_max, sizeof(*s->found));
 	s->fate = calloc(s->found_max, sizeof(*s->fate));
 	s->listeners = calloc(2 * (size_t)c->nlisten, sizeof(*s->listeners));
-	if (!s->pool || !s->rr || !s->found || !s->fate || !s->listeners)
+	if (!s->pool || !s->owners || !s->rr || !s->found || !s->fate || !s->listeners)
 		goto fail;
 	for (unsigned i = 0; i < s->pool_size; i++)
 		s->pool[i].next_free = i + 1;
 	resolve_ifaces(s);
 	/* Opened now, before privileges go; without it every local socket
 	 * shares the "unknown" owner's quotas (fail closed, counted). */
+	s->cache = cache_for(c);
 	s->pu = peeruid_new(&rc);
 	if (!s->pu)
 		log_warn("stub: no sock_diag socket (%s): local users share one quota",
@@ -1260,6 +1510,9 @@ fail:
 void stub_set_conf(struct stub *s, const struct conf *c)
 {
 	s->c = c;
+	/* A reload may change the policy behind every answer: start empty. */
+	cache_free(&s->cache);
+	s->cache = cache_for(c);
 	s->local_ok = false; /* new NAT64 prefixes; interfaces read again */
 	resolve_ifaces(s);
 }
@@ -1267,12 +1520,16 @@ void stub_set_conf(struct stub *s, const struct conf *c)
 void stub_set_upstream(struct stub *s, struct upstream *up)
 {
 	s->up = up;
+	if (s->cache)
+		cache_flush(s->cache);
 }
 
 void stub_set_routes(struct stub *s, const struct stub_route *routes, unsigned n)
 {
 	s->nroutes = n < STUB_MAX_ROUTES ? n : STUB_MAX_ROUTES;
 	memcpy(s->routes, routes, s->nroutes * sizeof(*routes));
+	if (s->cache) /* identities are route indexes */
+		cache_flush(s->cache);
 }
 
 void stub_free(struct stub **sp)
@@ -1289,6 +1546,7 @@ void stub_free(struct stub **sp)
 		close(s->listeners[i].fd);
 	}
 	peeruid_free(&s->pu);
+	cache_free(&s->cache);
 	/* Queries still pending reference their connection: detach them. */
 	for (unsigned i = 0; s->pool && i < s->pool_size; i++)
 		s->pool[i].tcp = NULL;
@@ -1299,6 +1557,7 @@ void stub_free(struct stub **sp)
 	neigh_free(&s->neigh);
 	free(s->listeners);
 	free(s->pool);
+	free(s->owners);
 	free(s->rr);
 	free(s->found);
 	free(s->fate);
@@ -1319,6 +1578,11 @@ unsigned stub_removed_counters(const struct stub_stats *st, struct stub_counter 
 	out[2] = (struct stub_counter){"never-learn", st->removed_never_learn};
 	out[3] = (struct stub_counter){"unproven", st->removed_unproven};
 	return STUB_REMOVED_WHYS;
+}
+
+struct cache *stub_cache(struct stub *s)
+{
+	return s->cache;
 }
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st)

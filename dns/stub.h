@@ -32,18 +32,22 @@ struct allowset;
 struct stub;
 
 #define STUB_TCP_OUT_MAX   (1u << 20)
-#define STUB_UDP_BUDGET	   64	/* datagrams read per wake-up */
-#define STUB_UPSTREAM_EDNS 1232 /* our UDP size toward the upstream message */
+#define STUB_UDP_BUDGET	   64	      /* datagrams read per wake-up */
+#define STUB_UDP_RCVBUF	   (4u << 20) /* receive buffer asked for each UDP listener */
+#define STUB_FAIR_MIN	   4	      /* an owner's fair share of upstream slots, at least */
+#define STUB_UPSTREAM_EDNS 1232	      /* our UDP size toward the upstream message */
 #define STUB_CANARY	   "use-application-dns.net"
 
 struct stub_stats {
 	uint64_t udp_queries, tcp_queries;
 	uint64_t rcodes[6]; /* answers sent: NOERROR..REFUSED */
 	uint64_t rcode_other;
-	uint64_t dropped;      /* not answered: QR set, too short, unparsable header */
-	uint64_t formerr;      /* malformed queries answered FORMERR/NOTIMP/BADVERS */
-	uint64_t pending_full; /* refused: limits.pending_queries reached */
-	uint64_t client_full;  /* refused: limits.pending_per_client reached */
+	uint64_t dropped;	   /* not answered: QR set, too short, unparsable header */
+	uint64_t formerr;	   /* malformed queries answered FORMERR/NOTIMP/BADVERS */
+	uint64_t pending_full;	   /* refused: limits.pending_queries reached */
+	uint64_t client_full;	   /* refused: limits.pending_per_client reached */
+	uint64_t fair_refused;	   /* refused: the owner held its fair share of upstream slots */
+	uint64_t udp_rcvbuf_drops; /* datagrams the kernel dropped: a listener's buffer was full */
 	uint64_t tcp_conns, tcp_refused, tcp_idle_closed, tcp_out_overflow;
 	uint64_t tcp_client_full; /* connections refused: limits.tcp_per_client */
 	uint64_t accept_paused;	  /* accept() failed (EMFILE...): listener paused */
@@ -111,6 +115,11 @@ void stub_set_routes(struct stub *s, const struct stub_route *routes, unsigned n
 void stub_free(struct stub **s);
 
 void stub_get_stats(const struct stub *s, struct stub_stats *st);
+
+/* The answer cache (dns/cache.h), for `ztdnsctl cache` and the counters:
+ * borrowed, NULL when cache.enabled is false; valid until the next
+ * stub_set_conf() (a reload starts an empty cache). */
+struct cache *stub_cache(struct stub *s);
 
 /* The records removed from answers, by why ("over-cap", "full",
  * "never-learn", "unproven"): the one list both renderers (status, metrics)

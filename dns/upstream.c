@@ -189,6 +189,19 @@ void upstream_free(struct upstream **up)
 	*up = NULL;
 }
 
+unsigned upstream_slots(const struct upstream *u)
+{
+	unsigned slots = 0;
+
+	for (unsigned i = 0; i < u->n; i++) {
+		unsigned b = u->servers[i].doh ? DOH_MAX_INFLIGHT : DOT_MAX_INFLIGHT;
+
+		if (!slots || b < slots)
+			slots = b;
+	}
+	return slots;
+}
+
 static bool healthy(const struct upstream_server *s, uint64_t now)
 {
 	return s->down_until <= now;

@@ -122,6 +122,11 @@ bool upstream_answered(const struct upstream *u);
 int upstream_when_answered(struct upstream *u, void (*cb)(void *arg), void *arg);
 
 unsigned upstream_count(const struct upstream *u);
+
+/* How many queries the servers take at once: the smallest in-flight bound
+ * of the configured servers' transports (DOH_MAX_INFLIGHT, DOT_MAX_INFLIGHT).
+ * The stub shares these slots fairly among its clients. */
+unsigned upstream_slots(const struct upstream *u);
 void upstream_get_server_stats(const struct upstream *u, unsigned i,
 			       struct upstream_server_stats *st);
 #endif

@@ -1091,20 +1091,39 @@ static void conf_forward_zones_free(struct conf *c)
 
 /* ---- exceptions, listen ------------------------------------------------- */
 
-static void conf_exception(struct conf_ctx *x, json_t *v, struct conf *c)
+/* Where exception prefix i came from, for an error about a duplicate. */
+static const char *conf_exception_where(const struct conf *c, unsigned i, char *buf, size_t len)
 {
-	char q[CONF_QUOTE_LEN], tmp[ADDR_STRLEN], fixed[PREFIX_STRLEN];
-	const char *s, *slash;
+	const struct conf_exception_group *g;
+
+	if (!c->exception_group[i]) {
+		snprintf(buf, len, "exceptions[%u]", c->exception_pos[i]);
+		return buf;
+	}
+	g = &c->exception_groups[c->exception_group[i] - 1];
+	if (g->file >= 0)
+		snprintf(buf, len, "%s line %u", c->exceptions_files[g->file], c->exception_pos[i]);
+	else
+		snprintf(buf, len, "group \"%s\"", g->name);
+	return buf;
+}
+
+/* One exception prefix s, in group (0: none; else 1 + its index) at pos
+ * (its index in its list, or its line in a file). */
+static void conf_exception(struct conf_ctx *x, const char *s, struct conf *c, unsigned group,
+			   unsigned pos)
+{
+	char q[CONF_QUOTE_LEN], tmp[ADDR_STRLEN], fixed[PREFIX_STRLEN], where[CONF_PATH_MAX + 32];
+	const char *slash;
 	struct prefix p;
 	struct addr a;
 	size_t alen;
 	unsigned long len;
 
-	if (!json_is_string(v)) {
-		conf_err(x, "expected a CIDR prefix string, got %s", conf_type_name(v));
+	if (c->nexceptions >= CONF_MAX_EXCEPTIONS) {
+		conf_err(x, "more than %d exception prefixes in all", CONF_MAX_EXCEPTIONS);
 		return;
 	}
-	s = json_string_value(v);
 	conf_quote(s, q, sizeof(q));
 	/* Take it apart first, so that each mistake gets its own reason. */
 	slash = strchr(s, '/');
@@ -1145,7 +1164,8 @@ static void conf_exception(struct conf_ctx *x, json_t *v, struct conf *c)
 	}
 	for (unsigned i = 0; i < c->nexceptions; i++) {
 		if (c->exceptions[i].len == p.len && addr_equal(&c->exceptions[i].addr, &p.addr)) {
-			conf_err(x, "%s is the same prefix as exceptions[%u]", q, i);
+			conf_err(x, "%s is the same prefix as %s", q,
+				 conf_exception_where(c, i, where, sizeof(where)));
 			return;
 		}
 	}
@@ -1154,7 +1174,169 @@ static void conf_exception(struct conf_ctx *x, json_t *v, struct conf *c)
 			  "%s is not globally routable (private, loopback, link-local, "
 			  "documentation...): is it really an exception?",
 			  q);
+	c->exception_group[c->nexceptions] = (uint8_t)group;
+	c->exception_pos[c->nexceptions] = (uint16_t)pos;
 	c->exceptions[c->nexceptions++] = p;
+}
+
+/* A group's name: what logs and explain print, so short and plain. */
+static bool conf_group_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len >= CONF_GROUP_NAME_MAX)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+static int conf_exception_group_new(struct conf_ctx *x, struct conf *c, const char *name, int file)
+{
+	struct conf_exception_group *g;
+
+	if (c->nexception_groups >= CONF_MAX_EXCEPTION_GROUPS) {
+		conf_err(x, "more than %d exception groups and files", CONF_MAX_EXCEPTION_GROUPS);
+		return -1;
+	}
+	g = &c->exception_groups[c->nexception_groups++];
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->file = file;
+	return (int)c->nexception_groups; /* 1 + its index */
+}
+
+/* {"name": "...", "subnets": [...]}: prefixes logged and explained by name. */
+static void conf_exception_named(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"name", "subnets", NULL};
+	char q[CONF_QUOTE_LEN];
+	const char *name = NULL;
+	json_t *subs;
+	size_t old, n;
+	int group;
+
+	conf_check_keys(x, o, keys);
+	if (conf_get_str(x, o, "name", &name) == 0) {
+		conf_missing(x, "name", "for an exception group");
+		return;
+	}
+	if (!name)
+		return;
+	if (!conf_group_name_valid(name)) {
+		old = conf_path_key(x, "name");
+		conf_err(x, "%s is not a group name (1..%d of A-Z a-z 0-9 . _ -)",
+			 conf_quote(name, q, sizeof(q)), CONF_GROUP_NAME_MAX - 1);
+		conf_path_pop(x, old);
+		return;
+	}
+	for (unsigned i = 0; i < c->nexception_groups; i++)
+		if (c->exception_groups[i].file < 0 &&
+		    strcmp(c->exception_groups[i].name, name) == 0) {
+			old = conf_path_key(x, "name");
+			conf_err(x, "%s names another group too", conf_quote(name, q, sizeof(q)));
+			conf_path_pop(x, old);
+			return;
+		}
+	subs = json_object_get(o, "subnets");
+	if (!subs) {
+		conf_missing(x, "subnets", "for an exception group");
+		return;
+	}
+	group = conf_exception_group_new(x, c, name, -1);
+	if (group < 0)
+		return;
+	old = conf_path_key(x, "subnets");
+	if (!json_is_array(subs) || json_array_size(subs) == 0) {
+		conf_err(x, "expected a non-empty array of CIDR prefixes, got %s",
+			 json_is_array(subs) ? "an empty array" : conf_type_name(subs));
+		goto out;
+	}
+	n = json_array_size(subs);
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(subs, i);
+		size_t o2 = conf_path_index(x, i);
+
+		if (json_is_string(v))
+			conf_exception(x, json_string_value(v), c, (unsigned)group, (unsigned)i);
+		else
+			conf_err(x, "expected a CIDR prefix string, got %s", conf_type_name(v));
+		conf_path_pop(x, o2);
+	}
+out:
+	conf_path_pop(x, old);
+}
+
+/* One prefix per line; '#' starts a comment; blank lines are fine. The
+ * file is read at every load, so a SIGHUP picks up a new list, and every
+ * prefix gets the same checks as one in the configuration. */
+static void conf_exceptions_file(struct conf_ctx *x, struct conf *c, unsigned idx)
+{
+	const char *path = c->exceptions_files[idx];
+	char line[CONF_EXCEPTION_LINE_MAX + 2], at[48];
+	unsigned lineno = 0;
+	struct stat st;
+	int group;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f) {
+		conf_err(x, "cannot read \"%s\": %s", path, strerror(errno));
+		return;
+	}
+	/* A regular file of bounded size: never a device or a FIFO that
+	 * would stall a reload. */
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONF_EXCEPTIONS_FILE_MAX) {
+		conf_err(x, "\"%s\" is not a regular file of at most %d bytes", path,
+			 CONF_EXCEPTIONS_FILE_MAX);
+		fclose(f);
+		return;
+	}
+	group = conf_exception_group_new(x, c, "", (int)idx);
+	while (group > 0 && lineno < CONF_EXCEPTIONS_FILE_MAX && fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line), old;
+		char *s = line, *e;
+
+		lineno++;
+		snprintf(at, sizeof(at), " line %u", lineno);
+		old = x->plen;
+		conf_path_append(x, at);
+		if (len && line[len - 1] != '\n' && !feof(f)) {
+			int ch;
+
+			conf_err(x, "longer than %d bytes", CONF_EXCEPTION_LINE_MAX);
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			conf_path_pop(x, old);
+			continue;
+		}
+		e = strchr(s, '#');
+		if (e)
+			*e = '\0';
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+			*--e = '\0';
+		if (*s)
+			conf_exception(x, s, c, (unsigned)group, lineno);
+		conf_path_pop(x, old);
+	}
+	if (ferror(f))
+		conf_err(x, "cannot read \"%s\": %s", path, strerror(errno));
+	fclose(f);
+}
+
+const char *conf_exception_group(const struct conf *c, unsigned i)
+{
+	const struct conf_exception_group *g;
+
+	if (i >= c->nexceptions || !c->exception_group[i])
+		return NULL;
+	g = &c->exception_groups[c->exception_group[i] - 1];
+	return g->file >= 0 ? c->exceptions_files[g->file] : g->name;
 }
 
 /* 0.0.0.0, :: or ::ffff:0.0.0.0: a socket bound there takes every address. */
@@ -1381,13 +1563,60 @@ static void conf_exceptions(struct conf_ctx *x, json_t *root, struct conf *c)
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t o2 = conf_path_index(x, i);
+		json_t *e = json_array_get(v, i);
 
-		conf_exception(x, json_array_get(v, i), c);
+		if (json_is_string(e))
+			conf_exception(x, json_string_value(e), c, 0, (unsigned)i);
+		else if (json_is_object(e))
+			conf_exception_named(x, e, c);
+		else
+			conf_err(x, "expected a CIDR prefix string or a group object, got %s",
+				 conf_type_name(e));
 		conf_path_pop(x, o2);
 	}
-	conf_exceptions_coverage(x, c, AF_INET);
-	conf_exceptions_coverage(x, c, AF_INET6);
 out:
+	conf_path_pop(x, old);
+}
+
+static void conf_exceptions_files(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	json_t *v = json_object_get(root, "exceptions_files");
+	size_t old, n;
+
+	if (!v)
+		return;
+	old = conf_path_key(x, "exceptions_files");
+	/* An empty list is fine (the canonical dump writes one). */
+	n = json_is_array(v) && json_array_size(v) == 0
+		? 0
+		: conf_array(x, v, CONF_MAX_EXCEPTION_FILES, "files are");
+	for (size_t i = 0; i < n; i++) {
+		size_t o2 = conf_path_index(x, i);
+		json_t *e = json_array_get(v, i);
+		char q[CONF_QUOTE_LEN];
+		const char *path;
+
+		if (!json_is_string(e)) {
+			conf_err(x, "expected a path string, got %s", conf_type_name(e));
+		} else if ((path = json_string_value(e))[0] != '/' ||
+			   strlen(path) > CONF_PATH_MAX || conf_has_ctl(path)) {
+			conf_err(x, "%s must be an absolute path without control characters",
+				 conf_quote(path, q, sizeof(q)));
+		} else {
+			bool dup = false;
+
+			for (unsigned j = 0; j < c->nexceptions_files; j++)
+				dup |= strcmp(c->exceptions_files[j], path) == 0;
+			if (dup) {
+				conf_err(x, "%s is listed twice", conf_quote(path, q, sizeof(q)));
+			} else if (!(c->exceptions_files[c->nexceptions_files] = strdup(path))) {
+				conf_oom(x);
+			} else {
+				conf_exceptions_file(x, c, c->nexceptions_files++);
+			}
+		}
+		conf_path_pop(x, o2);
+	}
 	conf_path_pop(x, old);
 }
 
@@ -1489,6 +1718,37 @@ static void conf_ttl(struct conf_ctx *x, json_t *o, struct conf *c)
 		conf_err(x, "%u is more than ttl.max (%u)", c->ttl.min, c->ttl.max);
 		conf_path_pop(x, old);
 	}
+}
+
+static void conf_cache(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"enabled", "max_entries", "max_bytes", "negative_max",
+					   NULL};
+	struct conf_cache *k = &c->cache;
+	int a, b;
+
+	conf_check_keys(x, o, keys);
+	conf_get_bool(x, o, "enabled", &k->enabled);
+	a = conf_get_u32(x, o, "max_entries", 1, 1048576, &k->max_entries);
+	conf_get_u32(x, o, "max_bytes", 16384, 2147483648LL, &k->max_bytes);
+	b = conf_get_u32(x, o, "negative_max", 0, 1048576, &k->negative_max);
+	if (a >= 0 && b >= 0 && k->negative_max > k->max_entries) {
+		size_t old = conf_path_key(x, "negative_max");
+
+		conf_err(x, "%u is more than max_entries (%u)", k->negative_max, k->max_entries);
+		conf_path_pop(x, old);
+	}
+}
+
+static json_t *conf_json_cache(const struct conf_cache *k)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "enabled", json_boolean(k->enabled));
+	json_object_set_new(o, "max_entries", json_integer(k->max_entries));
+	json_object_set_new(o, "max_bytes", json_integer(k->max_bytes));
+	json_object_set_new(o, "negative_max", json_integer(k->negative_max));
+	return o;
 }
 
 static void conf_log(struct conf_ctx *x, json_t *o, struct conf *c)
@@ -2082,6 +2342,8 @@ static void conf_defaults(struct conf *c)
 	    .tcp_idle_ms = 10000,
 	};
 	c->ttl = (struct conf_ttl){.min = 5, .max = 86400, .grace = 30};
+	c->cache = (struct conf_cache){
+	    .enabled = false, .max_entries = 10000, .max_bytes = 8u << 20, .negative_max = 2500};
 	c->log_level = CONF_LOG_INFO;
 	c->log_verdicts = false;
 	c->log_format = CONF_LOG_JSON;
@@ -2109,6 +2371,7 @@ static const struct {
     {"privileges", conf_privileges},
     {"metrics", conf_metrics},
     {"ruleset", conf_ruleset},
+    {"cache", conf_cache},
 };
 
 static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
@@ -2119,6 +2382,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "client_cert",
 					   "client_key",
 					   "exceptions",
+					   "exceptions_files",
 					   "listen",
 					   "queue",
 					   "limits",
@@ -2134,6 +2398,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "allow_large_exceptions",
 					   "listen_any",
 					   "inbound",
+					   "cache",
 					   "readiness",
 					   "forward_zones",
 					   NULL};
@@ -2163,6 +2428,15 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 	conf_get_bool(x, root, "allow_large_exceptions", &c->allow_large_exceptions);
 	conf_get_bool(x, root, "listen_any", &c->listen_any);
 	conf_exceptions(x, root, c);
+	conf_exceptions_files(x, root, c);
+	if (c->nexceptions) {
+		/* Over every prefix, wherever it came from. */
+		size_t old = conf_path_key(x, "exceptions");
+
+		conf_exceptions_coverage(x, c, AF_INET);
+		conf_exceptions_coverage(x, c, AF_INET6);
+		conf_path_pop(x, old);
+	}
 	conf_nat64(x, root, c);
 	conf_listen(x, root, c);
 
@@ -2440,9 +2714,28 @@ void conf_dump(const struct conf *c, FILE *f)
 
 	arr = json_array();
 	for (unsigned i = 0; i < c->nexceptions; i++)
-		json_array_append_new(
-		    arr, json_string(addr_prefix_format(&c->exceptions[i], buf, sizeof(buf))));
+		if (!c->exception_group[i])
+			json_array_append_new(arr, json_string(addr_prefix_format(
+						       &c->exceptions[i], buf, sizeof(buf))));
+	for (unsigned g = 0; g < c->nexception_groups; g++) {
+		json_t *subs;
+
+		if (c->exception_groups[g].file >= 0)
+			continue; /* dumped as its file */
+		subs = json_array();
+		for (unsigned i = 0; i < c->nexceptions; i++)
+			if (c->exception_group[i] == g + 1)
+				json_array_append_new(
+				    subs, json_string(addr_prefix_format(&c->exceptions[i], buf,
+									 sizeof(buf))));
+		json_array_append_new(arr, json_pack("{s:s, s:o}", "name",
+						     c->exception_groups[g].name, "subnets", subs));
+	}
 	json_object_set_new(root, "exceptions", arr);
+	arr = json_array();
+	for (unsigned i = 0; i < c->nexceptions_files; i++)
+		json_array_append_new(arr, json_string(c->exceptions_files[i]));
+	json_object_set_new(root, "exceptions_files", arr);
 	json_object_set_new(root, "allow_large_exceptions",
 			    json_boolean(c->allow_large_exceptions));
 
@@ -2492,6 +2785,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(o, "max", json_integer(c->ttl.max));
 	json_object_set_new(o, "grace", json_integer(c->ttl.grace));
 	json_object_set_new(root, "ttl", o);
+	json_object_set_new(root, "cache", conf_json_cache(&c->cache));
 
 	o = json_object();
 	json_object_set_new(o, "level", json_string(conf_level_names[c->log_level]));
@@ -2601,6 +2895,8 @@ void conf_free(struct conf **cp)
 	c = *cp;
 	conf_servers_free(c->servers);
 	conf_forward_zones_free(c);
+	for (unsigned i = 0; i < c->nexceptions_files; i++)
+		free(c->exceptions_files[i]);
 	free(c->client_cert);
 	free(c->client_key);
 	free(c->verdict_log);

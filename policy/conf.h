@@ -19,7 +19,14 @@
 #define CONF_MAX_SERVERS      8
 #define CONF_MAX_SERVER_ADDRS 8
 #define CONF_MAX_PINS	      8
-#define CONF_MAX_EXCEPTIONS   1024
+#define CONF_MAX_EXCEPTIONS   4096
+/* Named exception groups ({"name": ..., "subnets": [...]}) and
+ * exceptions_files (each file is one group, named by its path). */
+#define CONF_MAX_EXCEPTION_GROUPS 64
+#define CONF_MAX_EXCEPTION_FILES  16
+#define CONF_GROUP_NAME_MAX	  32 /* bytes with the NUL */
+#define CONF_EXCEPTION_LINE_MAX	  256
+#define CONF_EXCEPTIONS_FILE_MAX  (1 << 20) /* bytes */
 /* Exceptions together larger than this are refused without
  * allow_large_exceptions: a /8 of IPv4 (in addresses), a /16 of IPv6 (in
  * /64s, as exceptions_coverage() counts). */
@@ -90,6 +97,14 @@ struct conf_ttl {
 	uint32_t grace; /* 30 s */
 };
 
+/* cache: the stub's answer cache (dns/cache.h). */
+struct conf_cache {
+	bool enabled;	       /* default false */
+	uint32_t max_entries;  /* 10000 */
+	uint32_t max_bytes;    /* 8 MiB: messages plus per-entry overhead */
+	uint32_t negative_max; /* 2500: NXDOMAIN / NODATA entries (RFC 2308) */
+};
+
 /* Gateway: LAN clients in subnet present this certificate to the
  * Protective DNS servers, so the server applies their policy. */
 struct conf_identity {
@@ -124,6 +139,17 @@ struct conf {
 
 	struct prefix exceptions[CONF_MAX_EXCEPTIONS];
 	unsigned nexceptions;
+	/* exception_group[i]: 0 for a bare prefix, else 1 + its index in
+	 * exception_groups (a named group or an exceptions_files entry). */
+	uint8_t exception_group[CONF_MAX_EXCEPTIONS];
+	uint16_t exception_pos[CONF_MAX_EXCEPTIONS]; /* its index in its list, or its line */
+	struct conf_exception_group {
+		char name[CONF_GROUP_NAME_MAX]; /* a file's group: "" (see file) */
+		int file;			/* -1, or its index in exceptions_files */
+	} exception_groups[CONF_MAX_EXCEPTION_GROUPS];
+	unsigned nexception_groups;
+	char *exceptions_files[CONF_MAX_EXCEPTION_FILES]; /* absolute paths */
+	unsigned nexceptions_files;
 	/* allow_large_exceptions: exceptions may together cover more than
 	 * CONF_EXCEPTIONS_MAX_V4 / _V6 (default false: refused). */
 	bool allow_large_exceptions;
@@ -146,6 +172,7 @@ struct conf {
 
 	struct conf_limits limits;
 	struct conf_ttl ttl;
+	struct conf_cache cache;
 
 	enum conf_log_level log_level;	 /* default info */
 	bool log_verdicts;		 /* one JSON line per verdict; default false */
@@ -202,6 +229,10 @@ struct conf_errors {
 	char warn[CONF_MAX_ERRORS][CONF_ERR_LEN]; /* "FILE: path: warning: ..." */
 	unsigned nwarn;
 };
+
+/* The group the exception prefix i belongs to, as logs and explain show it:
+ * the group's name, or the file it came from; NULL for a bare prefix. */
+const char *conf_exception_group(const struct conf *c, unsigned i);
 
 /* Parse and validate the JSON text in buf (len bytes, need not be
  * NUL-terminated); fname is used in messages only. On success returns 0 and

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy/conf.h"
+
 /* A child index of 0 means "no child": the root is node 0 and is nobody's child. */
 struct exceptions_node {
 	uint32_t child[2];
@@ -28,7 +30,9 @@ struct exceptions_trie {
 
 struct exceptions {
 	struct prefix *prefixes; /* distinct prefixes, host bits cleared */
-	size_t count;
+	uint8_t *group;		 /* per prefix: 0, or 1 + its index in names */
+	char **names;		 /* distinct group names */
+	size_t count, nnames;
 	struct exceptions_trie v4, v6;
 };
 
@@ -105,7 +109,31 @@ static void exceptions_prefix_normalise(struct prefix *p)
 	memset(p->addr.pad, 0, sizeof(p->addr.pad));
 }
 
+/* 1 + the index of name in ex->names, added if new; 0 on error. */
+static unsigned exceptions_name(struct exceptions *ex, const char *name, int *err)
+{
+	for (size_t i = 0; i < ex->nnames; i++)
+		if (strcmp(ex->names[i], name) == 0)
+			return (unsigned)i + 1;
+	if (ex->nnames == EXCEPTIONS_MAX_GROUPS) {
+		*err = EINVAL;
+		return 0;
+	}
+	ex->names[ex->nnames] = strdup(name);
+	if (!ex->names[ex->nnames]) {
+		*err = ENOMEM;
+		return 0;
+	}
+	return (unsigned)++ex->nnames;
+}
+
 struct exceptions *exceptions_new(const struct prefix *prefixes, size_t n)
+{
+	return exceptions_new_grouped(prefixes, NULL, n);
+}
+
+struct exceptions *exceptions_new_grouped(const struct prefix *prefixes, const char *const *groups,
+					  size_t n)
 {
 	struct exceptions *ex = calloc(1, sizeof(*ex));
 	int err = ENOMEM;
@@ -114,7 +142,13 @@ struct exceptions *exceptions_new(const struct prefix *prefixes, size_t n)
 		goto out;
 	if (n) {
 		ex->prefixes = calloc(n, sizeof(*ex->prefixes));
-		if (!ex->prefixes)
+		ex->group = calloc(n, sizeof(*ex->group));
+		if (!ex->prefixes || !ex->group)
+			goto out;
+	}
+	if (groups) {
+		ex->names = calloc(EXCEPTIONS_MAX_GROUPS, sizeof(*ex->names));
+		if (!ex->names)
 			goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -132,6 +166,13 @@ struct exceptions *exceptions_new(const struct prefix *prefixes, size_t n)
 			goto out;
 		if (t->nodes[end].match >= 0)
 			continue; /* duplicate: the first one stands */
+		if (groups && groups[i]) {
+			unsigned g = exceptions_name(ex, groups[i], &err);
+
+			if (!g)
+				goto out;
+			ex->group[ex->count] = (uint8_t)g;
+		}
 		ex->prefixes[ex->count] = p;
 		t->nodes[end].match = (int32_t)ex->count++;
 	}
@@ -171,6 +212,25 @@ const struct prefix *exceptions_match(const struct exceptions *ex, const struct 
 			best = t->nodes[cur].match;
 	}
 	return best >= 0 ? &ex->prefixes[best] : NULL;
+}
+
+struct exceptions *exceptions_from_conf(const struct conf *c)
+{
+	const char *groups[CONF_MAX_EXCEPTIONS];
+
+	for (unsigned i = 0; i < c->nexceptions; i++)
+		groups[i] = conf_exception_group(c, i);
+	return exceptions_new_grouped(c->exceptions, groups, c->nexceptions);
+}
+
+const char *exceptions_group(const struct exceptions *ex, const struct prefix *match)
+{
+	size_t i;
+
+	if (!ex || !match || match < ex->prefixes || match >= ex->prefixes + ex->count)
+		return NULL;
+	i = (size_t)(match - ex->prefixes);
+	return ex->group[i] ? ex->names[ex->group[i] - 1] : NULL;
 }
 
 size_t exceptions_count(const struct exceptions *ex)
@@ -242,6 +302,10 @@ void exceptions_free(struct exceptions **ex)
 	free((*ex)->v4.nodes);
 	free((*ex)->v6.nodes);
 	free((*ex)->prefixes);
+	free((*ex)->group);
+	for (size_t i = 0; i < (*ex)->nnames; i++)
+		free((*ex)->names[i]);
+	free((*ex)->names);
 	free(*ex);
 	*ex = NULL;
 }

@@ -17,6 +17,22 @@ struct exceptions;
 /* Build from n prefixes (copied). Returns NULL with errno = ENOMEM. */
 struct exceptions *exceptions_new(const struct prefix *prefixes, size_t n);
 
+/* The same, each prefix with the name of its group (groups[i], copied; NULL
+ * for none; groups itself may be NULL). Of duplicates the first stands,
+ * with its group. At most EXCEPTIONS_MAX_GROUPS distinct names (EINVAL). */
+#define EXCEPTIONS_MAX_GROUPS 255
+struct exceptions *exceptions_new_grouped(const struct prefix *prefixes, const char *const *groups,
+					  size_t n);
+
+/* The configuration's exceptions with their groups (named groups and
+ * exceptions_files). */
+struct conf;
+struct exceptions *exceptions_from_conf(const struct conf *c);
+
+/* The group of match (a pointer exceptions_match() returned from ex), or
+ * NULL. Owned by the table. */
+const char *exceptions_group(const struct exceptions *ex, const struct prefix *match);
+
 /* Longest prefix containing a, or NULL. The pointer is owned by the table and
  * lives as long as it. Safe to call from many threads at once. */
 const struct prefix *exceptions_match(const struct exceptions *ex, const struct addr *a);

@@ -140,5 +140,58 @@ EOF
 			[ "$s" = ztdns ] && cfg_down C
 		done
 	done
+	h7_run "$conf"
 	return 0
+}
+
+# H7 (issue 12): cache-hit throughput, called by h3_run while its unbound
+# forwarder (127.0.0.2, which caches) is up. ztdns is the DoH configuration
+# of H3 with cache.enabled. Per round and server: 100 names asked once
+# (the warm-up fills the cache), then dnsperf loops over the same 100 names
+# at 100 outstanding for $H3_S s, so every measured query is a hit (for
+# ztdns a hit includes renewing the allowances of its address). Same
+# client, same run, interleaved. Writes $RAW/h7.tsv: SERVER QPS AVG_MS LOST
+# ROUND.
+h7_run() {
+	local base=$1 tsv=$RAW/h7.tsv conf7=$TMP/ztdnsd-h7.json r s out qps avg lost
+	local -A addr=([ztdns]=127.0.0.1 [unbound]=127.0.0.2)
+	: >"$tsv"
+	# the H3 configuration plus the cache
+	sed 's|"control":|"cache":{"enabled":true,"max_entries":10000},\n "control":|' "$base" >"$conf7"
+	awk 'BEGIN { for (i = 0; i < 100; i++) printf "hit%d.h7.h3.bench.test A\n", i }' >"$TMP/h7-queries"
+	for ((r = 1; r <= H3_ROUNDS; r++)); do
+		for s in ztdns unbound; do
+			if [ "$s" = ztdns ]; then
+				rm -f "$SOCK"
+				ip netns exec "$C" "$ZTD" -c "$conf7" --foreground >>"$TMP/ztdnsd.log" 2>&1 &
+				ZTD_PID=$!
+				PIDS+=("$ZTD_PID")
+				if ! wait_until 15 ctl wait-ready --timeout 1; then
+					not_ok "H7: ztdnsd (cache on) ready, round $r" "$(tail -n 5 "$TMP/ztdnsd.log")"
+					cfg_down C
+					continue
+				fi
+			fi
+			# warm-up: every name once (a miss), then the measured hits
+			cx timeout 30 dnsperf -s "${addr[$s]}" -p 53 -d "$TMP/h7-queries" -n 1 -q 10 -t 3 -c 1 >/dev/null 2>&1
+			out=$(cx timeout $((H3_S + 20)) dnsperf -s "${addr[$s]}" -p 53 -d "$TMP/h7-queries" \
+				-l "$H3_S" -q 100 -t 3 -c 1 2>&1)
+			echo "=== H7 $s r$r" >>"$RAW/dnsperf.log"
+			echo "$out" >>"$RAW/dnsperf.log"
+			if [ "$s" = ztdns ]; then
+				say "H7 ztdns cache: $(ctl --json status 2>/dev/null | python3 -c 'import json,sys; c=json.load(sys.stdin)["cache"]; print("hits", c["hits"], "misses", c["misses"], "renew_refused", c["renew_refused"])' 2>&1)"
+				cfg_down C
+			fi
+			qps=$(sed -nE 's/^ *Queries per second: *([0-9.]+).*/\1/p' <<<"$out")
+			avg=$(sed -nE 's/^ *Average Latency \(s\): *([0-9.]+).*/\1/p' <<<"$out")
+			lost=$(sed -nE 's/^ *Queries lost: *([0-9]+).*/\1/p' <<<"$out")
+			if [ -z "$qps" ]; then
+				not_ok "H7: dnsperf against $s (round $r)" "$(tail -n 5 <<<"$out")"
+				continue
+			fi
+			avg=$(awk -v x="$avg" 'BEGIN { printf "%.3f", x * 1000 }')
+			printf '%s %s %s %s %s\n' "$s" "$qps" "$avg" "$lost" "$r" >>"$tsv"
+			ok "H7 $s r$r, cache hits at 100 outstanding: $qps qps, avg $avg ms, lost $lost"
+		done
+	done
 }

@@ -185,6 +185,26 @@ if h3:
 else:
     L.append("| H3 DNS stub throughput | ≥ 1.2× unbound, ≥ 5× dnsdist | {} | – |".format(h3_note or "not measured"))
 
+# H7 (issue 12): cache hits, ztdns (cache.enabled) vs unbound's cache
+h7 = {}
+try:
+    with open(os.path.join(raw, "h7.tsv")) as f:
+        for line in f:
+            p = line.split()
+            if len(p) >= 5 and p[0] != "#":
+                # SERVER QPS AVG_MS LOST ROUND
+                h7.setdefault(p[0], []).append((num(p[1]), num(p[2]), num(p[3])))
+except OSError:
+    pass
+if h7:
+    z7 = med([x[0] for x in h7.get("ztdns", []) if x[0] is not None])
+    u7 = med([x[0] for x in h7.get("unbound", []) if x[0] is not None])
+    r7 = "{:.2f}×".format(z7 / u7) if z7 and u7 else "–"
+    L.append("| H7 cache-hit qps, 100 outstanding, ztdns vs unbound (its cache), same client | ≥ 1.0× | ztdns {} qps; unbound {} qps; ztdns/unbound {} (median of {} rounds) | {} |".format(
+        fmt(z7, 0), fmt(u7, 0), r7, len(h7.get("ztdns", [])), verdict(None if not (z7 and u7) else z7 >= u7)))
+else:
+    L.append("| H7 cache-hit qps vs unbound | ≥ 1.0× | not measured (no h7.tsv) | – |")
+
 h4m = env("H4_MISSES", "-")
 L.append("| H4 allow-before-answer | 0 first-SYN misses in 100k trials | {} | {} |".format(
     env("H4_LINE", "not run"), verdict(None if h4m == "-" else (h4m == "0"))

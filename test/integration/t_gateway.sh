@@ -30,7 +30,9 @@
 # a rogue resolver redirected to the stub, (3) hard-coded addresses and
 # operator allows, (4) DoT/DoH to an unapproved server, (7) the gateway's own
 # OUTPUT, (5) shared_allowances by SIGHUP, (8) clean stop restores the ruleset,
-# (6) client identities (restart), (8) again after the second run.
+# (6) client identities (restart), (8) again after the second run, (10) the
+# answer cache (cache.enabled) kept per identity, (9) one LAN
+# client's allowset quota (limits.learned_per_client) leaves the other's whole.
 #
 # ZT_KEEP_TMP=1 keeps /tmp/zt-PID (daemon, unbound, nginx, server logs).
 
@@ -241,7 +243,7 @@ conf_write() {
  "listen":["127.0.0.1:53","$GW_LAN:53"],
  "queue":{"num":$QNUM},
  "control":{"socket":"$SOCK"},
- "limits":{"upstream_timeout_ms":2000},
+ "limits":{"upstream_timeout_ms":2000${GW_LIMITS:+,$GW_LIMITS}},
  "log":{"level":"info","verdicts":true,"verdict_file":"$ZT_TMP/verdicts.log"},
  "gateway":{"lan":[{"interface":"lan0","subnets":["192.0.2.128/25"]}]${2:+,$2}}${3:+,
  $3}}
@@ -385,6 +387,9 @@ shared.test. 60 A 198.51.100.20
 shared2.test. 60 A 198.51.100.21
 shared3.test. 60 A 198.51.100.22
 gw.test. 60 A 198.51.100.70
+q1.test. 300 A 198.51.100.41
+q2.test. 300 A 198.51.100.42
+q3.test. 300 A 198.51.100.43
 EOF
 echo "web.test. 60 A 198.51.100.250" >"$ZT_TMP/rogue.data"
 echo "web.test. 60 A 198.51.100.77" >"$ZT_TMP/unapp.data"
@@ -647,6 +652,55 @@ if [ -z "$(ns_exec "$G" awk -v q="$QNUM" '$1 == q' /proc/net/netfilter/nfnetlink
 	ok "(8) queue $QNUM unbound in the gateway"
 else
 	not_ok "(8) queue $QNUM unbound in the gateway" "$(ns_exec "$G" cat /proc/net/netfilter/nfnetlink_queue)"
+fi
+
+# ================================================================== run 2b: identities, answer cache
+echo "# (10) answer cache per identity: A's cached answer is never served to B"
+conf_write "$MT" "$(printf '"client_identities":[{"interface":"lan0","subnet":"192.0.2.128/26","client_cert":"%s","client_key":"%s"},{"interface":"lan0","subnet":"192.0.2.192/26","client_cert":"%s","client_key":"%s"}]' \
+	"$PKI/idA.pem" "$PKI/idA.key" "$PKI/idB.pem" "$PKI/idB.key")" '"cache":{"enabled":true}'
+if daemon_start R2b-cache; then
+	expect_dns "(10) A (idA) resolves policy.test" "$A" $GW_LAN policy.test "NOERROR 198.51.100.31"
+	h0=$(ctlj status 2>/dev/null | json_get cache.hits)
+	expect_dns "(10) A again" "$A" $GW_LAN policy.test "NOERROR 198.51.100.31"
+	check_eq "(10) A's second lookup was a cache hit" 1 "$(($(ctlj status 2>/dev/null | json_get cache.hits) - h0))"
+	expect_dns "(10) B (idB) resolves policy.test: its identity's answer, not A's cached one" "$B" $GW_LAN policy.test "NOERROR 198.51.100.32"
+	expect_dns "(10) B again (its own entry)" "$B" $GW_LAN policy.test "NOERROR 198.51.100.32"
+	check_eq "(10) B's second lookup was a hit of its own" 2 "$(($(ctlj status 2>/dev/null | json_get cache.hits) - h0))"
+	expect_reach "(10) B to its own answer" "$B" 198.51.100.32
+	expect_deny "(10) B to A's answer" "$B" 198.51.100.31
+	lst=$(ctl cache list 2>&1)
+	check "(10) ztdnsctl cache list: policy.test once per identity (1 and 2)" \
+		bash -c 'grep -q "^policy.test type 1 identity 1 " <<<"$1" && grep -q "^policy.test type 1 identity 2 " <<<"$1"' _ "$lst"
+	daemon_stop
+	ruleset_compare "(8) after run 2b"
+else
+	ruleset_scrub
+fi
+
+# ================================================================== run 3: quotas
+echo "# (9) limits.learned_per_client 2 per LAN client: A fills its quota, B is unaffected"
+GW_LIMITS='"learned_per_client":2' conf_write "$DOT" '"shared_allowances":false'
+if daemon_start R3-quota; then
+	expect_dns "(9) A resolves q1.test" "$A" $GW_LAN q1.test "NOERROR 198.51.100.41"
+	expect_dns "(9) A resolves q2.test" "$A" $GW_LAN q2.test "NOERROR 198.51.100.42"
+	lq0=$(ctlj status 2>/dev/null | json_get dns.learn_quota)
+	expect_dns "(9) A's third address is past its quota: SERVFAIL (nothing proven is left)" "$A" $GW_LAN q3.test "SERVFAIL"
+	lq1=$(ctlj status 2>/dev/null | json_get dns.learn_quota)
+	check_eq "(9) dns.learn_quota counted it (+1)" 1 "$((lq1 - lq0))"
+	expect_reach "(9) A to its learned 198.51.100.41" "$A" 198.51.100.41
+	expect_deny "(9) A to 198.51.100.43 (over its quota, not learned)" "$A" 198.51.100.43
+	expect_dns "(9) B, meanwhile, resolves q3.test" "$B" $GW_LAN q3.test "NOERROR 198.51.100.43"
+	expect_dns "(9) ... and web.test" "$B" $GW_LAN web.test "NOERROR 198.51.100.10"
+	expect_reach "(9) B to 198.51.100.43 (its own quota)" "$B" 198.51.100.43
+	expect_reach "(9) B to 198.51.100.10" "$B" 198.51.100.10
+	out=$(ctlj revoke 198.51.100.41 2>&1)
+	check_eq "(9) ztdnsctl revoke takes 198.51.100.41 from A's scope" 1 "$(json_get removed <<<"$out")"
+	expect_deny "(9) A to 198.51.100.41 once revoked" "$A" 198.51.100.41
+	expect_dns "(9) A's quota has room again: q3.test" "$A" $GW_LAN q3.test "NOERROR 198.51.100.43"
+	expect_reach "(9) A to 198.51.100.43, now learned for A" "$A" 198.51.100.43
+	daemon_stop
+else
+	ruleset_scrub
 fi
 
 if pid_alive "$WEB_PID"; then ok "web server stayed up for the whole test"

@@ -4,7 +4,9 @@
 # judged at the far end: (a) the JSON verdict log, (b) ztdnsctl watch (live,
 # filters, a watcher that never reads does not stall the daemon), (c) explain
 # for each reason, (d) flush, (e) deny_action reject (fast failure, still
-# nothing at the far end), (f) audit mode (would-deny, but reached).
+# nothing at the far end), (f) audit mode (would-deny, but reached), (g) named
+# exception groups and exceptions_files (shown by name; a file re-read by
+# ztdnsctl reload; a bad line refused with its line, the old policy kept).
 #
 # Topology (namespaces made here, removed on every exit path):
 #
@@ -68,6 +70,11 @@ WATCHX=198.51.100.45 # watch filters
 FLOOD=198.51.100.70 # thousands of UDP flows
 REJ=198.51.100.50 # deny_action reject
 AUD=198.51.100.60 # audit mode
+GRP=198.51.100.80  # (g) in the named group "corp"
+FIL1=198.51.100.81 # (g) in the exceptions file, then taken out
+FIL2=198.51.100.82 # (g) put in the exceptions file
+EXCS='"203.0.113.0/24"'
+EXC_FILES_LINE=
 ZTD_PID=
 ZTD_RUN=0
 VLOG=
@@ -183,7 +190,7 @@ conf_write() {
 {"mode":"host",
  "servers":[{"name":"pdns","protocol":"dot","address":"$PDNS","tls_name":"pdns.test",
              "ca_file":"$PKI/ca.pem","spki_pins":["$PIN"]}],
- "exceptions":["203.0.113.0/24"],
+ "exceptions":[$EXCS],$EXC_FILES_LINE
  "listen":["127.0.0.1:53"],
  "queue":{"num":$QNUM},
  "control":{"socket":"$SOCK"},
@@ -257,7 +264,7 @@ ip -n "$N" route add local 198.51.100.0/24 dev lo
 ip -n "$N" route add local 203.0.113.0/24 dev lo
 
 ctr_setup "$N" || { not_ok "far-end counting chains"; exit 1; }
-for a in $LEARN $EXC $NEVER $NEVER2 $EXP $MAN $WATCHX $REJ $AUD; do
+for a in $LEARN $EXC $NEVER $NEVER2 $EXP $MAN $WATCHX $REJ $AUD $GRP $FIL1 $FIL2; do
 	ctr_add "$N" 4 "tcp-$a" -d "$a" -p tcp --dport $TCP_PORT --syn
 	ctr_add "$N" 4 "udp-$a" -d "$a" -p udp --dport $UDP_PORT
 	ctr_add "$N" 4 "icmp-$a" -d "$a" -p icmp --icmp-type echo-request
@@ -280,7 +287,7 @@ pdns_wait_port "$N" $PDNS 853 || { not_ok "unbound listens" "$(cat "$ZT_TMP/ub/u
 
 # Baseline without the daemon: every destination answers, and a connect to a
 # silently dropped destination would take the client's whole timeout.
-for a in $LEARN $EXC $NEVER $NEVER2 $EXP $MAN $WATCHX $REJ $AUD; do
+for a in $LEARN $EXC $NEVER $NEVER2 $EXP $MAN $WATCHX $REJ $AUD $GRP $FIL1 $FIL2; do
 	expect_reach "baseline (no daemon)" $a >/dev/null || not_ok "baseline: $a reachable"
 done
 ok "baseline (no daemon): every test destination reachable over TCP, counted at the far end"
@@ -592,5 +599,42 @@ expect_reach "(f) exceptions still accepted normally" $EXC
 l=$(vlog_wait dst=$EXC reason=exception)
 jcheck "(f) ... logged as exception, not would-deny" "$l" 'o["verdict"] == "accept"'
 daemon_stop
+
+# ================================================================== (g) exception groups, files
+
+echo "# (g) a named exception group and an exceptions file"
+XF=$ZT_TMP/provider.txt
+printf '# provider-published ranges\n\n%s/32   # one host\n' $FIL1 >"$XF"
+chmod 644 "$XF"
+EXCS="\"203.0.113.0/24\",{\"name\":\"corp\",\"subnets\":[\"$GRP/32\"]}"
+EXC_FILES_LINE="\"exceptions_files\":[\"$XF\"],"
+if daemon_start "g"; then
+	expect_reach "(g) the group's address" $GRP
+	l=$(vlog_wait dst=$GRP reason=exception)
+	jcheck "(g) its verdict line names the group" "$l" 'o["group"] == "corp" and o["subnet"] == "'$GRP'/32"'
+	j=$(ctlj explain $GRP --port $TCP_PORT)
+	jcheck "(g) explain names the group" "$j" 'o["reason"] == "exception" and o["group"] == "corp" and "group=corp" in o["text"]'
+	expect_reach "(g) the file's address" $FIL1
+	l=$(vlog_wait dst=$FIL1 reason=exception)
+	jcheck "(g) its verdict line names the file" "$l" 'o["group"] == "'"$XF"'"'
+	expect_deny "(g) an address not in the file yet" $FIL2
+	printf '%s/32\n' $FIL2 >"$XF"
+	out=$(ctl reload 2>&1)
+	check "(g) ztdnsctl reload re-reads the file" test $? -eq 0
+	expect_reach "(g) after the reload: the address put in the file" $FIL2
+	expect_deny "(g) after the reload: the address taken out of the file" $FIL1
+	printf '%s/32\n198.51.100.83/24\n' $FIL2 >"$XF"
+	out=$(ctl reload 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q "line 2: \"198.51.100.83/24\" has host bits set" <<<"$out"; then
+		ok "(g) a bad line: reload refused with the file's line (rc $rc)"
+	else
+		not_ok "(g) a bad line: reload refused with the file's line" "rc $rc: $out"
+	fi
+	expect_reach "(g) ... and the policy before it stays" $FIL2
+	daemon_stop
+fi
+EXCS='"203.0.113.0/24"'
+EXC_FILES_LINE=
 
 exit 0

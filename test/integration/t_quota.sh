@@ -16,6 +16,15 @@
 #  (Q3) TCP: connections per client (limits.tcp_per_client), idle timeout
 #       (limits.tcp_idle_ms, a trickling client included); the victim's TCP
 #       lookups work throughout.
+#  (Q5) upstream slots shared fairly: two attackers (uids) each send 200
+#       never-answered queries (limits.pending_per_client 200, so without
+#       sharing they would hold all 256 in-flight slots of the DoT client);
+#       each is held to its fair share, the victim's lookup answers at once,
+#       the server's in-flight bound is never hit.
+#  (Q6) the stub's UDP receive buffer: the daemon stopped (SIGSTOP) while
+#       an attacker floods 20,000 datagrams; every datagram sent is either
+#       read or counted as dropped by the kernel (dns.udp_rcvbuf_drops,
+#       SO_RXQ_OVFL), and the victim's lookup answers once it runs again.
 #  (Q4) EMFILE: the daemon's RLIMIT_NOFILE lowered (prlimit) and connections
 #       opened until accept() fails: the CPU time of the daemon over 3 s
 #       stays small (the accept loop pauses), the pause is counted, and TCP
@@ -58,6 +67,7 @@ PORT=7001
 QNUM=17
 VICTIM=2101
 ATTACKER=2102
+ATTACKER2=2103
 # A system python readable by other users (not a version-manager shim in
 # root's home).
 UPY=/usr/bin/python3
@@ -228,8 +238,20 @@ def cmd_hold(n, secs, trickle):
         opened, closed, min(when) if when else -1, max(when) if when else -1))
     sys.stdout.flush()
 
+def cmd_flood(name, n):
+    # n datagrams as fast as one socket sends them; answers never read
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent = 0
+    for i in range(n):
+        try:
+            s.sendto(query(name), ("127.0.0.1", 53)); sent += 1
+        except OSError:
+            pass
+    print("sent=%d" % sent)
+
 cmd = sys.argv[1]
-if cmd == "one": cmd_one(sys.argv[2], len(sys.argv) > 3 and sys.argv[3] == "tcp")
+if cmd == "flood": cmd_flood(sys.argv[2], int(sys.argv[3]))
+elif cmd == "one": cmd_one(sys.argv[2], len(sys.argv) > 3 and sys.argv[3] == "tcp")
 elif cmd == "burst": cmd_burst(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 elif cmd == "hold": cmd_hold(int(sys.argv[2]), float(sys.argv[3]), len(sys.argv) > 4)
 PY
@@ -377,6 +399,71 @@ diag "(Q3) trickling attacker: $hold"
 case $hold in opened=2\ closed_by_server=2\ *) ok "(Q3) connections that trickle one byte every 0.3 s are closed idle too" ;;
 *) not_ok "(Q3) trickling connections closed" "$hold" ;; esac
 check_eq "(Q3) dns.tcp_idle_closed +2" 2 "$((ti3 - ti2))"
+daemon_stop
+
+# ================================================================== Q5, Q6
+echo "# (Q5) upstream slots shared fairly: attackers uid $ATTACKER and $ATTACKER2, 200 slow queries each"
+conf_write "$ZT_TMP/q5.json" '{"pending_queries":1024,"pending_per_client":200,"upstream_timeout_ms":3000}'
+daemon_start Q5 "$ZT_TMP/q5.json" || exit 1
+out=$(cli $VICTIM one victim.test 2>&1)
+check_eq "(Q5) before: the victim's lookup works (the DoT connection is up)" "NOERROR 198.51.100.10" "$(awk '{ print $1, $3 }' <<<"$out")"
+fr0=$(st dns.fair_refused)
+cf0=$(st dns.client_full)
+ir0=$(st dns.servers.0.transport.inflight_refused)
+cli $ATTACKER burst a 200 6 >"$ZT_TMP/q5-a1.out" 2>&1 &
+B1=$!
+pending_at_least() { [ "$(st dns.pending)" -ge "$1" ] 2>/dev/null; }
+wait_for 4 pending_at_least 128
+sleep 0.3
+p1=$(st dns.pending)
+cli $ATTACKER2 burst b 200 6 >"$ZT_TMP/q5-a2.out" 2>&1 &
+B2=$!
+wait_for 2 pending_at_least 213
+sleep 0.3
+p2=$(st dns.pending)
+out=$(cli $VICTIM one victim2.test 2>&1)
+wait "$B1" "$B2"
+diag "(Q5) pending: first attacker alone $p1, both $p2; attacker 1: $(cat "$ZT_TMP/q5-a1.out"); attacker 2: $(cat "$ZT_TMP/q5-a2.out")"
+diag "(Q5) victim meanwhile: $out"
+# 256 slots (DOT_MAX_INFLIGHT): sharing starts at half of them; alone, an
+# owner gets 256/2 = 128; with a second one, each gets 256/3 = 85.
+check_eq "(Q5) the first attacker alone held 128 (half the slots, one share kept free)" 128 "$p1"
+check_eq "(Q5) with the second, 128 + 85 pending (256/3 each for a newcomer)" 213 "$p2"
+check_eq "(Q5) the victim's lookup meanwhile: NOERROR 198.51.100.11" "NOERROR 198.51.100.11" "$(awk '{ print $1, $3 }' <<<"$out")"
+v_ms=$(awk '{ print $2 }' <<<"$out")
+if [ -n "$v_ms" ] && [ "$v_ms" -lt 500 ]; then ok "(Q5) ... in $v_ms ms"
+else not_ok "(Q5) the victim's lookup is not delayed" "$v_ms ms"; fi
+check_eq "(Q5) attacker 1: 72 SERVFAIL at once, 128 at the upstream timeout" \
+	"servfail_fast=72 servfail_late=128 other=0 unanswered=0" "$(cat "$ZT_TMP/q5-a1.out")"
+check_eq "(Q5) attacker 2: 115 SERVFAIL at once, 85 at the upstream timeout" \
+	"servfail_fast=115 servfail_late=85 other=0 unanswered=0" "$(cat "$ZT_TMP/q5-a2.out")"
+check_eq "(Q5) dns.fair_refused +187, dns.client_full +0" "187 0" "$(($(st dns.fair_refused) - fr0)) $(($(st dns.client_full) - cf0))"
+check_eq "(Q5) the DoT client's in-flight bound was never hit (inflight_refused +0)" 0 "$(($(st dns.servers.0.transport.inflight_refused) - ir0))"
+
+echo "# (Q6) the UDP receive buffer: 20000 datagrams while the daemon is stopped"
+uq0=$(st dns.udp_queries)
+ud0=$(st dns.udp_rcvbuf_drops)
+kill -STOP "$ZTD_PID"
+flood=$(cli $ATTACKER flood flood.test 20000 2>&1)
+kill -CONT "$ZTD_PID"
+sent=${flood#sent=}
+# Let it read what the buffer kept; the drop count rides on the next
+# datagram read: the victim's.
+last=-1
+for ((i = 0; i < 50; i++)); do
+	now=$(st dns.udp_queries)
+	[ "$now" = "$last" ] && break
+	last=$now
+	sleep 0.3
+done
+out=$(cli $VICTIM one victim.test 2>&1)
+uq1=$(st dns.udp_queries)
+ud1=$(st dns.udp_rcvbuf_drops)
+diag "(Q6) attacker: $flood; read $((uq1 - uq0)), dropped by the kernel $((ud1 - ud0)); victim after: $out"
+if [ "$((ud1 - ud0))" -gt 0 ]; then ok "(Q6) the kernel's drops were counted (dns.udp_rcvbuf_drops +$((ud1 - ud0)))"
+else not_ok "(Q6) the kernel's drops were counted" "+$((ud1 - ud0))"; fi
+check_eq "(Q6) every datagram sent was read or counted dropped ($sent + the victim's 1)" "$((sent + 1))" "$((uq1 - uq0 + ud1 - ud0))"
+check_eq "(Q6) the victim's lookup once the daemon runs: NOERROR 198.51.100.10" "NOERROR 198.51.100.10" "$(awk '{ print $1, $3 }' <<<"$out")"
 daemon_stop
 
 # ================================================================== Q4

@@ -104,6 +104,10 @@ static const struct {
 } bad[] = {
     /* structure, keys, types */
     {HOST(",'bogus':1"), "bogus: unknown key"},
+    {HOST(",'cache':{'enable':true}"), "cache.enable: unknown key"},
+    {HOST(",'cache':{'enabled':1}"), "cache.enabled: expected true or false"},
+    {HOST(",'cache':{'max_entries':10,'negative_max':11}"),
+     "cache.negative_max: 11 is more than max_entries (10)"},
     {HOST(",'limits':{'learned_maxx':100}"), "limits.learned_maxx: unknown key"},
     {SRV(DOHF ",'colour':'red'"), "servers[0].colour: unknown key"},
     {HOST(",'gateway':{'lan_interfaces':['eth0']}"), "gateway: only allowed when mode"},
@@ -290,7 +294,8 @@ static const struct {
     {HOST(",'exceptions':['banana']"),
      "exceptions[0]: \"banana\" is not an IP address or CIDR prefix"},
     {HOST(",'exceptions':['/8']"), "exceptions[0]: \"/8\" is not an IP address"},
-    {HOST(",'exceptions':[24]"), "exceptions[0]: expected a CIDR prefix string, got an integer"},
+    {HOST(",'exceptions':[24]"),
+     "exceptions[0]: expected a CIDR prefix string or a group object, got an integer"},
     {HOST(",'exceptions':'11.0.0.0/8'"), "exceptions: expected an array, got a string"},
     /* listen */
     {HOST(",'listen':['127.0.0.1']"), "listen[0]: \"127.0.0.1\" has no port"},
@@ -531,6 +536,9 @@ static const struct {
     {"ttl", "min", 0, 86400, ",'max':604800"},
     {"ttl", "max", 1, 604800, ",'min':0"},
     {"ttl", "grace", 0, 3600, ""},
+    {"cache", "max_entries", 1, 1048576, ",'negative_max':0"},
+    {"cache", "max_bytes", 16384, 2147483648LL, ""},
+    {"cache", "negative_max", 0, 1048576, ",'max_entries':1048576"},
     {"control", "uid", 0, 4294967294LL, ""},
 };
 
@@ -625,7 +633,13 @@ static void test_too_many_exceptions(void)
 	CHECK(c && c->nexceptions == CONF_MAX_EXCEPTIONS);
 	conf_free(&c);
 	snprintf(js + o, cap - o, ",'12.0.0.0/8']}");
-	expect_bad(js, "exceptions: has 1025 elements, at most 1024 prefixes are allowed");
+	{
+		char want[96];
+
+		snprintf(want, sizeof(want), "exceptions: has %d elements, at most %d prefixes",
+			 CONF_MAX_EXCEPTIONS + 1, CONF_MAX_EXCEPTIONS);
+		expect_bad(js, want);
+	}
 	free(js);
 }
 
@@ -1151,7 +1165,8 @@ static bool conf_same(const struct conf *a, const struct conf *b)
 	    !SAMESTR(client_key) || !SAME(nexceptions) || !SAME(nlisten) || !SAME(queue_num) ||
 	    !SAME(queue_count) || !SAME(queue_maxlen) ||
 	    memcmp(&a->limits, &b->limits, sizeof(a->limits)) != 0 ||
-	    memcmp(&a->ttl, &b->ttl, sizeof(a->ttl)) != 0 || !SAME(log_level) ||
+	    memcmp(&a->ttl, &b->ttl, sizeof(a->ttl)) != 0 ||
+	    memcmp(&a->cache, &b->cache, sizeof(a->cache)) != 0 || !SAME(log_level) ||
 	    !SAME(log_verdicts) || !SAMESTR(verdict_log) || !SAME(log_format) ||
 	    !SAMESTR(control_socket) || !SAME(control_uid) || !SAME(keep_on_stop) ||
 	    !SAME(deny_action) || !SAME(nlan_ifaces) || !SAME(gateway_enforce_output) ||
@@ -1213,6 +1228,106 @@ out:
 	conf_free(&c2);
 }
 
+/* Named groups and exceptions_files: what they accept, where an error
+ * points, the group each prefix is shown under, and the canonical dump. */
+static void test_exception_groups(void)
+{
+	char dir[] = "/tmp/ztcg-XXXXXX", path[64], path2[64], js[512];
+	struct conf *c;
+	char *d;
+	FILE *f;
+
+	c = expect_good(HOST(",'exceptions':['198.18.0.0/24',{'name':'corp-vpn','subnets':['"
+			     "198.51.100.0/24','2001:db8:5::/48']}]"));
+	if (c) {
+		CHECK(c->nexceptions == 3 && c->nexception_groups == 1);
+		CHECK(conf_exception_group(c, 0) == NULL);
+		CHECK_STREQ(conf_exception_group(c, 1), "corp-vpn");
+		CHECK_STREQ(conf_exception_group(c, 2), "corp-vpn");
+		CHECK(conf_exception_group(c, 3) == NULL);
+		d = dump_string(c);
+		CHECK(strstr(d, "\"name\": \"corp-vpn\"") != NULL);
+		free(d);
+		round_trip(c, "groups");
+		conf_free(&c);
+	}
+	expect_bad(HOST(",'exceptions':[{'name':'a b','subnets':['198.51.100.0/24']}]"),
+		   "exceptions[0].name: \"a b\" is not a group name");
+	expect_bad(HOST(",'exceptions':[{'name':'','subnets':['198.51.100.0/24']}]"),
+		   "exceptions[0].name: \"\" is not a group name");
+	expect_bad(HOST(",'exceptions':[{'subnets':['198.51.100.0/24']}]"),
+		   "exceptions[0].name: required");
+	expect_bad(HOST(",'exceptions':[{'name':'x'}]"), "exceptions[0].subnets: required");
+	expect_bad(HOST(",'exceptions':[{'name':'x','subnets':[]}]"),
+		   "exceptions[0].subnets: expected a non-empty array");
+	expect_bad(HOST(",'exceptions':[{'name':'x','subnets':['198.51.100.0/24'],'via':1}]"),
+		   "exceptions[0].via: unknown key");
+	expect_bad(HOST(",'exceptions':[{'name':'x','subnets':['198.51.100.0/24']},{'name':'x',"
+			"'subnets':['198.51.101.0/24']}]"),
+		   "exceptions[1].name: \"x\" names another group too");
+	expect_bad(HOST(",'exceptions':[{'name':'x','subnets':['198.51.100.0/24']},"
+			"'198.51.100.0/24']"),
+		   "exceptions[1]: \"198.51.100.0/24\" is the same prefix as group \"x\"");
+	expect_bad(HOST(",'exceptions':[{'name':'x','subnets':['0.0.0.0/0']}]"),
+		   "exceptions[0].subnets[0]: \"0.0.0.0/0\" would allow everything");
+	expect_bad(HOST(",'exceptions':[{'name':'x','subnets':['0.0.0.0/1','128.0.0.0/1']}]"),
+		   "exceptions: the IPv4 prefixes together cover 4294967296 addresses");
+
+	if (!mkdtemp(dir))
+		return;
+	snprintf(path, sizeof(path), "%s/provider.txt", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs("# provider ranges\n\n203.0.113.0/25  # web\n\t2001:db8:77::/48\r\n", f);
+	fclose(f);
+	snprintf(js, sizeof(js), HOST(",'exceptions':['198.18.0.0/24'],'exceptions_files':['%s']"),
+		 path);
+	c = expect_good(js);
+	if (c) {
+		CHECK(c->nexceptions == 3);
+		CHECK(conf_exception_group(c, 0) == NULL);
+		CHECK_STREQ(conf_exception_group(c, 1), path);
+		CHECK_STREQ(conf_exception_group(c, 2), path);
+		d = dump_string(c);
+		/* The file is dumped as its path, not as its prefixes. */
+		CHECK(strstr(d, path) != NULL && strstr(d, "203.0.113.0/25") == NULL);
+		free(d);
+		round_trip(c, "exceptions_files");
+		conf_free(&c);
+	}
+	snprintf(path2, sizeof(path2), "%s/bad.txt", dir);
+	f = fopen(path2, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("203.0.113.128/25\n\n203.0.113.1/24\n198.18.0.0/24\n", f);
+		fclose(f);
+	}
+	snprintf(js, sizeof(js), HOST(",'exceptions':['198.18.0.0/24'],'exceptions_files':['%s']"),
+		 path2);
+	expect_bad(js, "exceptions_files[0] line 3: \"203.0.113.1/24\" has host bits set");
+	{
+		char want[160];
+
+		snprintf(want, sizeof(want),
+			 "exceptions_files[0] line 4: \"198.18.0.0/24\" is the same prefix as "
+			 "exceptions[0]");
+		expect_bad(js, want);
+	}
+	snprintf(js, sizeof(js), HOST(",'exceptions_files':['%s','%s']"), path, path);
+	expect_bad(js, "exceptions_files[1]: ");
+	snprintf(js, sizeof(js), HOST(",'exceptions_files':['%s/none.txt']"), dir);
+	expect_bad(js, "exceptions_files[0]: cannot read");
+	expect_bad(HOST(",'exceptions_files':['/dev/zero']"),
+		   "exceptions_files[0]: \"/dev/zero\" is not a regular file");
+	expect_bad(HOST(",'exceptions_files':['relative.txt']"),
+		   "exceptions_files[0]: \"relative.txt\" must be an absolute path");
+	unlink(path);
+	unlink(path2);
+	rmdir(dir);
+}
+
 static void test_round_trip(void)
 {
 	static const char *const files[] = {"conf/full.json", "conf/gateway.json",
@@ -1232,6 +1347,8 @@ static void test_round_trip(void)
 	c = expect_good(HOST(""));
 	if (c) {
 		round_trip(c, "minimal");
+		CHECK(!c->cache.enabled && c->cache.max_entries == 10000 &&
+		      c->cache.max_bytes == 8u << 20 && c->cache.negative_max == 2500);
 		/* The canonical form shows every default. */
 		d = dump_string(c);
 		CHECK(strstr(d, "\"learned_max\": 65536") != NULL);
@@ -1246,6 +1363,14 @@ static void test_round_trip(void)
 	c = expect_good("{'mode':'host','servers':[" DOT "],'exceptions':['2a00::/16']}");
 	if (c) {
 		round_trip(c, "dot");
+		conf_free(&c);
+	}
+	c = expect_good(HOST(",'cache':{'enabled':true,'max_entries':500,'max_bytes':65536,"
+			     "'negative_max':100}"));
+	if (c) {
+		CHECK(c->cache.enabled && c->cache.max_entries == 500 &&
+		      c->cache.max_bytes == 65536 && c->cache.negative_max == 100);
+		round_trip(c, "cache");
 		conf_free(&c);
 	}
 	c = expect_good("{'mode':'sidecar','servers':[" DOT
@@ -1322,6 +1447,7 @@ int main(void)
 	test_warnings();
 	test_nulls_and_print();
 	test_round_trip();
+	test_exception_groups();
 	test_example();
 	CHECK_DONE();
 }

@@ -420,8 +420,39 @@ static void test_coverage_random(void)
 	}
 }
 
+/* Groups: each prefix keeps its group's name, duplicates keep the first. */
+static void test_groups(void)
+{
+	struct prefix p[4];
+	const char *g[4] = {"corp", NULL, "/etc/ztdns/provider.txt", "other"};
+	struct exceptions *ex;
+	struct addr a;
+
+	CHECK(addr_prefix_parse("198.51.100.0/24", &p[0]) == 0);
+	CHECK(addr_prefix_parse("203.0.113.0/24", &p[1]) == 0);
+	CHECK(addr_prefix_parse("2001:db8::/32", &p[2]) == 0);
+	CHECK(addr_prefix_parse("198.51.100.0/24", &p[3]) == 0); /* duplicate */
+	ex = exceptions_new_grouped(p, g, 4);
+	CHECK(ex != NULL && exceptions_count(ex) == 3);
+	CHECK(addr_parse("198.51.100.7", &a) == 0);
+	CHECK_STREQ(exceptions_group(ex, exceptions_match(ex, &a)), "corp");
+	CHECK(addr_parse("203.0.113.9", &a) == 0);
+	CHECK(exceptions_match(ex, &a) != NULL);
+	CHECK(exceptions_group(ex, exceptions_match(ex, &a)) == NULL);
+	CHECK(addr_parse("2001:db8::1", &a) == 0);
+	CHECK_STREQ(exceptions_group(ex, exceptions_match(ex, &a)), "/etc/ztdns/provider.txt");
+	CHECK(exceptions_group(ex, NULL) == NULL);
+	CHECK(exceptions_group(ex, &p[0]) == NULL); /* not a pointer into the table */
+	exceptions_free(&ex);
+	ex = exceptions_new(p, 2);
+	CHECK(addr_parse("198.51.100.7", &a) == 0);
+	CHECK(exceptions_group(ex, exceptions_match(ex, &a)) == NULL);
+	exceptions_free(&ex);
+}
+
 int main(void)
 {
+	test_groups();
 	test_empty();
 	test_overlaps();
 	test_families();
