@@ -52,7 +52,9 @@ static void usage(FILE *f)
 		"  watch [--verdict accept|drop] [--reason R] [--addr A] [--port P]\n"
 		"        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
 		"                              live verdicts (coloured on a terminal)\n"
-		"  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"
+		"  wait-ready [--timeout S]    wait until the daemon enforces (and, with\n"
+		"                              readiness.require_answer, a server answered;\n"
+		"                              default 10 s)\n"
 		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n"
 		"ztdnsctl --version prints the version.\n");
 }

@@ -14,6 +14,7 @@
 #include "core/fastpath.h"
 #include "core/daemon.h"
 #include "core/log.h"
+#include "core/netwatch.h"
 #include "core/nfqueue.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
@@ -37,7 +38,7 @@ static json_t *servers_json(const struct upstream *up)
 		    servers,
 		    json_pack(
 			"{s:s, s:s, s:i, s:b, s:i, s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, "
-			"s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			"s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 			"name", ss.name, "protocol", ss.proto, "priority", ss.priority, "healthy",
 			ss.healthy, "consecutive_failures", (int)ss.consecutive_failures,
 			"selected", (json_int_t)ss.selected, "failovers", (json_int_t)ss.failovers,
@@ -50,7 +51,9 @@ static json_t *servers_json(const struct upstream *up)
 			(json_int_t)ss.t.protocol_errors, "connections",
 			(json_int_t)ss.t.connections, "resumed", (json_int_t)ss.t.resumed,
 			"inflight", (json_int_t)ss.t.inflight, "inflight_refused",
-			(json_int_t)ss.t.inflight_refused));
+			(json_int_t)ss.t.inflight_refused, "syn_retries",
+			(json_int_t)ss.t.syn_retries, "stale_closed",
+			(json_int_t)ss.t.stale_closed));
 	}
 	return servers;
 }
@@ -291,8 +294,8 @@ static json_t *cmd_status(struct daemon *d)
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
 	    "s:o, s:o, s:o, s:{s:s, s:I, s:I, s:s}, "
 	    "s:{s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
-	    "ok", 1, "ready", d->ready, "mode", conf_mode_name(d->conf->mode), "enforce",
-	    d->conf->enforce ? "enforce" : "audit", "uptime_s",
+	    "ok", 1, "ready", d->ready && d->dns_ready, "mode", conf_mode_name(d->conf->mode),
+	    "enforce", d->conf->enforce ? "enforce" : "audit", "uptime_s",
 	    (json_int_t)((now - d->started_ms) / 1000),
 	    /* What nfqueue_new() requested; fail-open is never set. */
 	    "queue_flags", "gso", "uid_gid", "verdicts", "accepted", (json_int_t)d->cnt.accepted,
@@ -326,6 +329,17 @@ static json_t *cmd_status(struct daemon *d)
 		json_object_set_new(resp, "cache", cache_json(d));
 		json_object_set_new(json_object_get(resp, "verdicts"), "records_dropped",
 				    json_integer((json_int_t)d->cnt.records_dropped));
+		/* readiness.require_answer: "ready" waits for a first answer */
+		json_object_set_new(resp, "dns_answered", json_boolean(d->dns_ready));
+		if (d->netwatch) {
+			struct netwatch_stats nw;
+
+			netwatch_get_stats(d->netwatch, &nw);
+			json_object_set_new(
+			    resp, "network_changes",
+			    json_pack("{s:I, s:I, s:I}", "events", (json_int_t)nw.events, "changes",
+				      (json_int_t)nw.changes, "overrun", (json_int_t)nw.overrun));
+		}
 	}
 	return resp;
 }

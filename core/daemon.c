@@ -19,6 +19,7 @@
 #include "core/listeners.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/netwatch.h"
 #include "core/nfqueue.h"
 #include "core/notify.h"
 #include "core/ruleset.h"
@@ -76,6 +77,15 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 			p->infra[p->ninfra].port = c->servers[i].port;
 			p->ninfra++;
 		}
+	for (unsigned z = 0; z < c->nfzones; z++)
+		for (unsigned i = 0; i < c->fzones[z].nservers; i++)
+			for (unsigned j = 0;
+			     j < c->fzones[z].servers[i].naddrs && p->ninfra < VERDICT_MAX_INFRA;
+			     j++) {
+				p->infra[p->ninfra].addr = c->fzones[z].servers[i].addrs[j];
+				p->infra[p->ninfra].port = c->fzones[z].servers[i].port;
+				p->ninfra++;
+			}
 	p->services = c->mode == CONF_MODE_GATEWAY ? c->forwards : c->services;
 	p->nservices = c->mode == CONF_MODE_GATEWAY ? c->nforwards : c->nservices;
 }
@@ -472,8 +482,24 @@ static int upstream_set_new(struct ev_loop *loop, const struct conf *c, struct u
 }
 
 /* Hand a set to the daemon and the stub (routes by client subnet). */
+static void notify_status(const struct daemon *d, const char *what);
+
+static void on_dns_ready(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->dns_ready = true;
+	log_info("a Protective DNS server answered: ready");
+	if (d->ready)
+		notify_status(d, "enforcing");
+}
+
 static void upstream_set_install(struct daemon *d, const struct conf *c, struct upstream_set *u)
 {
+	if (!c->ready_require_answer)
+		d->dns_ready = true;
+	if (!d->dns_ready)
+		upstream_when_answered(u->def, on_dns_ready, d);
 	struct stub_route routes[CONF_MAX_IDENTITIES];
 
 	d->upstream = u->def;
@@ -546,6 +572,11 @@ static void notify_status(const struct daemon *d, const char *what)
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=BREAK-GLASS OPEN for %llu s: %s",
 			 (unsigned long long)((d->bg.until_ms - allowset_now_ms()) / 1000),
 			 d->bg.reason);
+	else if (!d->dns_ready)
+		snprintf(msg, sizeof(msg),
+			 "STATUS=%s; waiting for a Protective DNS server to answer "
+			 "(readiness.require_answer)",
+			 what);
 	else
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", what);
 	notify_send(msg);
@@ -638,6 +669,18 @@ static void break_glass_restore(struct daemon *d)
 			  (unsigned long long)((d->bg.until_ms - now) / 1000), d->bg.reason);
 	else
 		break_glass_save(d); /* an expired or unusable one is removed */
+}
+
+/* A link, address or route changed: what made a server fail may be gone. */
+static void on_net_change(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_debug("network change: upstream back-off reset");
+	if (d->upstream)
+		upstream_reset_backoff(d->upstream);
+	for (unsigned i = 0; i < d->nid_upstream; i++)
+		upstream_reset_backoff(d->id_upstream[i]);
 }
 
 int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
@@ -755,6 +798,9 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 			return err;
 		}
 	}
+	d->netwatch = netwatch_new(loop, on_net_change, d, &err);
+	if (!d->netwatch)
+		log_warnx("network changes will not end the upstream back-off: %s", strerror(-err));
 	d->ready = true;
 	if (notify_watchdog_usec()) {
 		double every = (double)notify_watchdog_usec() / 2e6;
@@ -815,6 +861,7 @@ void daemon_stop(struct daemon *d, bool clean)
 	d->nqueues = 0;
 	control_free(&d->control);
 	metrics_free(&d->metrics);
+	netwatch_free(&d->netwatch);
 	{
 		struct upstream_set old;
 
@@ -858,6 +905,8 @@ static bool same_upstream(const struct conf *o, const struct conf *n)
 	    !str_eq(o->client_key, n->client_key) ||
 	    o->limits.upstream_timeout_ms != n->limits.upstream_timeout_ms)
 		return false;
+	if (o->nfzones || n->nfzones)
+		return false; /* forward_zones: new clients, whatever changed */
 	if (o->mode != n->mode || o->nidentities != n->nidentities)
 		return false;
 	for (unsigned i = 0; i < o->nidentities; i++) {

@@ -82,6 +82,10 @@ struct daemon {
 	unsigned lan_ifindex[CONF_MAX_LAN_IFACES];
 	uint64_t lan_resolved_ms;
 	bool ready;
+	/* a Protective DNS server answered, or readiness.require_answer is off:
+	 * READY=1 and wait-ready wait for it too (sticky) */
+	bool dns_ready;
+	struct netwatch *netwatch; /* link/address/route changes end the back-off */
 	bool rules_installed;
 	struct breakglass bg;
 	ev_timer bg_timer; /* closes the break-glass at its deadline */

@@ -159,10 +159,27 @@ static void ruleset_ndp_rules(const struct conf *c, const char *chain, FILE *out
 	free(l);
 }
 
-static void chain_rules(const struct conf *c, int family, const char *chain, FILE *out)
+/* Accept TCP to each address of servers[0 .. n) of family on its port. */
+static void ruleset_server_rules(const struct conf_server *servers, unsigned n, int family,
+				 const char *chain, FILE *out)
 {
 	char a[ADDR_STRLEN];
 
+	for (unsigned i = 0; i < n; i++) {
+		const struct conf_server *s = &servers[i];
+
+		for (unsigned j = 0; j < s->naddrs; j++) {
+			if (s->addrs[j].family != family)
+				continue;
+			fprintf(out, "-A %s -d %s/%u -p tcp -m tcp --dport %u -j ACCEPT\n", chain,
+				addr_format(&s->addrs[j], a, sizeof(a)), addr_bits(&s->addrs[j]),
+				s->port);
+		}
+	}
+}
+
+static void chain_rules(const struct conf *c, int family, const char *chain, FILE *out)
+{
 	const bool fwd = strcmp(chain, RULESET_CHAIN_FWD) == 0;
 	/* What the daemon is asked about. Forwarded RELATED packets too: an
 	 * ICMP error a LAN client sends passes only when it is about its own
@@ -198,19 +215,13 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 	}
 	if (family == AF_INET6)
 		ruleset_ndp_rules(c, chain, out);
-	/* The Protective DNS servers, and nothing else on their port. */
+	/* The Protective DNS servers and the forward zones' servers, and
+	 * nothing else on their port. */
 	if (strcmp(chain, RULESET_CHAIN_OUT) == 0) {
-		for (unsigned i = 0; i < c->nservers; i++) {
-			const struct conf_server *s = &c->servers[i];
-
-			for (unsigned j = 0; j < s->naddrs; j++) {
-				if (s->addrs[j].family != family)
-					continue;
-				fprintf(out, "-A %s -d %s/%u -p tcp -m tcp --dport %u -j ACCEPT\n",
-					chain, addr_format(&s->addrs[j], a, sizeof(a)),
-					addr_bits(&s->addrs[j]), s->port);
-			}
-		}
+		ruleset_server_rules(c->servers, c->nservers, family, chain, out);
+		for (unsigned z = 0; z < c->nfzones; z++)
+			ruleset_server_rules(c->fzones[z].servers, c->fzones[z].nservers, family,
+					     chain, out);
 	}
 	fprintf(out, "-A %s -m conntrack --ctstate INVALID -j DROP\n", chain);
 	/* Per-client allowances are bound to the client's MAC address, which

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -256,6 +257,21 @@ static int doh_multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 /* ------------------------------------------------------------------ curl side */
 
+/* A connection whose sent bytes stay unacknowledged for DOH_USER_TIMEOUT_MS
+ * is dead (the server's address dropped, a path gone): the kernel aborts it
+ * (TCP_USER_TIMEOUT, RFC 5482), curl sees the error and the next queries
+ * open a new one. Without it curl keeps multiplexing new queries onto the
+ * dead HTTP/2 connection while TCP retransmits ever more slowly, and a
+ * server that comes back is used only at the next retransmission, seconds
+ * later. A slow server is not affected: its kernel still acknowledges. */
+static void doh_sock_tune(int fd)
+{
+	unsigned int ms = DOH_USER_TIMEOUT_MS;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) < 0)
+		log_debug("doh: TCP_USER_TIMEOUT: %s", strerror(errno));
+}
+
 /* CURLOPT_OPENSOCKETFUNCTION: the last line of defence for "only the
  * configured server": whatever curl resolved or was told, it may only
  * connect to a bootstrap address on the server's port. */
@@ -289,6 +305,8 @@ static curl_socket_t doh_opensocket_cb(void *clientp, curlsocktype purpose,
 			if (!addr_equal(&a, &c->addrs[i]))
 				continue;
 			fd = socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
+			if (fd >= 0)
+				doh_sock_tune(fd);
 			return fd < 0 ? CURL_SOCKET_BAD : fd;
 		}
 	}

@@ -41,6 +41,8 @@ struct doh_client;
 #define DOH_MAX_INFLIGHT 256
 /* TCP+TLS connections per client at most (HTTP/2 normally needs one). */
 #define DOH_MAX_CONNECTIONS 4
+/* TCP_USER_TIMEOUT of each connection: bytes unacknowledged this long end it. */
+#define DOH_USER_TIMEOUT_MS 2000
 
 /*
  * Create a client for srv (srv->proto must be CONF_PROTO_DOH) on loop.

@@ -58,6 +58,7 @@ struct dot_query {
 	struct dot_client *c;
 	ev_timer timer; /* the deadline */
 	ev_tstamp deadline;
+	ev_tstamp sent_at; /* when its bytes went to TLS (on the sent list) */
 	upstream_done_cb cb;
 	void *arg;
 	uint16_t orig_id; /* the caller's ID, restored in the answer */
@@ -81,6 +82,8 @@ struct dot_client {
 	ev_timer idle_timer; /* READY with nothing in flight */
 	ev_timer kick;	     /* zero-delay: connect or flush outside callers */
 	ev_tstamp idle_s;
+	ev_tstamp conn_started;	      /* connect to the current address began */
+	ev_tstamp last_rx;	      /* bytes last came from the server on this connection */
 	unsigned addr_idx;	      /* the address to use next */
 	unsigned addr_tries;	      /* addresses failed in this connect round */
 	int last_err;		      /* why the last address failed */
@@ -88,6 +91,7 @@ struct dot_client {
 	bool want_write;	      /* an SSL call wants the socket writable */
 	bool answered;		      /* the current connection delivered an answer */
 	unsigned fruitless;	      /* connections in a row lost without an answer */
+	unsigned conn_gen;	      /* counts connections that reached READY */
 	SSL_SESSION *session;	      /* from a verified connection: resume it */
 	SSL_SESSION *pending_session; /* arrived before verification (TLS 1.2) */
 	struct dot_qlist unsent, sent;
@@ -396,6 +400,7 @@ static int dot_flush(struct dot_client *c)
 				c->wlen += q->len;
 				dot_list_remove(q);
 				dot_list_push(&c->sent, q);
+				q->sent_at = ev_now(c->loop);
 			}
 			if (!c->wlen)
 				break;
@@ -518,6 +523,7 @@ static int dot_read(struct dot_client *c)
 			}
 		}
 		c->rlen += (size_t)n;
+		c->last_rx = ev_now(c->loop);
 		ret = dot_frames(c);
 		if (ret < 0) {
 			log_ratelimited(LOG_WARNING, "dot %s: bad DNS framing from server",
@@ -574,6 +580,8 @@ static void dot_handshake(struct dot_client *c)
 		if (SSL_session_reused(c->ssl))
 			c->st.resumed++;
 		c->state = DOT_READY;
+		c->conn_gen++;
+		c->last_rx = ev_now(c->loop);
 		c->addr_tries = 0;
 		/* write what waited for the handshake before anything else: a
 		 * connection closed at once must still have charged the queries
@@ -656,6 +664,20 @@ static int dot_map_conn_err(int e)
 	}
 }
 
+/* The connect timer: the rest of DOT_CONNECT_TIMEOUT_MS of this address,
+ * and while the SYN is unanswered at most DOT_SYN_RETRY_MS (see
+ * dot_conn_timer_cb). */
+static void dot_conn_timer_arm(struct dot_client *c, bool syn)
+{
+	ev_tstamp left = c->conn_started + DOT_CONNECT_TIMEOUT_MS / 1000.0 - ev_now(c->loop);
+
+	if (syn && left > DOT_SYN_RETRY_MS / 1000.0)
+		left = DOT_SYN_RETRY_MS / 1000.0;
+	ev_timer_stop(c->loop, &c->conn_timer);
+	ev_timer_set(&c->conn_timer, left > 0 ? left : 0., 0.);
+	ev_timer_start(c->loop, &c->conn_timer);
+}
+
 /* Start a non-blocking connect to the current address. */
 static int dot_tcp_start(struct dot_client *c)
 {
@@ -690,14 +712,14 @@ static int dot_tcp_start(struct dot_client *c)
 	}
 	/* queries are small and latency-bound (RFC 7766 §10) */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ev_timer_set(&c->conn_timer, DOT_CONNECT_TIMEOUT_MS / 1000.0, 0.);
-	ev_timer_start(c->loop, &c->conn_timer);
 	if (connect(c->fd, (struct sockaddr *)&ss, sl) == 0) {
+		dot_conn_timer_arm(c, false);
 		ret = dot_tls_start(c);
 		if (!ret)
 			dot_set_events(c, EV_WRITE); /* the handshake starts from the loop */
 		goto out;
 	}
+	dot_conn_timer_arm(c, true);
 	if (errno != EINPROGRESS) {
 		ret = dot_map_conn_err(errno);
 		goto out;
@@ -716,6 +738,7 @@ static void dot_connect_addr(struct dot_client *c)
 	int ret;
 
 	while (c->addr_tries < c->srv.naddrs) {
+		c->conn_started = ev_now(c->loop);
 		ret = dot_tcp_start(c);
 		if (ret == 0)
 			return;
@@ -759,6 +782,7 @@ static void dot_connected(struct dot_client *c)
 		dot_addr_failed(c, dot_map_conn_err(soerr));
 		return;
 	}
+	dot_conn_timer_arm(c, false);
 	ret = dot_tls_start(c);
 	if (ret < 0) {
 		dot_conn_fatal(c, ret);
@@ -800,8 +824,24 @@ static void dot_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	dot_enter(c);
-	if (c->state == DOT_CONNECTING || c->state == DOT_HANDSHAKE)
+	if (c->state == DOT_CONNECTING && c->unsent.head &&
+	    ev_now(c->loop) - c->conn_started < DOT_CONNECT_TIMEOUT_MS / 1000.0) {
+		/* No SYN-ACK within the kernel's initial RTO (RFC 6298: 1 s): a
+		 * fresh SYN now, where the kernel would wait 2 s more and then 4.
+		 * A server whose address comes back after an outage is then
+		 * reached within about a second, whatever the outage lasted. */
+		int ret;
+
+		dot_conn_close(c, false);
+		c->st.syn_retries++;
+		ret = dot_tcp_start(c);
+		if (ret < 0) {
+			dot_conn_close(c, false);
+			dot_addr_failed(c, ret);
+		}
+	} else if (c->state == DOT_CONNECTING || c->state == DOT_HANDSHAKE) {
 		dot_addr_failed(c, -ETIMEDOUT);
+	}
 	dot_leave(c);
 }
 
@@ -835,11 +875,25 @@ static void dot_query_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dot_query *q = container_of(w, struct dot_query, timer);
 	struct dot_client *c = q->c;
+	/* Nothing at all came back on this connection since the query was
+	 * written: the path or the server is gone (a drop, not a reset, so TCP
+	 * would keep it for minutes and retransmit ever more slowly). Later
+	 * queries must not queue behind it: a new connection instead. */
+	bool stale = q->list == &c->sent && c->state == DOT_READY && c->last_rx < q->sent_at;
+	unsigned conn = c->conn_gen;
 
 	(void)loop;
 	(void)revents;
 	dot_enter(c);
 	dot_query_finish(c, q, -ETIMEDOUT, NULL, 0);
+	if (stale && !c->dead && c->state == DOT_READY && c->conn_gen == conn) {
+		log_ratelimited(LOG_INFO,
+				"dot %s: nothing received for a timed-out query: "
+				"connection replaced",
+				c->srv.name);
+		c->st.stale_closed++;
+		dot_conn_lost(c, -ETIMEDOUT, true);
+	}
 	dot_leave(c);
 }
 

@@ -33,6 +33,10 @@ struct dot_client;
 #define DOT_IDLE_TIMEOUT_MS 10000
 /* Give up on one address when TCP connect + TLS handshake take longer. */
 #define DOT_CONNECT_TIMEOUT_MS 5000
+/* A SYN unanswered this long is replaced by a fresh one (the kernel's initial
+ * RTO, without its exponential back-off), while queries wait, until
+ * DOT_CONNECT_TIMEOUT_MS. */
+#define DOT_SYN_RETRY_MS 1000
 
 /*
  * A client for server srv (DoT: srv->tls_name must be set; srv->addrs[0 ..
@@ -71,7 +75,10 @@ void dot_client_set_idle_timeout(struct dot_client *c, uint32_t ms);
  * conn_errors and protocol_errors count callbacks by status; protocol_errors
  * also counts answers whose ID matched no query (ignored). connections
  * counts connections whose handshake and identity check succeeded, resumed
- * those among them that resumed a TLS session.
+ * those among them that resumed a TLS session, syn_retries the fresh SYNs of
+ * DOT_SYN_RETRY_MS, stale_closed the connections closed because a query
+ * timed out with nothing received on them since it was written (its other
+ * queries are resent once on a new connection).
  */
 void dot_client_get_stats(const struct dot_client *c, struct upstream_transport_stats *st);
 

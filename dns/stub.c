@@ -912,14 +912,14 @@ static struct upstream *upstream_for(const struct stub *s, const struct stub_pen
 {
 	const struct stub_route *best = NULL;
 
-	if (p->self)
-		return s->up;
-	for (unsigned i = 0; i < s->nroutes; i++)
-		if (addr_prefix_contains(&s->routes[i].subnet, &p->client) &&
-		    (!s->routes[i].ifindex || s->routes[i].ifindex == p->ifindex) &&
-		    (!best || s->routes[i].subnet.len > best->subnet.len))
-			best = &s->routes[i];
-	return best ? best->up : s->up;
+	if (!p->self)
+		for (unsigned i = 0; i < s->nroutes; i++)
+			if (addr_prefix_contains(&s->routes[i].subnet, &p->client) &&
+			    (!s->routes[i].ifindex || s->routes[i].ifindex == p->ifindex) &&
+			    (!best || s->routes[i].subnet.len > best->subnet.len))
+				best = &s->routes[i];
+	/* forward_zones: the client's service, then the zone's servers */
+	return upstream_route(best ? best->up : s->up, &p->qname);
 }
 
 static bool is_canary(const struct wire_name *n)

@@ -9,8 +9,10 @@
 #include <ev.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "dns/doh.h"
 #include "dns/dot.h"
+#include "dns/wire.h"
 #include "policy/conf.h"
 
 struct upstream_server {
@@ -28,9 +30,18 @@ struct upstream_server {
 struct upstream {
 	struct ev_loop *loop;
 	uint32_t timeout_ms;
+	bool answered;	     /* a server answered once */
+	bool probe_inflight; /* the readiness probe is on its way */
+	void (*ready_cb)(void *arg);
+	void *ready_arg;
+	ev_timer probe_timer; /* readiness probes until a first answer */
 	struct upstream_server servers[CONF_MAX_SERVERS];
 	unsigned order[CONF_MAX_SERVERS]; /* by priority, then config order */
 	unsigned n;
+	/* forward_zones: names at or under zones[i] go to zone_up[i] */
+	struct wire_name zones[CONF_MAX_FORWARD_ZONES];
+	struct upstream *zone_up[CONF_MAX_FORWARD_ZONES];
+	unsigned nzones;
 };
 
 /* One question on its way: at most two attempts on two servers. */
@@ -53,8 +64,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
-			      const char *client_key, int *err)
+static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* One service over servers[0 .. n). */
+static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_server *servers,
+				       unsigned n, uint32_t timeout_ms, const char *client_cert,
+				       const char *client_key, int *err)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	int rc = 0;
@@ -64,9 +79,10 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 		return NULL;
 	}
 	u->loop = loop;
-	u->timeout_ms = c->limits.upstream_timeout_ms;
-	for (unsigned i = 0; i < c->nservers; i++) {
-		const struct conf_server *cs = &c->servers[i];
+	u->timeout_ms = timeout_ms;
+	ev_timer_init(&u->probe_timer, on_probe_timer, 0., 0.);
+	for (unsigned i = 0; i < n; i++) {
+		const struct conf_server *cs = &servers[i];
 		struct upstream_server *s = &u->servers[i];
 
 		snprintf(s->name, sizeof(s->name), "%s", cs->name);
@@ -84,7 +100,7 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 			return NULL;
 		}
 	}
-	u->n = c->nservers;
+	u->n = n;
 	/* Stable insertion sort by priority: config order breaks ties. */
 	for (unsigned i = 0; i < u->n; i++) {
 		unsigned j = i;
@@ -98,6 +114,62 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 	return u;
 }
 
+struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
+			      const char *client_key, int *err)
+{
+	struct upstream *u =
+	    upstream_build(loop, c->servers, c->nservers, c->limits.upstream_timeout_ms,
+			   client_cert, client_key, err);
+
+	for (unsigned i = 0; u && i < c->nfzones; i++) {
+		const struct conf_forward_zone *z = &c->fzones[i];
+
+		if (wire_name_from_str(z->zone, &u->zones[i]) != WIRE_OK) {
+			*err = -EINVAL;
+			upstream_free(&u);
+			break;
+		}
+		u->zone_up[i] =
+		    upstream_build(loop, z->servers, z->nservers, c->limits.upstream_timeout_ms,
+				   client_cert, client_key, err);
+		if (!u->zone_up[i]) {
+			log_err("forward zone %s: cannot set up its servers", z->zone);
+			upstream_free(&u);
+			break;
+		}
+		u->nzones = i + 1;
+	}
+	return u;
+}
+
+/* Is name at or under zone (both lowercase wire form)? */
+static bool name_in_zone(const struct wire_name *name, const struct wire_name *zone)
+{
+	unsigned off = 0;
+
+	while (off < name->len && name->len - off >= zone->len) {
+		if (name->len - off == zone->len && memcmp(name->b + off, zone->b, zone->len) == 0)
+			return true;
+		if (name->b[off] == 0)
+			break;
+		off += 1u + name->b[off];
+	}
+	return false;
+}
+
+struct upstream *upstream_route(struct upstream *u, const struct wire_name *qname)
+{
+	struct upstream *best = u;
+	uint8_t best_len = 0;
+
+	for (unsigned i = 0; i < u->nzones; i++)
+		if (u->zones[i].len > best_len && name_in_zone(qname, &u->zones[i])) {
+			best = u->zone_up[i];
+			best_len = u->zones[i].len;
+		}
+	return best;
+}
+
 void upstream_free(struct upstream **up)
 {
 	struct upstream *u;
@@ -105,10 +177,14 @@ void upstream_free(struct upstream **up)
 	if (!up || !*up)
 		return;
 	u = *up;
+	ev_timer_stop(u->loop, &u->probe_timer);
+	u->ready_cb = NULL; /* the probe in flight completes with -ECANCELED */
 	for (unsigned i = 0; i < CONF_MAX_SERVERS; i++) {
 		doh_client_free(&u->servers[i].doh);
 		dot_client_free(&u->servers[i].dot);
 	}
+	for (unsigned i = 0; i < u->nzones; i++)
+		upstream_free(&u->zone_up[i]);
 	free(u);
 	*up = NULL;
 }
@@ -181,6 +257,19 @@ static void mark_ok(struct upstream_server *s, uint64_t latency)
 
 static void on_answer(void *arg, int status, const uint8_t *answer, size_t len);
 
+static void note_answered(struct upstream *u)
+{
+	void (*cb)(void *) = u->ready_cb;
+
+	if (u->answered)
+		return;
+	u->answered = true;
+	ev_timer_stop(u->loop, &u->probe_timer);
+	u->ready_cb = NULL;
+	if (cb)
+		cb(u->ready_arg);
+}
+
 static int send_attempt(struct upstream_req *r, uint64_t now)
 {
 	struct upstream *u = r->u;
@@ -219,6 +308,7 @@ static void on_answer(void *arg, int status, const uint8_t *answer, size_t len)
 
 	if (status == 0) {
 		mark_ok(s, now - r->sent_at);
+		note_answered(u);
 		finish(r, 0, answer, len);
 		return;
 	}
@@ -303,4 +393,66 @@ void upstream_get_server_stats(const struct upstream *u, unsigned i,
 		doh_client_get_stats(s->doh, &st->t);
 	else if (s->dot)
 		dot_client_get_stats(s->dot, &st->t);
+}
+
+void upstream_reset_backoff(struct upstream *u)
+{
+	for (unsigned i = 0; i < u->n; i++)
+		u->servers[i].down_until = 0;
+	for (unsigned i = 0; i < u->nzones; i++)
+		upstream_reset_backoff(u->zone_up[i]);
+}
+
+bool upstream_answered(const struct upstream *u)
+{
+	return u->answered;
+}
+
+static void on_probe_answer(void *arg, int status, const uint8_t *answer, size_t len,
+			    const char *server)
+{
+	struct upstream *u = arg;
+
+	(void)answer;
+	(void)len;
+	(void)server;
+	u->probe_inflight = false;
+	if (status != -ECANCELED && !u->answered && u->ready_cb && !ev_is_active(&u->probe_timer)) {
+		ev_timer_set(&u->probe_timer, UPSTREAM_READY_PROBE_MS / 1000.0, 0.);
+		ev_timer_start(u->loop, &u->probe_timer);
+	}
+}
+
+static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	/* RFC 1035 §4.1: ID 0, RD, one question: invalid. SOA IN */
+	static const uint8_t probe[] = {0,   0,	  1,   0,   0,	 1,   0,   0, 0, 0, 0, 0, 7,
+					'i', 'n', 'v', 'a', 'l', 'i', 'd', 0, 0, 6, 0, 1};
+	struct upstream *u = container_of(w, struct upstream, probe_timer);
+
+	(void)loop;
+	(void)revents;
+	if (u->answered || u->probe_inflight)
+		return;
+	if (upstream_query(u, probe, sizeof(probe), on_probe_answer, u) == 0) {
+		u->probe_inflight = true;
+		return;
+	}
+	ev_timer_set(&u->probe_timer, UPSTREAM_READY_PROBE_MS / 1000.0, 0.);
+	ev_timer_start(u->loop, &u->probe_timer);
+}
+
+int upstream_when_answered(struct upstream *u, void (*cb)(void *arg), void *arg)
+{
+	if (u->ready_cb)
+		return -EALREADY;
+	if (u->answered) {
+		cb(arg);
+		return 0;
+	}
+	u->ready_cb = cb;
+	u->ready_arg = arg;
+	ev_timer_set(&u->probe_timer, 0., 0.);
+	ev_timer_start(u->loop, &u->probe_timer);
+	return 0;
 }

@@ -42,6 +42,8 @@ struct upstream_transport_stats {
 	uint64_t resumed;	   /* TLS sessions resumed */
 	uint64_t inflight;	   /* queries waiting now */
 	uint64_t inflight_refused; /* *_query() refused: in-flight bound reached */
+	uint64_t syn_retries;	   /* DoT: fresh SYNs for an unanswered connect */
+	uint64_t stale_closed;	   /* connections given up: nothing received in time */
 };
 
 /* ---- the service over all configured servers ---- */
@@ -81,6 +83,15 @@ struct upstream_server_stats {
 struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
 			      const char *client_key, int *err);
 
+/* upstream_new() also sets up one service per c->fzones[i] (forward_zones,
+ * same transports and client certificate), owned by the returned one. */
+
+/* The service that answers qname (lowercase wire form, dns/wire.h): the
+ * forward zone with the longest suffix of qname on a label boundary, else u
+ * itself. Borrowed: lives as long as u. */
+struct wire_name;
+struct upstream *upstream_route(struct upstream *u, const struct wire_name *qname);
+
 /* Free every client; queries in flight complete with -ECANCELED first.
  * NULL-safe; sets *u to NULL. */
 void upstream_free(struct upstream **u);
@@ -90,6 +101,25 @@ void upstream_free(struct upstream **u);
  * exactly once, later) or -errno (no callback). */
 int upstream_query(struct upstream *u, const uint8_t *q, size_t len, upstream_answer_cb cb,
 		   void *arg);
+
+/* Every server out of back-off at once: called when a link, an address or
+ * a route changed (core/netwatch.c), since the reason a server failed may be
+ * gone; its next query goes to the preferred server again. */
+void upstream_reset_backoff(struct upstream *u);
+
+/* Has a server answered (a DNS message over a verified channel, whatever
+ * its rcode) since upstream_new()? */
+bool upstream_answered(const struct upstream *u);
+
+#define UPSTREAM_READY_PROBE_MS 1000
+
+/* Call cb(arg) once, from the loop, when a server answers for the first
+ * time. Until then the upstream asks "invalid. SOA" itself (RFC 6761 §6.4:
+ * every resolver answers it at once, NXDOMAIN, without recursion), one
+ * query at a time, at most every UPSTREAM_READY_PROBE_MS, so that readiness
+ * does not wait for an application's first lookup. cb may not free u.
+ * Returns 0, or -EALREADY when a callback is already registered. */
+int upstream_when_answered(struct upstream *u, void (*cb)(void *arg), void *arg);
 
 unsigned upstream_count(const struct upstream *u);
 

@@ -920,17 +920,21 @@ static void conf_server(struct conf_ctx *x, json_t *o, unsigned idx, struct conf
 		s->priority = (int)n;
 }
 
-static void conf_servers(struct conf_ctx *x, json_t *root, struct conf *c)
+static void conf_servers_free(struct conf_server *servers)
 {
-	json_t *v = json_object_get(root, "servers");
-	size_t old, n;
-
-	if (!v) {
-		conf_missing(x, "servers", "(at least one Protective DNS server)");
-		return;
+	for (unsigned i = 0; i < CONF_MAX_SERVERS; i++) {
+		free(servers[i].name);
+		free(servers[i].url);
+		free(servers[i].tls_name);
+		free(servers[i].ca_file);
 	}
-	old = conf_path_key(x, "servers");
-	n = conf_array(x, v, CONF_MAX_SERVERS, "servers are");
+}
+
+/* The array v (path already pushed) into servers[0 .. *np). */
+static void conf_server_list(struct conf_ctx *x, json_t *v, struct conf_server *servers,
+			     unsigned *np)
+{
+	size_t n = conf_array(x, v, CONF_MAX_SERVERS, "servers are");
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_array_get(v, i);
 		size_t o2 = conf_path_index(x, i);
@@ -938,28 +942,151 @@ static void conf_servers(struct conf_ctx *x, json_t *root, struct conf *c)
 		if (!json_is_object(o))
 			conf_err(x, "expected an object, got %s", conf_type_name(o));
 		else
-			conf_server(x, o, (unsigned)i, &c->servers[i]);
+			conf_server(x, o, (unsigned)i, &servers[i]);
 		conf_path_pop(x, o2);
 	}
-	c->nservers = (unsigned)n;
+	*np = (unsigned)n;
 	/* Names label logs and metrics: two servers must not share one. */
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < i; j++) {
-			if (c->servers[i].name && c->servers[j].name &&
-			    strcmp(c->servers[i].name, c->servers[j].name) == 0) {
+			if (servers[i].name && servers[j].name &&
+			    strcmp(servers[i].name, servers[j].name) == 0) {
 				size_t o2 = conf_path_index(x, i);
 				size_t o3 = conf_path_key(x, "name");
 				char q[CONF_QUOTE_LEN];
 
 				conf_err(x, "%s is already the name of servers[%zu]",
-					 conf_quote(c->servers[i].name, q, sizeof(q)), j);
+					 conf_quote(servers[i].name, q, sizeof(q)), j);
 				conf_path_pop(x, o3);
 				conf_path_pop(x, o2);
 				break;
 			}
 		}
 	}
+}
+
+static void conf_servers(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	json_t *v = json_object_get(root, "servers");
+	size_t old;
+
+	if (!v) {
+		conf_missing(x, "servers", "(at least one Protective DNS server)");
+		return;
+	}
+	old = conf_path_key(x, "servers");
+	conf_server_list(x, v, c->servers, &c->nservers);
 	conf_path_pop(x, old);
+}
+
+/* ---- forward_zones (split DNS) ------------------------------------------ */
+
+/* "cluster.local", "corp.example.": a DNS name of at least one label, kept
+ * lowercase without the trailing dot. Returns 0 or -1 (error reported). */
+static int conf_zone_name(struct conf_ctx *x, const char *s, char **out)
+{
+	char q[CONF_QUOTE_LEN];
+	size_t len = strlen(s);
+
+	if (len && s[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253) {
+		conf_err(x, "%s is not a zone name (the root is what servers answer)",
+			 conf_quote(s, q, sizeof(q)));
+		return -1;
+	}
+	for (size_t i = 0, lab = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '.') {
+			if (lab == 0)
+				goto bad;
+			lab = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') ||
+		    ++lab > 63)
+			goto bad;
+	}
+	if (s[len - 1] == '.' || !(*out = strndup(s, len))) {
+		if (s[len - 1] == '.')
+			goto bad;
+		conf_oom(x);
+		return -1;
+	}
+	for (char *p = *out; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return 0;
+bad:
+	conf_err(x,
+		 "%s is not a zone name (letters, digits, '-' and '_' in labels of "
+		 "1..63, separated by dots)",
+		 conf_quote(s, q, sizeof(q)));
+	return -1;
+}
+
+static void conf_forward_zone(struct conf_ctx *x, json_t *o, struct conf_forward_zone *z)
+{
+	static const char *const keys[] = {"zone", "servers", NULL};
+	const char *str = NULL;
+	json_t *v;
+
+	conf_check_keys(x, o, keys);
+	if (!json_object_get(o, "zone"))
+		conf_missing(x, "zone", "(the suffix forwarded, e.g. \"cluster.local\")");
+	else if (conf_get_str(x, o, "zone", &str) > 0) {
+		size_t old = conf_path_key(x, "zone");
+
+		conf_zone_name(x, str, &z->zone);
+		conf_path_pop(x, old);
+	}
+	v = json_object_get(o, "servers");
+	if (!v) {
+		conf_missing(x, "servers", "(the servers that answer the zone)");
+	} else {
+		size_t old = conf_path_key(x, "servers");
+
+		conf_server_list(x, v, z->servers, &z->nservers);
+		conf_path_pop(x, old);
+	}
+}
+
+static void conf_forward_zones(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	json_t *v = json_object_get(root, "forward_zones");
+	size_t old, n;
+
+	if (!v)
+		return;
+	old = conf_path_key(x, "forward_zones");
+	n = conf_array(x, v, CONF_MAX_FORWARD_ZONES, "forward zones are");
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(v, i);
+		size_t o2 = conf_path_index(x, i);
+
+		if (!json_is_object(o))
+			conf_err(x, "expected an object, got %s", conf_type_name(o));
+		else
+			conf_forward_zone(x, o, &c->fzones[i]);
+		for (size_t j = 0; j < i; j++)
+			if (c->fzones[i].zone && c->fzones[j].zone &&
+			    strcmp(c->fzones[i].zone, c->fzones[j].zone) == 0)
+				conf_err(x, "zone \"%s\" is already forward_zones[%zu]",
+					 c->fzones[i].zone, j);
+		conf_path_pop(x, o2);
+	}
+	c->nfzones = (unsigned)n;
+	conf_path_pop(x, old);
+}
+
+static void conf_forward_zones_free(struct conf *c)
+{
+	for (unsigned i = 0; i < CONF_MAX_FORWARD_ZONES; i++) {
+		free(c->fzones[i].zone);
+		conf_servers_free(c->fzones[i].servers);
+	}
 }
 
 /* ---- exceptions, listen ------------------------------------------------- */
@@ -1680,6 +1807,32 @@ static void conf_state(struct conf_ctx *x, json_t *o, struct conf *c)
 	conf_get_u32(x, o, "journal_interval_s", 1, 86400, &c->journal_interval);
 }
 
+/* readiness: what READY waits for. The default depends on the mode, which
+ * conf_root reads before the sections; conf_readiness_default fills it in
+ * when the section does not say. */
+static void conf_readiness(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"require_answer", NULL};
+
+	conf_check_keys(x, o, keys);
+	if (conf_get_bool(x, o, "require_answer", &c->ready_require_answer) > 0)
+		c->ready_require_answer_set = true;
+}
+
+static void conf_readiness_default(struct conf *c)
+{
+	if (!c->ready_require_answer_set)
+		c->ready_require_answer = c->mode == CONF_MODE_SIDECAR;
+}
+
+static void conf_readiness_dump(const struct conf *c, json_t *root)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "require_answer", json_boolean(c->ready_require_answer));
+	json_object_set_new(root, "readiness", o);
+}
+
 /* "127.0.0.1:9153" or "[::1]:9153": a loopback address and a port. */
 static bool conf_loopback_endpoint(const char *s)
 {
@@ -2214,6 +2367,7 @@ static const struct {
     {"log", conf_log},
     {"control", conf_control},
     {"state", conf_state},
+    {"readiness", conf_readiness},
     {"privileges", conf_privileges},
     {"metrics", conf_metrics},
     {"ruleset", conf_ruleset},
@@ -2245,6 +2399,8 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "listen_any",
 					   "inbound",
 					   "cache",
+					   "readiness",
+					   "forward_zones",
 					   NULL};
 	int mode = -1;
 	json_t *o;
@@ -2258,6 +2414,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		c->mode = (enum conf_mode)mode;
 	conf_get_bool(x, root, "enforce", &c->enforce);
 	conf_servers(x, root, c);
+	conf_forward_zones(x, root, c);
 
 	cert = conf_get_path(x, root, "client_cert", true, CONF_PATH_MAX, &c->client_cert);
 	key = conf_get_path(x, root, "client_key", true, CONF_PATH_MAX, &c->client_key);
@@ -2325,6 +2482,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 		conf_path_pop(x, old);
 	}
 
+	conf_readiness_default(c);
 	if (!c->control_socket && !(c->control_socket = strdup(CONF_DEFAULT_SOCKET)))
 		conf_oom(x);
 }
@@ -2520,6 +2678,25 @@ static json_t *conf_json_services(const struct conf_service *s, unsigned n, bool
 	return arr;
 }
 
+static void conf_forward_zones_dump(const struct conf *c, json_t *root)
+{
+	json_t *zones;
+
+	if (!c->nfzones)
+		return; /* an empty list would be refused */
+	zones = json_array();
+	for (unsigned i = 0; i < c->nfzones; i++) {
+		json_t *o = json_object(), *arr = json_array();
+
+		json_object_set_new(o, "zone", json_string(c->fzones[i].zone));
+		for (unsigned j = 0; j < c->fzones[i].nservers; j++)
+			json_array_append_new(arr, conf_json_server(&c->fzones[i].servers[j]));
+		json_object_set_new(o, "servers", arr);
+		json_array_append_new(zones, o);
+	}
+	json_object_set_new(root, "forward_zones", zones);
+}
+
 void conf_dump(const struct conf *c, FILE *f)
 {
 	json_t *root = json_object(), *arr, *o;
@@ -2531,6 +2708,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	for (unsigned i = 0; i < c->nservers; i++)
 		json_array_append_new(arr, conf_json_server(&c->servers[i]));
 	json_object_set_new(root, "servers", arr);
+	conf_forward_zones_dump(c, root);
 	json_object_set_new(root, "client_cert", conf_json_str(c->client_cert));
 	json_object_set_new(root, "client_key", conf_json_str(c->client_key));
 
@@ -2626,6 +2804,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(o, "journal_interval_s", json_integer(c->journal_interval));
 	json_object_set_new(o, "break_glass", conf_json_str(c->break_glass));
 	json_object_set_new(root, "state", o);
+	conf_readiness_dump(c, root);
 
 	o = json_object();
 	json_object_set_new(o, "listen", conf_json_str(c->metrics));
@@ -2714,12 +2893,8 @@ void conf_free(struct conf **cp)
 	if (!cp || !*cp)
 		return;
 	c = *cp;
-	for (unsigned i = 0; i < CONF_MAX_SERVERS; i++) {
-		free(c->servers[i].name);
-		free(c->servers[i].url);
-		free(c->servers[i].tls_name);
-		free(c->servers[i].ca_file);
-	}
+	conf_servers_free(c->servers);
+	conf_forward_zones_free(c);
 	for (unsigned i = 0; i < c->nexceptions_files; i++)
 		free(c->exceptions_files[i]);
 	free(c->client_cert);

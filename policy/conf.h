@@ -38,6 +38,7 @@
 #define CONF_MAX_IDENTITIES    16
 #define CONF_MAX_SERVICES      64 /* inbound.services, gateway.port_forwards */
 #define CONF_MAX_SERVICE_FROM  16 /* "from" subnets of one service */
+#define CONF_MAX_FORWARD_ZONES 16
 #define CONF_MAX_ERRORS	       64
 #define CONF_ERR_LEN	       512
 
@@ -65,6 +66,14 @@ struct conf_server {
 	uint8_t pins[CONF_MAX_PINS][32];	  /* SPKI SHA-256, from base64 (RFC 7469 form) */
 	unsigned npins;
 	int priority; /* lower is preferred; default 0 */
+};
+
+/* forward_zones[i]: names at or under zone are asked of these servers
+ * (DoT/DoH, same keys and checks as servers) instead of the main ones. */
+struct conf_forward_zone {
+	char *zone; /* presentation form, lowercase, no trailing dot */
+	struct conf_server servers[CONF_MAX_SERVERS];
+	unsigned nservers; /* >= 1 */
 };
 
 struct conf_limits {
@@ -122,7 +131,9 @@ struct conf {
 	bool enforce; /* false = audit: would-deny is logged and accepted */
 
 	struct conf_server servers[CONF_MAX_SERVERS];
-	unsigned nservers; /* >= 1 */
+	unsigned nservers;					 /* >= 1 */
+	struct conf_forward_zone fzones[CONF_MAX_FORWARD_ZONES]; /* split DNS */
+	unsigned nfzones;
 	char *client_cert; /* PEM, optional (mTLS); both or neither */
 	char *client_key;
 
@@ -179,6 +190,12 @@ struct conf {
 
 	char *user;		   /* privileges.user: drop to it after set-up; NULL = stay */
 	enum conf_seccomp seccomp; /* privileges.seccomp, default kill */
+
+	/* readiness.require_answer: READY (sd_notify, wait-ready) only once a
+	 * Protective DNS server has answered; default true in sidecar mode,
+	 * false otherwise */
+	bool ready_require_answer;
+	bool ready_require_answer_set; /* given in the file (else the mode decides) */
 
 	bool fast_path;			   /* ruleset.fast_path, default false */
 	bool keep_on_stop;		   /* ruleset.keep_on_stop, default false */

@@ -406,7 +406,10 @@ else
 	# Only the daemon carries file capabilities: it passes CAP_NET_ADMIN to
 	# its iptables-restore children through the ambient set.
 	setcap cap_net_admin,cap_net_bind_service=ep "$IMG/ztdnsd"
+	# No server is reachable from the image's fresh namespace: readiness
+	# here is the capabilities and the rules, not a first answer.
 	sed -e "s|\"socket\":\"$SOCK\"|\"socket\":\"$IMG/run/ctl.sock\"|" -e "s|\"num\":$QNUM|\"num\":$((QNUM + 1))|" \
+		-e 's|^{"mode":"sidecar",|{"mode":"sidecar","readiness":{"require_answer":false},|' \
 		"$CONF" >"$IMG/ztdns.json"
 	chmod 644 "$IMG/ztdns.json"
 	# img_start NS XTABLES [ZTDNSD]: start the image's ztdnsd in NS, with

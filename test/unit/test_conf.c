@@ -464,6 +464,46 @@ static const struct {
     {HOST(",'exceptions':['1\\\"2']"), "exceptions[0]: \"1\\\"2\" is not an IP address"},
 };
 
+/* forward_zones (split DNS) and readiness.require_answer. */
+static void test_forward_zones_readiness(void)
+{
+	struct conf *c;
+
+	c = expect_good(HOST(",'forward_zones':[{'zone':'Cluster.Local.','servers':[" DOT "]},"
+			     "{'zone':'corp.example','servers':[" DOH "," DOT "]}]"));
+	CHECK(c && c->nfzones == 2);
+	CHECK(c && strcmp(c->fzones[0].zone, "cluster.local") == 0);
+	CHECK(c && c->fzones[0].nservers == 1 && c->fzones[0].servers[0].proto == CONF_PROTO_DOT);
+	CHECK(c && c->fzones[1].nservers == 2);
+	CHECK(c && !c->ready_require_answer); /* host mode default */
+	conf_free(&c);
+	c = expect_good("{'mode':'sidecar','servers':[" DOH "]}");
+	CHECK(c && c->ready_require_answer); /* sidecar mode default */
+	conf_free(&c);
+	c = expect_good("{'mode':'sidecar','servers':[" DOH "],'readiness':{'require_answer':false}}");
+	CHECK(c && !c->ready_require_answer);
+	conf_free(&c);
+	expect_bad(HOST(",'forward_zones':[{'zone':'.','servers':[" DOT "]}]"),
+		   "forward_zones[0].zone: \".\" is not a zone name");
+	expect_bad(HOST(",'forward_zones':[{'zone':'a..b','servers':[" DOT "]}]"),
+		   "forward_zones[0].zone: \"a..b\" is not a zone name");
+	expect_bad(HOST(",'forward_zones':[{'zone':'a b','servers':[" DOT "]}]"),
+		   "forward_zones[0].zone: \"a b\" is not a zone name");
+	expect_bad(HOST(",'forward_zones':[{'servers':[" DOT "]}]"),
+		   "forward_zones[0].zone: required");
+	expect_bad(HOST(",'forward_zones':[{'zone':'x.test'}]"),
+		   "forward_zones[0].servers: required");
+	expect_bad(HOST(",'forward_zones':[{'zone':'x.test','servers':[]}]"),
+		   "forward_zones[0].servers: must not be empty");
+	expect_bad(HOST(",'forward_zones':[{'zone':'x.test','servers':[" DOT "]},"
+			"{'zone':'X.test.','servers':[" DOT "]}]"),
+		   "forward_zones[1]: zone \"x.test\" is already forward_zones[0]");
+	expect_bad(HOST(",'forward_zones':[{'zone':'x.test','servers':[" DOT "],'plain':1}]"),
+		   "forward_zones[0].plain: unknown key");
+	expect_bad(HOST(",'readiness':{'require_answer':1}"),
+		   "readiness.require_answer: expected true or false");
+}
+
 static void test_bad_table(void)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
@@ -1392,6 +1432,7 @@ static void test_example(void)
 int main(void)
 {
 	test_bad_table();
+	test_forward_zones_readiness();
 	test_bounds();
 	test_too_many_servers();
 	test_too_many_exceptions();
