@@ -15,6 +15,7 @@
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/nfqueue.h"
+#include "core/stats.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
 #include "dns/stub.h"
@@ -243,7 +244,9 @@ static json_t *cmd_status(struct daemon *d)
 	if (resp) {
 		json_t *a = json_object_get(resp, "allowset");
 		struct control_stats cs = {0};
+		struct metrics_stats ms;
 
+		metrics_get_stats(d->metrics, &ms);
 		if (d->control)
 			control_get_stats(d->control, &cs);
 		json_object_set_new(a, "quota", json_integer((json_int_t)as.quota));
@@ -251,9 +254,10 @@ static json_t *cmd_status(struct daemon *d)
 				    json_integer((json_int_t)allowset_owner_count(d->allowset)));
 		json_object_set_new(resp, "accept_paused",
 				    json_pack("{s:I, s:I}", "control", (json_int_t)cs.accept_paused,
-					      "metrics",
-					      (json_int_t)metrics_accept_paused(d->metrics)));
+					      "metrics", (json_int_t)ms.accept_paused));
 		json_object_set_new(resp, "break_glass", break_glass_json(d, now));
+		/* Every counter of the registry, as Prometheus shows it. */
+		json_object_set_new(resp, "metrics", stats_render_json(d));
 	}
 	return resp;
 }

@@ -79,7 +79,8 @@ connect() { ns_exec "$C" "${ZT_NET[@]}" tcp 198.51.100.10 8080 --timeout 2 >/dev
 syn() { ctr_get "$N" 4 syn; }
 scrape() { ns_exec "$C" curl -s --max-time 3 http://127.0.0.1:9153/metrics; }
 metric() { scrape | awk -v m="$1" '$1 == m { print $2; exit }'; }
-scraped() { scrape | grep -q -- "$1"; }
+# grep reads to the end (with -q it would stop early and curl fail on the pipe).
+scraped() { scrape | grep -- "$1" >/dev/null; }
 
 start_daemon
 check "daemon ready" ready
@@ -110,9 +111,56 @@ check "metrics: latency histogram has +Inf bucket" scraped 'le="+Inf"} 1'
 check "metrics: allowset gauge" test "$(metric ztdns_allowset_entries)" -ge 1
 code=$(ns_exec "$C" curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:9153/other)
 check_eq "metrics: other paths are 404" 404 "$code"
-# A client that sends nothing is dropped after the timeout, others still served.
-ns_exec "$C" timeout 8 "$ZT_PY" -c 'import socket,time; s=socket.create_connection(("127.0.0.1",9153)); time.sleep(7)' &
-check "metrics: served while an idle client is connected" scrape
+code=$(ns_exec "$C" curl -s -o /dev/null -w '%{http_code}' --max-time 3 -X POST http://127.0.0.1:9153/metrics)
+check_eq "metrics: POST /metrics is 405" 405 "$code"
+head=$(ns_exec "$C" curl -s -I --max-time 3 http://127.0.0.1:9153/metrics | tr -d '\r')
+check "metrics: HEAD /metrics is 200" grep -q '^HTTP/1.1 200' <<<"$head"
+check "metrics: HEAD has the exposition's Content-Type" \
+	grep -qi '^Content-Type: text/plain; version=0.0.4' <<<"$head"
+check "metrics: HEAD announces a body length" grep -qi '^Content-Length: [1-9]' <<<"$head"
+check_eq "metrics: ztdns_ready is 1" 1 "$(metric ztdns_ready)"
+check "metrics: build info carries the version" scraped 'ztdns_build_info{version="'
+check "metrics: latency in seconds" scraped 'ztdns_upstream_latency_seconds_count{server="pdns"'
+scrape >"$W/metrics.txt"
+check "metrics: promtool check metrics passes with no warning" \
+	bash -c "promtool check metrics <'$W/metrics.txt' >'$W/promtool.out' 2>&1 && ! grep -q . '$W/promtool.out'"
+check_eq "metrics: status JSON carries the same families (registry)" \
+	"$(grep -c '^# TYPE ' "$W/metrics.txt")" \
+	"$(ns_exec "$C" "$ZTC" -s "$SOCK" status --json | jq '.metrics | length')"
+# 60 clients that connect and send nothing (the old responder had 8 slots):
+# a scrape is still answered while they hold their connections.
+cat >"$W/idle.py" <<'PY'
+import socket, sys, time
+socks = []
+for _ in range(60):
+    socks.append(socket.create_connection(("127.0.0.1", 9153), timeout=5))
+open(sys.argv[1], "w").write("up\n")
+time.sleep(float(sys.argv[2]))
+PY
+rm -f "$W/idle.up"
+ns_exec "$C" timeout 15 "$ZT_PY" "$W/idle.py" "$W/idle.up" 4 &
+IDLE=$!
+wait_for 8 test -s "$W/idle.up"
+check "metrics: 60 idle clients connected" test -s "$W/idle.up"
+check "metrics: served while 60 idle clients are connected" scraped 'ztdns_ready 1'
+check "metrics: the idle connections were accepted, not refused" \
+	test "$(metric 'ztdns_metrics_connections_total{outcome="accepted"}')" -ge 60
+check_eq "metrics: none refused" 0 "$(metric 'ztdns_metrics_connections_total{outcome="refused_full"}')"
+wait "$IDLE" 2>/dev/null
+# Past the bound (METRICS_MAX_CLIENTS 128), connections are refused and counted.
+cat >"$W/many.py" <<'PY'
+import socket, sys, time
+socks = []
+for _ in range(140):
+    try:
+        socks.append(socket.create_connection(("127.0.0.1", 9153), timeout=2))
+    except OSError:
+        pass
+time.sleep(1)
+PY
+ns_exec "$C" timeout 10 "$ZT_PY" "$W/many.py"
+check "metrics: connections past the bound are refused and counted" \
+	test "$(metric 'ztdns_metrics_connections_total{outcome="refused_full"}')" -ge 1
 
 # ---- warm restart
 wait_for 3 test -s "$W/journal.json"
