@@ -6,20 +6,69 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-journal.h>
+
+#define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 static int log_level = LOG_INFO;
 static bool log_syslog;
+static bool log_journal; /* journald's socket was there at log_init() */
+static uint64_t journal_fallbacks;
 
 void log_init(const char *ident, int level, bool use_syslog)
 {
 	log_level = level;
 	log_syslog = use_syslog;
-	if (use_syslog)
+	if (use_syslog) {
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_journal = access(LOG_JOURNAL_SOCKET, W_OK) == 0;
+	}
+}
+
+/* journald's native protocol through libsystemd: its one datagram socket is
+ * opened on first use and kept. extra fields after the standard ones.
+ * Returns false when journald refused it (the caller falls back to syslog). */
+static bool journal_sendv(int level, const char *msgid, const char *msg, const char *suffix,
+			  const struct log_field *fields, unsigned n)
+{
+	struct iovec iov[5 + LOG_MAX_FIELDS];
+	char prio[16], id[64], text[1200], buf[LOG_MAX_FIELDS][320];
+	unsigned k = 0;
+
+	if (!log_journal)
+		return false;
+	snprintf(prio, sizeof(prio), "PRIORITY=%d", level);
+	snprintf(text, sizeof(text), "MESSAGE=%s%s", msg, suffix ? suffix : "");
+	iov[k++] = (struct iovec){prio, strlen(prio)};
+	iov[k++] = (struct iovec){(char *)"SYSLOG_IDENTIFIER=ztdnsd", 24};
+	if (msgid) {
+		snprintf(id, sizeof(id), "MESSAGE_ID=%s", msgid);
+		iov[k++] = (struct iovec){id, strlen(id)};
+	}
+	iov[k++] = (struct iovec){text, strlen(text)};
+	for (unsigned i = 0; i < n && i < LOG_MAX_FIELDS; i++) {
+		int len = snprintf(buf[i], sizeof(buf[i]), "%s=%s", fields[i].name,
+				   fields[i].value ? fields[i].value : "");
+
+		/* a field cut short or spanning lines is left out, not mangled */
+		if (len < 0 || (size_t)len >= sizeof(buf[i]) || strchr(buf[i], '\n'))
+			continue;
+		iov[k++] = (struct iovec){buf[i], (size_t)len};
+	}
+	if (sd_journal_sendv(iov, (int)k) < 0) {
+		journal_fallbacks++;
+		return false;
+	}
+	return true;
+}
+
+uint64_t log_journal_fallbacks(void)
+{
+	return journal_fallbacks;
 }
 
 void log_set_level(int level)
@@ -55,7 +104,8 @@ static void vlog(int level, const char *fmt, va_list ap, const char *suffix)
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (log_syslog) {
-		syslog(level, "%s%s", buf, suffix ? suffix : "");
+		if (!journal_sendv(level, NULL, buf, suffix, NULL, 0))
+			syslog(level, "%s%s", buf, suffix ? suffix : "");
 	} else {
 		struct timespec ts;
 		struct tm tm;
@@ -74,38 +124,20 @@ bool log_to_syslog(void)
 	return log_syslog;
 }
 
-/* journald's native protocol: KEY=value lines in one datagram. */
-static bool journal_send(const char *line)
-{
-	static const char path[] = "/run/systemd/journal/socket";
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	char msg[2048];
-	int fd, n;
-	bool ok;
-
-	n = snprintf(msg, sizeof(msg),
-		     "PRIORITY=6\nSYSLOG_IDENTIFIER=ztdnsd\nMESSAGE_ID=%s\nMESSAGE=%s\n",
-		     LOG_MSGID_VERDICT, line);
-	if (n < 0 || (size_t)n >= sizeof(msg) || strchr(line, '\n'))
-		return false;
-	memcpy(sun.sun_path, path, sizeof(path));
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	ok = sendto(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sun,
-		    sizeof(sun)) == n;
-	close(fd);
-	return ok;
-}
-
-void log_verdict(const char *line)
+void log_verdict_fields(const char *line, const struct log_field *fields, unsigned n)
 {
 	if (!log_syslog) {
 		fprintf(stderr, "%s\n", line);
 		return;
 	}
-	if (!journal_send(line))
+	if (strchr(line, '\n') ||
+	    !journal_sendv(LOG_INFO, LOG_MSGID_VERDICT, line, NULL, fields, n))
 		syslog(LOG_INFO, "[%s] %s", LOG_MSGID_VERDICT, line);
+}
+
+void log_verdict(const char *line)
+{
+	log_verdict_fields(line, NULL, 0);
 }
 
 void log_msg(int level, const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include "core/crossing.h"
 #include "core/daemon.h"
 #include "core/fastpath.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "core/nfqueue.h"
 #include "core/util.h"
@@ -210,6 +211,8 @@
 	  "Allowances in the last journal write.", NOL)                                            \
 	X(J_LOADED, "ztdns_journal_loaded_total", COUNTER, "",                                     \
 	  "Journal lines read at start, by outcome.", L("outcome"))                                \
+	X(LOG_FALLBACKS, "ztdns_log_journal_fallbacks_total", COUNTER, "",                         \
+	  "Log lines sent to syslog because journald refused them.", NOL)                          \
 	X(VLOG_ERRORS, "ztdns_verdict_log_errors_total", COUNTER, "",                              \
 	  "Verdict log lines lost because the output failed.", NOL)
 
@@ -300,6 +303,7 @@ static void collect_core(struct stats_out *o, struct daemon *d)
 	EL(o, J_LOADED, d->jst.load_expired, "expired");
 	EL(o, J_LOADED, d->jst.load_bad, "malformed");
 	EL(o, J_LOADED, d->jst.load_refused, "refused");
+	E0(o, LOG_FALLBACKS, log_journal_fallbacks());
 	E0(o, VLOG_ERRORS, d->vlog ? verdictlog_errors(d->vlog) : 0);
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
+
 struct verdictlog {
 	FILE *f;
 	bool own;
@@ -222,4 +224,53 @@ void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
 	line[n] = '\n';
 	if (fwrite(line, 1, n + 1, vl->f) != n + 1)
 		vl->errors++;
+}
+
+void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
+			const struct packet_info *pkt, enum packet_err perr,
+			const struct verdict_result *r)
+{
+	char src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sport[8], dport[8], uid[12], gid[12];
+	char sub[PREFIX_STRLEN];
+	struct log_field f[LOG_MAX_FIELDS];
+	bool has_entry = r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL ||
+			 r->reason == VERDICT_EXPIRED;
+	unsigned n = 0;
+
+	f[n++] = (struct log_field){"ZTDNS_VERDICT", r->accept ? "accept" : "drop"};
+	f[n++] = (struct log_field){"ZTDNS_REASON", verdict_reason_name(r->reason)};
+	if (r->would_deny)
+		f[n++] = (struct log_field){"ZTDNS_WOULD_DENY", "1"};
+	if (r->break_glass)
+		f[n++] = (struct log_field){"ZTDNS_BREAK_GLASS", "1"};
+	if (pkt) {
+		f[n++] = (struct log_field){"ZTDNS_SRC", addr_format(&pkt->src, src, sizeof(src))};
+		f[n++] = (struct log_field){"ZTDNS_DST", addr_format(&pkt->dst, dst, sizeof(dst))};
+	}
+	if (pkt && perr == PACKET_OK) {
+		snprintf(sport, sizeof(sport), "%u", pkt->sport);
+		snprintf(dport, sizeof(dport), "%u", pkt->dport);
+		f[n++] = (struct log_field){"ZTDNS_PROTO",
+					    packet_proto_name(pkt->proto, pbuf, sizeof(pbuf))};
+		f[n++] = (struct log_field){"ZTDNS_SPORT", sport};
+		f[n++] = (struct log_field){"ZTDNS_DPORT", dport};
+	} else {
+		f[n++] = (struct log_field){"ZTDNS_ERROR", packet_strerror(perr)};
+	}
+	if (qp && qp->has_uid) {
+		snprintf(uid, sizeof(uid), "%u", qp->uid);
+		f[n++] = (struct log_field){"ZTDNS_UID", uid};
+	}
+	if (qp && qp->has_gid) {
+		snprintf(gid, sizeof(gid), "%u", qp->gid);
+		f[n++] = (struct log_field){"ZTDNS_GID", gid};
+	}
+	if (has_entry && r->view.nnames)
+		f[n++] = (struct log_field){"ZTDNS_NAMES", r->view.names};
+	if (has_entry && r->view.server[0])
+		f[n++] = (struct log_field){"ZTDNS_SERVER", r->view.server};
+	if (r->reason == VERDICT_EXCEPTION)
+		f[n++] = (struct log_field){"ZTDNS_SUBNET",
+					    addr_prefix_format(&r->subnet, sub, sizeof(sub))};
+	log_verdict_fields(line, f, n);
 }
