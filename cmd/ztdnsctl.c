@@ -19,6 +19,8 @@
 
 #include <jansson.h>
 
+#include "core/ctlargs.h"
+
 #define DEFAULT_SOCKET "/run/ztdns/control.sock"
 #define RESPONSE_MAX   (16u << 20)
 #define IO_TIMEOUT_MS  5000
@@ -449,6 +451,8 @@ int main(int argc, char **argv)
 	bool json = false;
 	long ttl = 0, port = -1, timeout = 10;
 	const char *cmd;
+	struct ctlargs ca = {0};
+	char why[256];
 	json_t *req, *resp;
 	int opt, rc;
 
@@ -463,6 +467,7 @@ int main(int argc, char **argv)
 			json = true;
 			break;
 		case 't':
+			ca.opts |= CTLARGS_TTL;
 			if (!parse_long(optarg, 1, 604800, &ttl)) {
 				fprintf(stderr, "ztdnsctl: --ttl: \"%s\" is not 1..604800\n",
 					optarg);
@@ -470,9 +475,11 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'N':
+			ca.opts |= CTLARGS_NAME;
 			name = optarg;
 			break;
 		case 'p':
+			ca.opts |= CTLARGS_PORT;
 			if (!parse_long(optarg, 0, 65535, &port)) {
 				fprintf(stderr, "ztdnsctl: --port: \"%s\" is not 0..65535\n",
 					optarg);
@@ -480,12 +487,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'P':
+			ca.opts |= CTLARGS_PROTO;
 			proto = optarg;
 			break;
 		case 'F':
+			ca.opts |= CTLARGS_FROM;
 			from = optarg;
 			break;
 		case 'T':
+			ca.opts |= CTLARGS_TIMEOUT;
 			if (!parse_long(optarg, 0, 86400, &timeout)) {
 				fprintf(stderr, "ztdnsctl: --timeout: \"%s\" is not 0..86400\n",
 					optarg);
@@ -494,24 +504,31 @@ int main(int argc, char **argv)
 			timeout_set = true;
 			break;
 		case 'C':
+			ca.opts |= CTLARGS_CLIENT;
 			client = optarg;
 			break;
 		case 'G':
+			ca.opts |= CTLARGS_AGGREGATE;
 			aggregate = true;
 			break;
 		case 'X':
+			ca.opts |= CTLARGS_CLEAR;
 			clear = true;
 			break;
 		case 'V':
+			ca.opts |= CTLARGS_VERDICT;
 			verdict = optarg;
 			break;
 		case 'R':
+			ca.opts |= CTLARGS_REASON;
 			reason = optarg;
 			break;
 		case 'A':
+			ca.opts |= CTLARGS_ADDR;
 			waddr = optarg;
 			break;
 		case 'n':
+			ca.opts |= CTLARGS_COUNT;
 			if (!parse_long(optarg, 1, 1000000000L, &count)) {
 				fprintf(stderr,
 					"ztdnsctl: --count: \"%s\" is not a positive number\n",
@@ -535,6 +552,19 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	cmd = argv[optind++];
+	ca.cmd = cmd;
+	ca.npos = (unsigned)(argc - optind);
+	ca.pos0 = optind < argc ? argv[optind] : NULL;
+	ca.proto = proto;
+	ca.verdict = verdict;
+	ca.reason = reason;
+	ca.addr = waddr;
+	ca.from = from;
+	ca.client = client;
+	if (ctlargs_check(&ca, why, sizeof(why)) < 0) {
+		fprintf(stderr, "ztdnsctl: %s\n", why);
+		return EX_USAGE;
+	}
 	if (strcmp(cmd, "wait-ready") == 0)
 		return wait_ready(path, (double)timeout);
 	req = json_pack("{s:s}", "cmd", cmd);

@@ -476,6 +476,7 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 		struct verdict_policy pol = d->policy;
 
 		pol.want_details = true; /* the evidence is the point */
+		pol.read_only = true;	 /* asking is not a flow: no hit counted */
 		verdict_decide(&pol, &pi, from ? NULL : allowset_scope_self(), now, &r);
 	}
 	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, now);

@@ -81,6 +81,7 @@ struct verdict_policy {
 	bool scoped;		    /* gateway with per-client allowances */
 	bool dhcp;		    /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
 	bool want_details;	    /* fill names/server of the allowance (logs, explain) */
+	bool read_only;		    /* explain: leave the allowance's hit counter alone */
 	bool gateway;		    /* mode gateway: flows with client NULL are forwarded */
 	bool lan_may_reach_servers; /* forwarded flows may use the infra entries */
 	struct verdict_lan lan[VERDICT_MAX_LAN];
