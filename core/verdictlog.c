@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -106,6 +107,16 @@ static void sb_json_str(struct sbuf *sb, const char *s)
 	}
 }
 
+/* "192.0.2.1:80" or "[2001:db8::1]:80" (RFC 3986 brackets). */
+static const char *host_port(const struct addr *a, uint16_t port, char *buf, size_t len)
+{
+	char s[ADDR_STRLEN];
+
+	addr_format(a, s, sizeof(s));
+	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", s, port);
+	return buf;
+}
+
 static void wall_time(char *buf, size_t len)
 {
 	struct timespec ts;
@@ -124,6 +135,7 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 {
 	struct sbuf sb = {.p = buf, .len = len};
 	char when[64], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
+	char hs[ADDR_STRLEN + 8], hd[ADDR_STRLEN + 8];
 	const char *verdict = r->accept ? "accept" : "drop";
 	const char *proto =
 	    pkt && perr == PACKET_OK ? packet_proto_name(pkt->proto, pbuf, sizeof(pbuf)) : "-";
@@ -191,10 +203,12 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 		if (pkt && perr != PACKET_OK)
 			sb_printf(&sb, " %s -> %s (%s)", src, dst, packet_strerror(perr));
 		else if (pkt && pkt->src.family)
-			sb_printf(&sb, " %s %s:%u -> %s:%u", proto, src, pkt->sport, dst,
-				  pkt->dport);
+			sb_printf(&sb, " %s %s -> %s", proto,
+				  host_port(&pkt->src, pkt->sport, hs, sizeof(hs)),
+				  host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
 		else if (pkt) /* "explain" without --from */
-			sb_printf(&sb, " %s -> %s:%u", proto, dst, pkt->dport);
+			sb_printf(&sb, " %s -> %s", proto,
+				  host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
 		else
 			sb_printf(&sb, " (%s)", packet_strerror(perr));
 		if (qp && qp->has_uid)

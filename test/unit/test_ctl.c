@@ -8,6 +8,7 @@
 #include "core/allowset.h"
 #include "core/ctlargs.h"
 #include "core/verdict.h"
+#include "core/verdictlog.h"
 
 struct row {
 	struct ctlargs a;
@@ -129,6 +130,22 @@ int main(void)
 		allowset_lookup(pol.allowset, NULL, &pi.dst, now, &v, false);
 		CHECK_MSG(v.hits == 1, "a verdict counted %llu hits", (unsigned long long)v.hits);
 		allowset_free(&pol.allowset);
+	}
+	/* text lines bracket IPv6 addresses before their port */
+	{
+		struct packet_info pi = {.proto = 6, .sport = 40000, .dport = 443};
+		struct verdict_result r = {.reason = VERDICT_NEVER_RESOLVED};
+		char line[512];
+
+		addr_parse("2001:db8::1", &pi.src);
+		addr_parse("2001:db8:5::9", &pi.dst);
+		verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, 1000);
+		CHECK_MSG(strstr(line, " tcp [2001:db8::1]:40000 -> [2001:db8:5::9]:443"), "%s",
+			  line);
+		addr_parse("192.0.2.1", &pi.src);
+		addr_parse("198.51.100.9", &pi.dst);
+		verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, 1000);
+		CHECK_MSG(strstr(line, " tcp 192.0.2.1:40000 -> 198.51.100.9:443"), "%s", line);
 	}
 	CHECK_DONE();
 }
