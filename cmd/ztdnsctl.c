@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"                              audit mode: what enforcing would deny, and a\n"
 		"                              proposed \"exceptions\" block (--aggregate: to /24\n"
 		"                              and /64) to review\n"
-		"  watch [--verdict accept|drop] [--reason R] [--addr A] [--port P]\n"
+		"  watch [--verdict accept|drop|reject] [--reason R] [--addr A] [--port P]\n"
 		"        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
 		"                              live verdicts (coloured on a terminal)\n"
 		"  wait-ready [--timeout S]    wait until the daemon enforces (default 10 s)\n"

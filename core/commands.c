@@ -478,12 +478,13 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 		pol.want_details = true; /* the evidence is the point */
 		pol.read_only = true;	 /* asking is not a flow: no hit counted */
 		verdict_decide(&pol, &pi, from ? NULL : allowset_scope_self(), now, &r);
+		r.reject = !r.accept && d->conf->deny_action == CONF_DENY_REJECT;
 	}
 	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, now);
 	{
 		json_t *o =
 		    json_pack("{s:b, s:s, s:s, s:b, s:s}", "ok", 1, "verdict",
-			      r.accept ? "accept" : "drop", "reason", verdict_reason_name(r.reason),
+			      verdictlog_verdict_name(&r), "reason", verdict_reason_name(r.reason),
 			      "would_deny", r.would_deny, "text", line);
 
 		if (r.reason == VERDICT_EXCEPTION) {
@@ -578,7 +579,7 @@ bool commands_watch_match(json_t *filter, const void *event)
 	char buf[8];
 
 	if ((v = json_object_get(filter, "verdict")) &&
-	    strcmp(json_string_value(v), r->accept ? "accept" : "drop") != 0)
+	    strcmp(json_string_value(v), verdictlog_verdict_name(r)) != 0)
 		return false;
 	if ((v = json_object_get(filter, "reason")) &&
 	    strcmp(json_string_value(v), verdict_reason_name(r->reason)) != 0)

@@ -42,8 +42,8 @@ static const char *const opt_names[] = {
     "--ttl",	 "--name",   "--port", "--proto", "--from",	 "--timeout", "--client",
     "--verdict", "--reason", "--addr", "--count", "--aggregate", "--clear"};
 
-/* The verdicts a line carries (core/verdictlog.c). */
-static const char *const verdicts[] = {"accept", "drop"};
+/* The verdicts a line carries (verdictlog_verdict_name()). */
+static const char *const verdicts[] = {"accept", "drop", "reject"};
 
 static bool in_list(const char *v, const char *const *list, size_t n)
 {
@@ -106,7 +106,8 @@ int ctlargs_check(const struct ctlargs *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (a->verdict && !in_list(a->verdict, verdicts, ARRAY_SIZE(verdicts))) {
-		snprintf(err, errlen, "--verdict: \"%s\" is not accept or drop", a->verdict);
+		snprintf(err, errlen, "--verdict: \"%s\" is not accept, drop or reject",
+			 a->verdict);
 		return -EINVAL;
 	}
 	if (a->reason && strcmp(r->name, "watch") == 0 && !is_reason(a->reason)) {

@@ -114,6 +114,11 @@ struct verdict_result {
 	/* An open break-glass turned a deny into this accept (reason is what
 	 * the flow would have been denied for). */
 	bool break_glass;
+
+	/* Set by the caller that sends the verdict: a deny answered with a
+	 * reset / ICMP error (ruleset.deny_action reject), so the logs say
+	 * "reject" rather than "drop". */
+	bool reject;
 };
 
 /* Decide for a parsed packet (pkt NULL: the packet could not be parsed).

@@ -61,6 +61,11 @@ void verdictlog_flush(struct verdictlog *vl)
 	}
 }
 
+const char *verdictlog_verdict_name(const struct verdict_result *r)
+{
+	return r->accept ? "accept" : r->reject ? "reject" : "drop";
+}
+
 unsigned long verdictlog_errors(const struct verdictlog *vl)
 {
 	return vl->errors;
@@ -136,7 +141,7 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 	struct sbuf sb = {.p = buf, .len = len};
 	char when[64], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
 	char hs[ADDR_STRLEN + 8], hd[ADDR_STRLEN + 8];
-	const char *verdict = r->accept ? "accept" : "drop";
+	const char *verdict = verdictlog_verdict_name(r);
 	const char *proto =
 	    pkt && perr == PACKET_OK ? packet_proto_name(pkt->proto, pbuf, sizeof(pbuf)) : "-";
 	bool has_entry = r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL ||
@@ -251,7 +256,7 @@ void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
 			 r->reason == VERDICT_EXPIRED;
 	unsigned n = 0;
 
-	f[n++] = (struct log_field){"ZTDNS_VERDICT", r->accept ? "accept" : "drop"};
+	f[n++] = (struct log_field){"ZTDNS_VERDICT", verdictlog_verdict_name(r)};
 	f[n++] = (struct log_field){"ZTDNS_REASON", verdict_reason_name(r->reason)};
 	if (r->would_deny)
 		f[n++] = (struct log_field){"ZTDNS_WOULD_DENY", "1"};

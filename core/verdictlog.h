@@ -45,6 +45,10 @@ void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
 			const struct packet_info *pkt, enum packet_err perr,
 			const struct verdict_result *r);
 
+/* "accept", "drop" or "reject" (r->reject): the verdict as logs, watch and
+ * explain name it. Static string. */
+const char *verdictlog_verdict_name(const struct verdict_result *r);
+
 void verdictlog_flush(struct verdictlog *vl);
 
 /* Lines dropped because the output failed. */

@@ -31,7 +31,8 @@ done
 has status "$(complete_line ztdnsctl sta)" && ok || bad "sta -> status"
 has watch "$(complete_line ztdnsctl -s /x/ctl.sock wa)" && ok || bad "-s SOCK wa -> watch"
 has never-resolved "$(complete_line ztdnsctl watch --reason nev)" && ok || bad "reason"
-has reject "$(complete_line ztdnsctl watch --verdict '')" && bad "reject offered" || ok
+has reject "$(complete_line ztdnsctl watch --verdict "")" && ok || bad "reject not offered"
+has deny "$(complete_line ztdnsctl watch --verdict "")" && bad "deny offered" || ok
 has icmpv6 "$(complete_line ztdnsctl watch --proto '')" && ok || bad "watch icmpv6"
 has icmpv6 "$(complete_line ztdnsctl explain 192.0.2.1 --proto '')" && bad "explain icmpv6" || ok
 has --ttl "$(complete_line ztdnsctl status --)" && bad "status --ttl offered" || ok

@@ -60,7 +60,8 @@ int main(void)
 	     "explain does not take --count"},
 	    {{.cmd = "watch", .opts = CTLARGS_VERDICT, .verdict = "accept"}, true, NULL},
 	    {{.cmd = "watch", .opts = CTLARGS_VERDICT, .verdict = "drop"}, true, NULL},
-	    {{.cmd = "watch", .opts = CTLARGS_VERDICT, .verdict = "reject"}, false, "--verdict"},
+	    {{.cmd = "watch", .opts = CTLARGS_VERDICT, .verdict = "reject"}, true, NULL},
+	    {{.cmd = "watch", .opts = CTLARGS_VERDICT, .verdict = "deny"}, false, "--verdict"},
 	    {{.cmd = "watch", .opts = CTLARGS_REASON, .reason = "never-resolved"}, true, NULL},
 	    {{.cmd = "watch", .opts = CTLARGS_REASON, .reason = "bogus"}, false, "--reason"},
 	    {{.cmd = "watch", .opts = CTLARGS_PROTO, .proto = "icmpv6"}, true, NULL},
@@ -146,6 +147,12 @@ int main(void)
 		addr_parse("198.51.100.9", &pi.dst);
 		verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, 1000);
 		CHECK_MSG(strstr(line, " tcp 192.0.2.1:40000 -> 198.51.100.9:443"), "%s", line);
+		CHECK_MSG(strstr(line, " drop "), "%s", line);
+		r.reject = true;
+		verdictlog_format(line, sizeof(line), true, NULL, &pi, PACKET_OK, &r, 1000);
+		CHECK_MSG(strstr(line, "\"verdict\":\"reject\""), "%s", line);
+		r.accept = true;
+		CHECK_STREQ(verdictlog_verdict_name(&r), "accept");
 	}
 	CHECK_DONE();
 }
