@@ -181,6 +181,14 @@ check_eq "journal: one allowance restored" 1 \
 	"$(ns_exec "$C" "$ZTC" -s "$SOCK" status --json | json_get journal.loaded)"
 check "explain says learned, with the name" \
 	bash -c "ip netns exec $C $ZTC -s $SOCK explain 198.51.100.10 --port 8080 | grep -q 'learned.*web.test'"
+st=$(ns_exec "$C" "$ZTC" -s "$SOCK" status)
+check "status text shows the stub" grep -q '^stub: .* UDP + .* TCP queries' <<<"$st"
+check "status text shows each server with its health" grep -q '^server pdns (dot): \(healthy\|in back-off\), ' <<<"$st"
+hits() { ns_exec "$C" "$ZTC" -s "$SOCK" list --json | jq '[.entries[] | select(.addr == "198.51.100.10") | .hits] | first'; }
+h0=$(hits)
+check "the entry's hit counter counted the flow ($h0)" test "${h0:-0}" -ge 1 2>/dev/null
+ns_exec "$C" "$ZTC" -s "$SOCK" explain 198.51.100.10 --port 8080 >/dev/null
+check_eq "explain is read-only: the entry's hit counter did not move" "$h0" "$(hits)"
 bg_stop "$DPID" TERM 10
 
 # A journal anyone could have written is refused.
