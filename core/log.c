@@ -6,18 +6,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <systemd/sd-journal.h>
 
 #define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static int log_level = LOG_INFO;
 static bool log_syslog;
-static bool log_journal; /* journald's socket was there at log_init() */
-static uint64_t journal_fallbacks;
+static int journal_fd = -1; /* connected to journald's socket at log_init() */
+static uint64_t journal_fallbacks, journal_dropped;
+
+/* One datagram socket to journald, connected once and kept (reconnected
+ * when journald restarted). Non-blocking: a journald that cannot keep up
+ * costs a counted line, never a stalled loop. */
+static int journal_connect(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -1;
+	memcpy(sun.sun_path, LOG_JOURNAL_SOCKET, sizeof(LOG_JOURNAL_SOCKET));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 void log_init(const char *ident, int level, bool use_syslog)
 {
@@ -25,31 +43,46 @@ void log_init(const char *ident, int level, bool use_syslog)
 	log_syslog = use_syslog;
 	if (use_syslog) {
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
-		log_journal = access(LOG_JOURNAL_SOCKET, W_OK) == 0;
+		if (journal_fd < 0)
+			journal_fd = journal_connect();
 	}
 }
 
-/* journald's native protocol through libsystemd: its one datagram socket is
- * opened on first use and kept. extra fields after the standard ones.
- * Returns false when journald refused it (the caller falls back to syslog). */
+/* journald's native protocol (systemd.journal-fields(7), "Native
+ * Protocol"): KEY=value lines in one datagram; MESSAGE in the binary form
+ * (KEY, newline, 64-bit little-endian length, value, newline) so that it
+ * may hold newlines. Returns false when the caller should use syslog
+ * (no journald, or it refused the line); a full socket drops the line
+ * (counted) and returns true. */
 static bool journal_sendv(int level, const char *msgid, const char *msg, const char *suffix,
 			  const struct log_field *fields, unsigned n)
 {
-	struct iovec iov[5 + LOG_MAX_FIELDS];
+	static char nl[] = "\n";
+	struct iovec iov[8 + 2 * LOG_MAX_FIELDS];
 	char prio[16], id[64], text[1200], buf[LOG_MAX_FIELDS][320];
+	uint8_t len8[8];
+	struct msghdr mh = {.msg_iov = iov};
 	unsigned k = 0;
+	size_t tl;
+	ssize_t rc;
 
-	if (!log_journal)
+	if (journal_fd < 0)
 		return false;
-	snprintf(prio, sizeof(prio), "PRIORITY=%d", level);
-	snprintf(text, sizeof(text), "MESSAGE=%s%s", msg, suffix ? suffix : "");
+	snprintf(prio, sizeof(prio), "PRIORITY=%d\n", level);
 	iov[k++] = (struct iovec){prio, strlen(prio)};
-	iov[k++] = (struct iovec){(char *)"SYSLOG_IDENTIFIER=ztdnsd", 24};
+	iov[k++] = (struct iovec){(char *)"SYSLOG_IDENTIFIER=ztdnsd\n", 25};
 	if (msgid) {
-		snprintf(id, sizeof(id), "MESSAGE_ID=%s", msgid);
+		snprintf(id, sizeof(id), "MESSAGE_ID=%s\n", msgid);
 		iov[k++] = (struct iovec){id, strlen(id)};
 	}
-	iov[k++] = (struct iovec){text, strlen(text)};
+	snprintf(text, sizeof(text), "%s%s", msg, suffix ? suffix : "");
+	tl = strlen(text);
+	for (unsigned i = 0; i < 8; i++)
+		len8[i] = (uint8_t)((uint64_t)tl >> (8 * i));
+	iov[k++] = (struct iovec){(char *)"MESSAGE\n", 8};
+	iov[k++] = (struct iovec){len8, 8};
+	iov[k++] = (struct iovec){text, tl};
+	iov[k++] = (struct iovec){nl, 1};
 	for (unsigned i = 0; i < n && i < LOG_MAX_FIELDS; i++) {
 		int len = snprintf(buf[i], sizeof(buf[i]), "%s=%s", fields[i].name,
 				   fields[i].value ? fields[i].value : "");
@@ -58,12 +91,30 @@ static bool journal_sendv(int level, const char *msgid, const char *msg, const c
 		if (len < 0 || (size_t)len >= sizeof(buf[i]) || strchr(buf[i], '\n'))
 			continue;
 		iov[k++] = (struct iovec){buf[i], (size_t)len};
+		iov[k++] = (struct iovec){nl, 1};
 	}
-	if (sd_journal_sendv(iov, (int)k) < 0) {
-		journal_fallbacks++;
-		return false;
+	mh.msg_iovlen = k;
+	rc = sendmsg(journal_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (rc < 0 && (errno == ECONNREFUSED || errno == ENOTCONN)) {
+		/* journald restarted: its socket is a new one */
+		close(journal_fd);
+		journal_fd = journal_connect();
+		if (journal_fd >= 0)
+			rc = sendmsg(journal_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
-	return true;
+	if (rc >= 0)
+		return true;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		journal_dropped++;
+		return true;
+	}
+	journal_fallbacks++;
+	return false;
+}
+
+uint64_t log_journal_dropped(void)
+{
+	return journal_dropped;
 }
 
 uint64_t log_journal_fallbacks(void)

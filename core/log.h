@@ -47,11 +47,12 @@ struct log_field {
 
 #define LOG_MAX_FIELDS 24
 
-/* One verdict line: to journald (libsystemd's sd_journal_sendv, one socket
- * kept open by the library) with MESSAGE_ID, PRIORITY, SYSLOG_IDENTIFIER and
- * the n fields (at most LOG_MAX_FIELDS, more are left out) so that
- * "journalctl ZTDNS_REASON=never-resolved" finds it; to syslog when journald
- * refuses it; to stderr in the foreground. */
+/* One verdict line: to journald (its native protocol over one non-blocking
+ * datagram socket connected at log_init() and kept) with MESSAGE_ID,
+ * PRIORITY, SYSLOG_IDENTIFIER and the n fields (at most LOG_MAX_FIELDS, more
+ * are left out) so that "journalctl ZTDNS_REASON=never-resolved" finds it;
+ * dropped and counted when journald's socket is full; to syslog when there is
+ * no journald or it refuses the line; to stderr in the foreground. */
 void log_verdict_fields(const char *line, const struct log_field *fields, unsigned n);
 
 /* log_verdict_fields() without fields. */
@@ -59,6 +60,9 @@ void log_verdict(const char *line);
 
 /* Lines that went to syslog because journald refused them. */
 uint64_t log_journal_fallbacks(void);
+
+/* Lines dropped because journald's socket was full (never waited for). */
+uint64_t log_journal_dropped(void);
 
 /* At most LOG_RATELIMIT_BURST messages per second per limiter; the number
  * suppressed is reported with the next message that passes. */

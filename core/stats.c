@@ -213,6 +213,8 @@
 	  "Journal lines read at start, by outcome.", L("outcome"))                                \
 	X(LOG_FALLBACKS, "ztdns_log_journal_fallbacks_total", COUNTER, "",                         \
 	  "Log lines sent to syslog because journald refused them.", NOL)                          \
+	X(LOG_DROPPED, "ztdns_log_journal_dropped_total", COUNTER, "",                             \
+	  "Log lines dropped because journald's socket was full.", NOL)                            \
 	X(VLOG_ERRORS, "ztdns_verdict_log_errors_total", COUNTER, "",                              \
 	  "Verdict log lines lost because the output failed.", NOL)
 
@@ -304,6 +306,7 @@ static void collect_core(struct stats_out *o, struct daemon *d)
 	EL(o, J_LOADED, d->jst.load_bad, "malformed");
 	EL(o, J_LOADED, d->jst.load_refused, "refused");
 	E0(o, LOG_FALLBACKS, log_journal_fallbacks());
+	E0(o, LOG_DROPPED, log_journal_dropped());
 	E0(o, VLOG_ERRORS, d->vlog ? verdictlog_errors(d->vlog) : 0);
 }
 

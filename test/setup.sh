@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	libnetfilter-queue-dev libmnl-dev libev-dev libjansson-dev libssl-dev
 	libcurl4-openssl-dev liburcu-dev libcap-ng-dev libseccomp-dev
-	libmicrohttpd-dev libsystemd-dev
+	libmicrohttpd-dev
 	# integration tests: namespaces, rules, traffic
 	iproute2 iptables nftables ipset conntrack socat ncat iputils-ping python3 procps
 	tcpdump valgrind
