@@ -19,6 +19,9 @@
 
 #include <jansson.h>
 
+#include "core/ctlargs.h"
+#include "core/verdict.h"
+
 #define DEFAULT_SOCKET "/run/ztdns/control.sock"
 #define RESPONSE_MAX   (16u << 20)
 #define IO_TIMEOUT_MS  5000
@@ -49,14 +52,15 @@ static void usage(FILE *f)
 		"                              audit mode: what enforcing would deny, and a\n"
 		"                              proposed \"exceptions\" block (--aggregate: to /24\n"
 		"                              and /64) to review\n"
-		"  watch [--verdict accept|drop] [--reason R] [--addr A] [--port P]\n"
+		"  watch [--verdict accept|drop|reject] [--reason R] [--addr A] [--port P]\n"
 		"        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
 		"                              live verdicts (coloured on a terminal)\n"
 		"  wait-ready [--timeout S]    wait until the daemon enforces (and, with\n"
 		"                              readiness.require_answer, a server answered;\n"
 		"                              default 10 s)\n"
 		"SOCKET defaults to $ZTDNS_CONTROL or " DEFAULT_SOCKET "\n"
-		"ztdnsctl --version prints the version.\n");
+		"ztdnsctl --version prints the version; --complete commands|reasons lists\n"
+		"the commands or the verdict reasons (bash completion).\n");
 }
 
 /* `ztdnsctl cache`: the counters, then the entries (list) or what was
@@ -190,6 +194,56 @@ static long long get_int(json_t *o, const char *path1, const char *path2)
 	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 }
 
+static void print_servers(json_t *servers, const char *identity)
+{
+	json_t *sv;
+	size_t i;
+
+	json_array_foreach(servers, i, sv)
+	{
+		long long n = get_int(sv, "answers_timed", NULL);
+
+		printf("server %s (%s%s%s): %s, %lld queries, %lld answers, %lld timeouts, "
+		       "%lld TLS identity errors",
+		       json_string_value(json_object_get(sv, "name")),
+		       json_string_value(json_object_get(sv, "protocol")),
+		       identity ? ", clients " : "", identity ? identity : "",
+		       json_is_true(json_object_get(sv, "healthy")) ? "healthy" : "in back-off",
+		       get_int(sv, "transport", "queries"), get_int(sv, "transport", "answers"),
+		       get_int(sv, "transport", "timeouts"),
+		       get_int(sv, "transport", "identity_errors"));
+		if (n)
+			printf(", mean latency %.1f ms",
+			       (double)get_int(sv, "latency_ms_sum", NULL) / (double)n);
+		if (get_int(sv, "consecutive_failures", NULL))
+			printf(", %lld failures in a row",
+			       get_int(sv, "consecutive_failures", NULL));
+		printf("\n");
+	}
+}
+
+/* The stub and the servers behind it (status "dns"). */
+static void print_dns(json_t *dns)
+{
+	json_t *id;
+	size_t i;
+
+	if (!json_is_object(dns)) {
+		printf("stub:       not running\n");
+		return;
+	}
+	printf("stub:       %lld UDP + %lld TCP queries, %lld pending, %lld addresses learned, "
+	       "%lld SERVFAIL (no server answered), %lld refused at a bound\n",
+	       get_int(dns, "udp_queries", NULL), get_int(dns, "tcp_queries", NULL),
+	       get_int(dns, "pending", NULL), get_int(dns, "learned", NULL),
+	       get_int(dns, "upstream_errors", NULL),
+	       get_int(dns, "pending_full", NULL) + get_int(dns, "client_full", NULL) +
+		   get_int(dns, "tcp_refused", NULL));
+	print_servers(json_object_get(dns, "servers"), NULL);
+	json_array_foreach(json_object_get(dns, "identities"), i, id) print_servers(
+	    json_object_get(id, "servers"), json_string_value(json_object_get(id, "subnet")));
+}
+
 static void print_status(json_t *r)
 {
 	json_t *reasons = json_object_get(json_object_get(r, "verdicts"), "by_reason");
@@ -215,8 +269,12 @@ static void print_status(json_t *r)
 	    get_int(q, "num", NULL), get_int(q, "packets", NULL), get_int(q, "accepted", NULL),
 	    get_int(q, "dropped", NULL), get_int(q, "rejected", NULL), get_int(q, "enobufs", NULL),
 	    get_int(q, "kernel", "queue_dropped"), get_int(q, "kernel", "user_dropped"));
+	print_dns(json_object_get(r, "dns"));
 	printf("reloads:    %lld ok, %lld failed\n", get_int(r, "config", "reloads"),
 	       get_int(r, "config", "reload_failures"));
+	v = json_object_get(json_object_get(r, "config"), "last_reload_error");
+	if (json_is_string(v) && json_string_length(v))
+		printf("last reload error: %s\n", json_string_value(v));
 	v = json_object_get(r, "break_glass");
 	if (json_is_true(json_object_get(v, "open")))
 		printf("BREAK-GLASS OPEN: %lld s left, opened by uid %lld: %s (%lld flows let "
@@ -316,11 +374,21 @@ static void on_watch_signal(int sig)
 	watch_stop = 1;
 }
 
+/* "192.0.2.1:80", "[2001:db8::1]:80" (RFC 3986 brackets), "-:80". */
+static const char *host_port(json_t *addr, long long port, char *buf, size_t len)
+{
+	const char *a = json_string_value(addr);
+
+	snprintf(buf, len, a && strchr(a, ':') ? "[%s]:%lld" : "%s:%lld", a ? a : "-", port);
+	return buf;
+}
+
 static void print_event(const char *line, size_t len, bool json, bool color)
 {
 	json_error_t jerr;
 	json_t *ev;
 	const char *verdict, *reason;
+	char hs[80], hd[80];
 	bool accept;
 
 	if (json) {
@@ -333,13 +401,12 @@ static void print_event(const char *line, size_t len, bool json, bool color)
 	verdict = json_string_value(json_object_get(ev, "verdict"));
 	reason = json_string_value(json_object_get(ev, "reason"));
 	accept = verdict && strcmp(verdict, "accept") == 0;
-	printf("%s %s%-6s%s %-16s %s %s:%lld -> %s:%lld",
-	       json_string_value(json_object_get(ev, "time")),
+	printf("%s %s%-6s%s %-16s %s %s -> %s", json_string_value(json_object_get(ev, "time")),
 	       color ? (accept ? "\033[32m" : "\033[31m") : "", verdict ? verdict : "?",
 	       color ? "\033[0m" : "", reason ? reason : "?",
 	       json_string_value(json_object_get(ev, "proto")) ?: "-",
-	       json_string_value(json_object_get(ev, "src")) ?: "-", get_int(ev, "sport", NULL),
-	       json_string_value(json_object_get(ev, "dst")) ?: "-", get_int(ev, "dport", NULL));
+	       host_port(json_object_get(ev, "src"), get_int(ev, "sport", NULL), hs, sizeof(hs)),
+	       host_port(json_object_get(ev, "dst"), get_int(ev, "dport", NULL), hd, sizeof(hd)));
 	if (json_object_get(ev, "names"))
 		printf(" names=[%s]", json_string_value(json_object_get(ev, "names")));
 	if (json_object_get(ev, "subnet"))
@@ -467,15 +534,25 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-	    {"ttl", required_argument, NULL, 't'},    {"name", required_argument, NULL, 'N'},
-	    {"port", required_argument, NULL, 'p'},   {"proto", required_argument, NULL, 'P'},
-	    {"from", required_argument, NULL, 'F'},   {"timeout", required_argument, NULL, 'T'},
-	    {"client", required_argument, NULL, 'C'}, {"verdict", required_argument, NULL, 'V'},
-	    {"reason", required_argument, NULL, 'R'}, {"addr", required_argument, NULL, 'A'},
-	    {"count", required_argument, NULL, 'n'},  {"aggregate", no_argument, NULL, 'G'},
-	    {"clear", no_argument, NULL, 'X'},	      {"version", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"name", required_argument, NULL, 'N'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"proto", required_argument, NULL, 'P'},
+	    {"from", required_argument, NULL, 'F'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"client", required_argument, NULL, 'C'},
+	    {"verdict", required_argument, NULL, 'V'},
+	    {"reason", required_argument, NULL, 'R'},
+	    {"addr", required_argument, NULL, 'A'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"aggregate", no_argument, NULL, 'G'},
+	    {"clear", no_argument, NULL, 'X'},
+	    {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"complete", required_argument, NULL, 'L'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("ZTDNS_CONTROL"), *name = NULL, *proto = NULL, *from = NULL;
 	const char *client = NULL, *verdict = NULL, *reason = NULL, *waddr = NULL;
@@ -484,6 +561,8 @@ int main(int argc, char **argv)
 	bool json = false;
 	long ttl = 0, port = -1, timeout = 10;
 	const char *cmd;
+	struct ctlargs ca = {0};
+	char why[256];
 	json_t *req, *resp;
 	int opt, rc;
 
@@ -498,6 +577,7 @@ int main(int argc, char **argv)
 			json = true;
 			break;
 		case 't':
+			ca.opts |= CTLARGS_TTL;
 			if (!parse_long(optarg, 1, 604800, &ttl)) {
 				fprintf(stderr, "ztdnsctl: --ttl: \"%s\" is not 1..604800\n",
 					optarg);
@@ -505,9 +585,11 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'N':
+			ca.opts |= CTLARGS_NAME;
 			name = optarg;
 			break;
 		case 'p':
+			ca.opts |= CTLARGS_PORT;
 			if (!parse_long(optarg, 0, 65535, &port)) {
 				fprintf(stderr, "ztdnsctl: --port: \"%s\" is not 0..65535\n",
 					optarg);
@@ -515,12 +597,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'P':
+			ca.opts |= CTLARGS_PROTO;
 			proto = optarg;
 			break;
 		case 'F':
+			ca.opts |= CTLARGS_FROM;
 			from = optarg;
 			break;
 		case 'T':
+			ca.opts |= CTLARGS_TIMEOUT;
 			if (!parse_long(optarg, 0, 86400, &timeout)) {
 				fprintf(stderr, "ztdnsctl: --timeout: \"%s\" is not 0..86400\n",
 					optarg);
@@ -529,24 +614,31 @@ int main(int argc, char **argv)
 			timeout_set = true;
 			break;
 		case 'C':
+			ca.opts |= CTLARGS_CLIENT;
 			client = optarg;
 			break;
 		case 'G':
+			ca.opts |= CTLARGS_AGGREGATE;
 			aggregate = true;
 			break;
 		case 'X':
+			ca.opts |= CTLARGS_CLEAR;
 			clear = true;
 			break;
 		case 'V':
+			ca.opts |= CTLARGS_VERDICT;
 			verdict = optarg;
 			break;
 		case 'R':
+			ca.opts |= CTLARGS_REASON;
 			reason = optarg;
 			break;
 		case 'A':
+			ca.opts |= CTLARGS_ADDR;
 			waddr = optarg;
 			break;
 		case 'n':
+			ca.opts |= CTLARGS_COUNT;
 			if (!parse_long(optarg, 1, 1000000000L, &count)) {
 				fprintf(stderr,
 					"ztdnsctl: --count: \"%s\" is not a positive number\n",
@@ -560,6 +652,18 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'L': /* for the bash completion: the lists from the code */
+			if (strcmp(optarg, "commands") == 0) {
+				for (const char *const *c = ctlargs_commands; *c; c++)
+					printf("%s\n", *c);
+			} else if (strcmp(optarg, "reasons") == 0) {
+				for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
+					printf("%s\n", verdict_reason_name(r));
+			} else {
+				fprintf(stderr, "ztdnsctl: --complete commands|reasons\n");
+				return EX_USAGE;
+			}
+			return 0;
 		default:
 			usage(stderr);
 			return EX_USAGE;
@@ -570,6 +674,19 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	cmd = argv[optind++];
+	ca.cmd = cmd;
+	ca.npos = (unsigned)(argc - optind);
+	ca.pos0 = optind < argc ? argv[optind] : NULL;
+	ca.proto = proto;
+	ca.verdict = verdict;
+	ca.reason = reason;
+	ca.addr = waddr;
+	ca.from = from;
+	ca.client = client;
+	if (ctlargs_check(&ca, why, sizeof(why)) < 0) {
+		fprintf(stderr, "ztdnsctl: %s\n", why);
+		return EX_USAGE;
+	}
 	if (strcmp(cmd, "wait-ready") == 0)
 		return wait_ready(path, (double)timeout);
 	req = json_pack("{s:s}", "cmd", cmd);

@@ -23,6 +23,7 @@
 #include "core/privs.h"
 #include "core/ruleset.h"
 #include "policy/conf.h"
+#include "policy/confcheck.h"
 
 #define DEFAULT_CONF "/etc/ztdns/ztdns.json"
 
@@ -166,6 +167,23 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return EX_CONFIG;
 	if (check) {
+		struct conf_errors *ferrs = calloc(1, sizeof(*ferrs));
+		unsigned bad;
+
+		if (!ferrs) {
+			conf_free(&c);
+			return EX_OSERR;
+		}
+		/* The files it names load as they will at start. */
+		bad = confcheck_files(c, ferrs);
+		conf_errors_print(ferrs, stderr);
+		free(ferrs);
+		if (bad) {
+			fprintf(stderr, "configuration refused: %u file problem%s\n", bad,
+				bad == 1 ? "" : "s");
+			conf_free(&c);
+			return EX_CONFIG;
+		}
 		/* In the namespace --check runs in, which is where the daemon
 		 * would run when it is the same host. */
 		listeners_check(c, check_unlisted, NULL);

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/netwatch.h"
 #include "core/nfqueue.h"
+#include "core/stats.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
 #include "dns/cache.h"
@@ -315,7 +316,9 @@ static json_t *cmd_status(struct daemon *d)
 	if (resp) {
 		json_t *a = json_object_get(resp, "allowset");
 		struct control_stats cs = {0};
+		struct metrics_stats ms;
 
+		metrics_get_stats(d->metrics, &ms);
 		if (d->control)
 			control_get_stats(d->control, &cs);
 		json_object_set_new(a, "quota", json_integer((json_int_t)as.quota));
@@ -323,8 +326,7 @@ static json_t *cmd_status(struct daemon *d)
 				    json_integer((json_int_t)allowset_owner_count(d->allowset)));
 		json_object_set_new(resp, "accept_paused",
 				    json_pack("{s:I, s:I}", "control", (json_int_t)cs.accept_paused,
-					      "metrics",
-					      (json_int_t)metrics_accept_paused(d->metrics)));
+					      "metrics", (json_int_t)ms.accept_paused));
 		json_object_set_new(resp, "break_glass", break_glass_json(d, now));
 		json_object_set_new(resp, "cache", cache_json(d));
 		json_object_set_new(json_object_get(resp, "verdicts"), "records_dropped",
@@ -340,6 +342,8 @@ static json_t *cmd_status(struct daemon *d)
 			    json_pack("{s:I, s:I, s:I}", "events", (json_int_t)nw.events, "changes",
 				      (json_int_t)nw.changes, "overrun", (json_int_t)nw.overrun));
 		}
+		/* Every counter of the registry, as Prometheus shows it. */
+		json_object_set_new(resp, "metrics", stats_render_json(d));
 	}
 	return resp;
 }
@@ -588,13 +592,15 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 		struct verdict_policy pol = d->policy;
 
 		pol.want_details = true; /* the evidence is the point */
+		pol.read_only = true;	 /* asking is not a flow: no hit counted */
 		verdict_decide(&pol, &pi, from ? NULL : allowset_scope_self(), now, &r);
+		r.reject = !r.accept && d->conf->deny_action == CONF_DENY_REJECT;
 	}
 	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, now);
 	{
 		json_t *o =
 		    json_pack("{s:b, s:s, s:s, s:b, s:s}", "ok", 1, "verdict",
-			      r.accept ? "accept" : "drop", "reason", verdict_reason_name(r.reason),
+			      verdictlog_verdict_name(&r), "reason", verdict_reason_name(r.reason),
 			      "would_deny", r.would_deny, "text", line);
 
 		if (r.reason == VERDICT_EXCEPTION) {
@@ -691,7 +697,7 @@ bool commands_watch_match(json_t *filter, const void *event)
 	char buf[8];
 
 	if ((v = json_object_get(filter, "verdict")) &&
-	    strcmp(json_string_value(v), r->accept ? "accept" : "drop") != 0)
+	    strcmp(json_string_value(v), verdictlog_verdict_name(r)) != 0)
 		return false;
 	if ((v = json_object_get(filter, "reason")) &&
 	    strcmp(json_string_value(v), verdict_reason_name(r->reason)) != 0)

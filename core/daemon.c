@@ -185,7 +185,7 @@ static void on_record(void *arg, const struct vring_rec *rec)
 
 		verdictlog_format(line, sizeof(line), d->conf->log_format == CONF_LOG_JSON, qp,
 				  logged, pe, r, now);
-		log_verdict(line);
+		verdictlog_journal(line, qp, logged, pe, r);
 	} else if (!r->accept || r->would_deny || r->break_glass) {
 		if (log_enabled(LOG_INFO)) {
 			char line[512];

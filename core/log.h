@@ -38,9 +38,31 @@ void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 /* Is the daemon logging to syslog/journald (not a terminal)? */
 bool log_to_syslog(void);
 
-/* One verdict line: to journald's native socket with MESSAGE_ID set (falls
- * back to syslog), or to stderr in the foreground. */
+/* One structured journald field, NAME=value (NAME: A-Z, 0-9, _; the value
+ * one line). Both strings are borrowed for the call. */
+struct log_field {
+	const char *name;
+	const char *value;
+};
+
+#define LOG_MAX_FIELDS 24
+
+/* One verdict line: to journald (its native protocol over one non-blocking
+ * datagram socket connected at log_init() and kept) with MESSAGE_ID,
+ * PRIORITY, SYSLOG_IDENTIFIER and the n fields (at most LOG_MAX_FIELDS, more
+ * are left out) so that "journalctl ZTDNS_REASON=never-resolved" finds it;
+ * dropped and counted when journald's socket is full; to syslog when there is
+ * no journald or it refuses the line; to stderr in the foreground. */
+void log_verdict_fields(const char *line, const struct log_field *fields, unsigned n);
+
+/* log_verdict_fields() without fields. */
 void log_verdict(const char *line);
+
+/* Lines that went to syslog because journald refused them. */
+uint64_t log_journal_fallbacks(void);
+
+/* Lines dropped because journald's socket was full (never waited for). */
+uint64_t log_journal_dropped(void);
 
 /* At most LOG_RATELIMIT_BURST messages per second per limiter; the number
  * suppressed is reported with the next message that passes. */

@@ -297,7 +297,7 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 	/* The hot path copies only expiry, source and link; the names are
 	 * fetched (a second, read-only lookup) only when someone reads them. */
 	ar = allowset_probe(p->allowset, scope, &pkt->dst, now_ms, &r->view.expires_ms,
-			    &r->view.source, &bound, true);
+			    &r->view.source, &bound, !p->read_only);
 	used = scope;
 	if (ar == ALLOWSET_HIT && scope && forwarded && l && (!bound || bound != packet_link(l))) {
 		/* The source's allowance, but not from the link its lookup
@@ -310,8 +310,8 @@ static void decide(const struct verdict_policy *p, const struct packet_info *pkt
 		uint64_t exp;
 		enum allowset_source src;
 
-		if (allowset_probe(p->allowset, NULL, &pkt->dst, now_ms, &exp, &src, NULL, true) ==
-		    ALLOWSET_HIT) {
+		if (allowset_probe(p->allowset, NULL, &pkt->dst, now_ms, &exp, &src, NULL,
+				   !p->read_only) == ALLOWSET_HIT) {
 			r->view.expires_ms = exp;
 			r->view.source = src;
 			ar = ALLOWSET_HIT;

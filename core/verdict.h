@@ -81,6 +81,7 @@ struct verdict_policy {
 	bool scoped;		    /* gateway with per-client allowances */
 	bool dhcp;		    /* DHCP/DHCPv6 are infrastructure (not in sidecar mode) */
 	bool want_details;	    /* fill names/server of the allowance (logs, explain) */
+	bool read_only;		    /* explain: leave the allowance's hit counter alone */
 	bool gateway;		    /* mode gateway: flows with client NULL are forwarded */
 	bool lan_may_reach_servers; /* forwarded flows may use the infra entries */
 	struct verdict_lan lan[VERDICT_MAX_LAN];
@@ -118,6 +119,11 @@ struct verdict_result {
 	/* An open break-glass turned a deny into this accept (reason is what
 	 * the flow would have been denied for). */
 	bool break_glass;
+
+	/* Set by the caller that sends the verdict: a deny answered with a
+	 * reset / ICMP error (ruleset.deny_action reject), so the logs say
+	 * "reject" rather than "drop". */
+	bool reject;
 };
 
 /* Decide for a parsed packet (pkt NULL: the packet could not be parsed).

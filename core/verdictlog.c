@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+
+#include "core/log.h"
 
 struct verdictlog {
 	FILE *f;
@@ -58,6 +61,11 @@ void verdictlog_flush(struct verdictlog *vl)
 	}
 }
 
+const char *verdictlog_verdict_name(const struct verdict_result *r)
+{
+	return r->accept ? "accept" : r->reject ? "reject" : "drop";
+}
+
 unsigned long verdictlog_errors(const struct verdictlog *vl)
 {
 	return vl->errors;
@@ -104,6 +112,16 @@ static void sb_json_str(struct sbuf *sb, const char *s)
 	}
 }
 
+/* "192.0.2.1:80" or "[2001:db8::1]:80" (RFC 3986 brackets). */
+static const char *host_port(const struct addr *a, uint16_t port, char *buf, size_t len)
+{
+	char s[ADDR_STRLEN];
+
+	addr_format(a, s, sizeof(s));
+	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", s, port);
+	return buf;
+}
+
 static void wall_time(char *buf, size_t len)
 {
 	struct timespec ts;
@@ -122,7 +140,8 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 {
 	struct sbuf sb = {.p = buf, .len = len};
 	char when[64], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
-	const char *verdict = r->accept ? "accept" : "drop";
+	char hs[ADDR_STRLEN + 8], hd[ADDR_STRLEN + 8];
+	const char *verdict = verdictlog_verdict_name(r);
 	const char *proto =
 	    pkt && perr == PACKET_OK ? packet_proto_name(pkt->proto, pbuf, sizeof(pbuf)) : "-";
 	bool has_entry = r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL ||
@@ -195,10 +214,12 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 		if (pkt && perr != PACKET_OK)
 			sb_printf(&sb, " %s -> %s (%s)", src, dst, packet_strerror(perr));
 		else if (pkt && pkt->src.family)
-			sb_printf(&sb, " %s %s:%u -> %s:%u", proto, src, pkt->sport, dst,
-				  pkt->dport);
+			sb_printf(&sb, " %s %s -> %s", proto,
+				  host_port(&pkt->src, pkt->sport, hs, sizeof(hs)),
+				  host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
 		else if (pkt) /* "explain" without --from */
-			sb_printf(&sb, " %s -> %s:%u", proto, dst, pkt->dport);
+			sb_printf(&sb, " %s -> %s", proto,
+				  host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
 		else
 			sb_printf(&sb, " (%s)", packet_strerror(perr));
 		if (qp && qp->has_uid)
@@ -229,4 +250,53 @@ void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
 	line[n] = '\n';
 	if (fwrite(line, 1, n + 1, vl->f) != n + 1)
 		vl->errors++;
+}
+
+void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
+			const struct packet_info *pkt, enum packet_err perr,
+			const struct verdict_result *r)
+{
+	char src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sport[8], dport[8], uid[12], gid[12];
+	char sub[PREFIX_STRLEN];
+	struct log_field f[LOG_MAX_FIELDS];
+	bool has_entry = r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL ||
+			 r->reason == VERDICT_EXPIRED;
+	unsigned n = 0;
+
+	f[n++] = (struct log_field){"ZTDNS_VERDICT", verdictlog_verdict_name(r)};
+	f[n++] = (struct log_field){"ZTDNS_REASON", verdict_reason_name(r->reason)};
+	if (r->would_deny)
+		f[n++] = (struct log_field){"ZTDNS_WOULD_DENY", "1"};
+	if (r->break_glass)
+		f[n++] = (struct log_field){"ZTDNS_BREAK_GLASS", "1"};
+	if (pkt) {
+		f[n++] = (struct log_field){"ZTDNS_SRC", addr_format(&pkt->src, src, sizeof(src))};
+		f[n++] = (struct log_field){"ZTDNS_DST", addr_format(&pkt->dst, dst, sizeof(dst))};
+	}
+	if (pkt && perr == PACKET_OK) {
+		snprintf(sport, sizeof(sport), "%u", pkt->sport);
+		snprintf(dport, sizeof(dport), "%u", pkt->dport);
+		f[n++] = (struct log_field){"ZTDNS_PROTO",
+					    packet_proto_name(pkt->proto, pbuf, sizeof(pbuf))};
+		f[n++] = (struct log_field){"ZTDNS_SPORT", sport};
+		f[n++] = (struct log_field){"ZTDNS_DPORT", dport};
+	} else {
+		f[n++] = (struct log_field){"ZTDNS_ERROR", packet_strerror(perr)};
+	}
+	if (qp && qp->has_uid) {
+		snprintf(uid, sizeof(uid), "%u", qp->uid);
+		f[n++] = (struct log_field){"ZTDNS_UID", uid};
+	}
+	if (qp && qp->has_gid) {
+		snprintf(gid, sizeof(gid), "%u", qp->gid);
+		f[n++] = (struct log_field){"ZTDNS_GID", gid};
+	}
+	if (has_entry && r->view.nnames)
+		f[n++] = (struct log_field){"ZTDNS_NAMES", r->view.names};
+	if (has_entry && r->view.server[0])
+		f[n++] = (struct log_field){"ZTDNS_SERVER", r->view.server};
+	if (r->reason == VERDICT_EXCEPTION)
+		f[n++] = (struct log_field){"ZTDNS_SUBNET",
+					    addr_prefix_format(&r->subnet, sub, sizeof(sub))};
+	log_verdict_fields(line, f, n);
 }

@@ -36,6 +36,19 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 			 const struct packet_info *pkt, enum packet_err perr,
 			 const struct verdict_result *r, uint64_t now_ms);
 
+/* The journald sink: line (from verdictlog_format) with the verdict's
+ * fields ZTDNS_VERDICT, ZTDNS_REASON, ZTDNS_PROTO, ZTDNS_SRC, ZTDNS_DST,
+ * ZTDNS_SPORT, ZTDNS_DPORT, ZTDNS_UID, ZTDNS_GID, ZTDNS_NAMES, ZTDNS_SERVER,
+ * ZTDNS_SUBNET, ZTDNS_ERROR, ZTDNS_WOULD_DENY, ZTDNS_BREAK_GLASS (those that
+ * apply), through log_verdict_fields(). Arguments as verdictlog_format(). */
+void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
+			const struct packet_info *pkt, enum packet_err perr,
+			const struct verdict_result *r);
+
+/* "accept", "drop" or "reject" (r->reject): the verdict as logs, watch and
+ * explain name it. Static string. */
+const char *verdictlog_verdict_name(const struct verdict_result *r);
+
 void verdictlog_flush(struct verdictlog *vl);
 
 /* Lines dropped because the output failed. */

@@ -177,10 +177,11 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	}
 	/* A SYN-ACK is never sent back marked: the rule that queued it sits
 	 * before the REJECT rules and would queue it again. */
+	r.reject = !r.accept && s->reject && dir != FLOW_SYNACK;
 	nfqueue_verdict(q, qp->id,
-			r.accept			    ? NFQUEUE_ACCEPT
-			: (s->reject && dir != FLOW_SYNACK) ? NFQUEUE_REJECT
-							    : NFQUEUE_DROP);
+			r.accept   ? NFQUEUE_ACCEPT
+			: r.reject ? NFQUEUE_REJECT
+				   : NFQUEUE_DROP);
 
 	CNT_INC(t, verdicts[r.reason]);
 	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(t->cnt.packet_errors))

@@ -9,6 +9,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	libnetfilter-queue-dev libmnl-dev libev-dev libjansson-dev libssl-dev
 	libcurl4-openssl-dev liburcu-dev libcap-ng-dev libseccomp-dev
+	libmicrohttpd-dev
 	# integration tests: namespaces, rules, traffic
 	iproute2 iptables nftables ipset conntrack socat ncat iputils-ping python3 procps
 	tcpdump valgrind
@@ -16,6 +17,8 @@ PACKAGES=(
 	unbound openssl curl bind9-dnsutils nginx libnginx-mod-stream
 	# packaging checks (t_packaging.sh: YAML) and capabilities (t_sidecar.sh)
 	python3-yaml libcap2-bin
+	# promtool (metrics lint: unit.stats_promtool, t_ops.sh)
+	prometheus
 	# log rotation of the verdict file (t_lifecycle.sh: SIGUSR1)
 	logrotate
 	# the Debian package, its unit and man pages (t_packaging.sh)

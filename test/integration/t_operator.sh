@@ -567,7 +567,7 @@ rej1=$(ctlj status | "$ZT_PY" -c 'import json,sys; print(sum(q.get("rejected", 0
 if [ -n "$rej1" ] && [ "$rej1" -ge $((rej0 + 3)) ]; then ok "(e) status queues[].rejected moves ($rej0 -> $rej1)"
 else not_ok "(e) status queues[].rejected moves" "$rej0 -> $rej1"; fi
 l=$(vlog_wait dst=$REJ proto=tcp)
-jcheck "(e) verdict log: the rejected flow is a drop, never-resolved" "$l" 'o["verdict"] == "drop" and o["reason"] == "never-resolved"'
+jcheck "(e) verdict log: the rejected flow is logged as a reject, never-resolved" "$l" 'o["verdict"] == "reject" and o["reason"] == "never-resolved"'
 ctl allow $REJ --ttl 60 >/dev/null 2>&1 || not_ok "(e) ztdnsctl allow $REJ"
 expect_reach "(e) the same destination once allowed" $REJ
 before=$(ctr icmp $REJ)

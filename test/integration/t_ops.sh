@@ -79,7 +79,8 @@ connect() { ns_exec "$C" "${ZT_NET[@]}" tcp 198.51.100.10 8080 --timeout 2 >/dev
 syn() { ctr_get "$N" 4 syn; }
 scrape() { ns_exec "$C" curl -s --max-time 3 http://127.0.0.1:9153/metrics; }
 metric() { scrape | awk -v m="$1" '$1 == m { print $2; exit }'; }
-scraped() { scrape | grep -q -- "$1"; }
+# grep reads to the end (with -q it would stop early and curl fail on the pipe).
+scraped() { scrape | grep -- "$1" >/dev/null; }
 
 start_daemon
 check "daemon ready" ready
@@ -110,9 +111,56 @@ check "metrics: latency histogram has +Inf bucket" scraped 'le="+Inf"} 1'
 check "metrics: allowset gauge" test "$(metric ztdns_allowset_entries)" -ge 1
 code=$(ns_exec "$C" curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:9153/other)
 check_eq "metrics: other paths are 404" 404 "$code"
-# A client that sends nothing is dropped after the timeout, others still served.
-ns_exec "$C" timeout 8 "$ZT_PY" -c 'import socket,time; s=socket.create_connection(("127.0.0.1",9153)); time.sleep(7)' &
-check "metrics: served while an idle client is connected" scrape
+code=$(ns_exec "$C" curl -s -o /dev/null -w '%{http_code}' --max-time 3 -X POST http://127.0.0.1:9153/metrics)
+check_eq "metrics: POST /metrics is 405" 405 "$code"
+head=$(ns_exec "$C" curl -s -I --max-time 3 http://127.0.0.1:9153/metrics | tr -d '\r')
+check "metrics: HEAD /metrics is 200" grep -q '^HTTP/1.1 200' <<<"$head"
+check "metrics: HEAD has the exposition's Content-Type" \
+	grep -qi '^Content-Type: text/plain; version=0.0.4' <<<"$head"
+check "metrics: HEAD announces a body length" grep -qi '^Content-Length: [1-9]' <<<"$head"
+check_eq "metrics: ztdns_ready is 1" 1 "$(metric ztdns_ready)"
+check "metrics: build info carries the version" scraped 'ztdns_build_info{version="'
+check "metrics: latency in seconds" scraped 'ztdns_upstream_latency_seconds_count{server="pdns"'
+scrape >"$W/metrics.txt"
+check "metrics: promtool check metrics passes with no warning" \
+	bash -c "promtool check metrics <'$W/metrics.txt' >'$W/promtool.out' 2>&1 && ! grep -q . '$W/promtool.out'"
+check_eq "metrics: status JSON carries the same families (registry)" \
+	"$(grep -c '^# TYPE ' "$W/metrics.txt")" \
+	"$(ns_exec "$C" "$ZTC" -s "$SOCK" status --json | jq '.metrics | length')"
+# 60 clients that connect and send nothing (the old responder had 8 slots):
+# a scrape is still answered while they hold their connections.
+cat >"$W/idle.py" <<'PY'
+import socket, sys, time
+socks = []
+for _ in range(60):
+    socks.append(socket.create_connection(("127.0.0.1", 9153), timeout=5))
+open(sys.argv[1], "w").write("up\n")
+time.sleep(float(sys.argv[2]))
+PY
+rm -f "$W/idle.up"
+ns_exec "$C" timeout 15 "$ZT_PY" "$W/idle.py" "$W/idle.up" 4 &
+IDLE=$!
+wait_for 8 test -s "$W/idle.up"
+check "metrics: 60 idle clients connected" test -s "$W/idle.up"
+check "metrics: served while 60 idle clients are connected" scraped 'ztdns_ready 1'
+check "metrics: the idle connections were accepted, not refused" \
+	test "$(metric 'ztdns_metrics_connections_total{outcome="accepted"}')" -ge 60
+check_eq "metrics: none refused" 0 "$(metric 'ztdns_metrics_connections_total{outcome="refused_full"}')"
+wait "$IDLE" 2>/dev/null
+# Past the bound (METRICS_MAX_CLIENTS 128), connections are refused and counted.
+cat >"$W/many.py" <<'PY'
+import socket, sys, time
+socks = []
+for _ in range(140):
+    try:
+        socks.append(socket.create_connection(("127.0.0.1", 9153), timeout=2))
+    except OSError:
+        pass
+time.sleep(1)
+PY
+ns_exec "$C" timeout 10 "$ZT_PY" "$W/many.py"
+check "metrics: connections past the bound are refused and counted" \
+	test "$(metric 'ztdns_metrics_connections_total{outcome="refused_full"}')" -ge 1
 
 # ---- warm restart
 wait_for 3 test -s "$W/journal.json"
@@ -133,6 +181,14 @@ check_eq "journal: one allowance restored" 1 \
 	"$(ns_exec "$C" "$ZTC" -s "$SOCK" status --json | json_get journal.loaded)"
 check "explain says learned, with the name" \
 	bash -c "ip netns exec $C $ZTC -s $SOCK explain 198.51.100.10 --port 8080 | grep -q 'learned.*web.test'"
+st=$(ns_exec "$C" "$ZTC" -s "$SOCK" status)
+check "status text shows the stub" grep -q '^stub: .* UDP + .* TCP queries' <<<"$st"
+check "status text shows each server with its health" grep -q '^server pdns (dot): \(healthy\|in back-off\), ' <<<"$st"
+hits() { ns_exec "$C" "$ZTC" -s "$SOCK" list --json | jq '[.entries[] | select(.addr == "198.51.100.10") | .hits] | first'; }
+h0=$(hits)
+check "the entry's hit counter counted the flow ($h0)" test "${h0:-0}" -ge 1 2>/dev/null
+ns_exec "$C" "$ZTC" -s "$SOCK" explain 198.51.100.10 --port 8080 >/dev/null
+check_eq "explain is read-only: the entry's hit counter did not move" "$h0" "$(hits)"
 bg_stop "$DPID" TERM 10
 
 # A journal anyone could have written is refused.
@@ -147,40 +203,58 @@ check_eq "far end saw no SYN" "$s2" "$(syn)"
 check "the refusal is logged" grep -q "not a regular file of ours" "$W/daemon.log"
 bg_stop "$DPID" TERM 10
 
-# ---- verdict lines to journald, with their MESSAGE_ID
-# A private mount namespace puts our own socket where journald's would be;
-# the host's journal is never touched.
-cat >"$W/journal.py" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(0.5)
-end = time.time() + float(sys.argv[3])
-with open(sys.argv[2], "a", buffering=1) as out:
-    while time.time() < end:
-        try:
-            out.write(s.recv(65536).decode().replace("\n", "|") + "\n")
-        except socket.timeout:
-            pass
-PY
+# ---- verdict lines to journald, with their MESSAGE_ID and ZTDNS_* fields
+# A real systemd-journald in a private mount namespace: tmpfs over its
+# socket directory and its storage, so the host's journal is never touched;
+# journalctl reads the private journal with field matches.
 cat >"$W/journal.json" <<JSON
 {"mode": "host",
  "servers": [{"name": "pdns", "protocol": "dot", "address": "192.0.2.53",
               "tls_name": "pdns.test", "ca_file": "$W/ca.pem"}],
- "control": {"socket": "$SOCK"}, "log": {"verdicts": true}}
+ "control": {"socket": "$SOCK"}, "log": {"verdicts": true, "format": "json"}}
 JSON
 unshare -m bash -c '
-	mkdir -p /run/systemd/journal && mount -t tmpfs ztjournal /run/systemd/journal || exit 1
-	"$1" "$2/journal.py" /run/systemd/journal/socket "$2/journal.log" 12 &
-	sleep 0.5
-	# Not a terminal and not -f: the daemon logs to syslog/journald.
+	for d in /run/systemd/journal /run/log/journal /var/log/journal; do
+		mkdir -p "$d" && mount -t tmpfs ztjournal "$d" || exit 1
+	done
+	/lib/systemd/systemd-journald >"$2/journald.out" 2>&1 &
+	j=$!
+	for i in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+	# Not a terminal and not -f: the daemon logs to journald.
 	ip netns exec "$3" "$4" -c "$2/journal.json" </dev/null >/dev/null 2>&1 &
 	d=$!
-	ip netns exec "$3" "$5" -s "$6" wait-ready --timeout 10 >/dev/null &&
-		ip netns exec "$3" "$1" '"${ZT_NET[1]}"' tcp 198.51.100.99 8080 --timeout 1 >/dev/null 2>&1
+	if ip netns exec "$3" "$5" -s "$6" wait-ready --timeout 10 >/dev/null; then
+		for p in 8080 8081 8082; do
+			ip netns exec "$3" "$1" '"${ZT_NET[1]}"' tcp 198.51.100.99 $p --timeout 1 >/dev/null 2>&1
+		done
+		echo "$(ls -l /proc/$d/fd 2>/dev/null | grep -c socket:)" >"$2/daemon.sockets.1"
+		ip netns exec "$3" "$1" '"${ZT_NET[1]}"' tcp 198.51.100.99 8083 --timeout 1 >/dev/null 2>&1
+		echo "$(ls -l /proc/$d/fd 2>/dev/null | grep -c socket:)" >"$2/daemon.sockets.2"
+	fi
 	sleep 1
 	kill "$d"; wait "$d"
-	wait' _ "$ZT_PY" "$W" "$C" "$ZTD" "$ZTC" "$SOCK" >/dev/null 2>&1
-check "a verdict line reached journald with the verdict MESSAGE_ID" \
-	grep -q 'MESSAGE_ID=5a7d0e8c4b2f4c1e9d3a6b7c8e9f0a1b|MESSAGE={"time".*"dst":"198.51.100.99"' "$W/journal.log"
-check "with PRIORITY and SYSLOG_IDENTIFIER" grep -q 'PRIORITY=6|SYSLOG_IDENTIFIER=ztdnsd|' "$W/journal.log"
+	sleep 0.5
+	J="journalctl -D /run/log/journal --no-pager"
+	$J -o json SYSLOG_IDENTIFIER=ztdnsd MESSAGE_ID=5a7d0e8c4b2f4c1e9d3a6b7c8e9f0a1b >"$2/j.verdicts"
+	$J -o cat ZTDNS_REASON=never-resolved ZTDNS_DST=198.51.100.99 ZTDNS_DPORT=8081 >"$2/j.match"
+	$J -o cat ZTDNS_REASON=learned ZTDNS_DST=198.51.100.99 >"$2/j.nomatch"
+	$J -o json SYSLOG_IDENTIFIER=ztdnsd PRIORITY=6 >"$2/j.info"
+	kill "$j"; wait "$j"' _ "$ZT_PY" "$W" "$C" "$ZTD" "$ZTC" "$SOCK" >/dev/null 2>&1
+jfield() { jq -r "select(.ZTDNS_DPORT == \"8080\") | .$1" "$W/j.verdicts" | head -1; }
+check "journalctl ZTDNS_REASON=never-resolved ZTDNS_DST=... ZTDNS_DPORT=8081 finds the line" \
+	grep -q '"dport":8081' "$W/j.match"
+check_eq "and only lines of that flow (SYN retransmits included)" 0 "$(grep -vc '"dport":8081' "$W/j.match")"
+check_eq "no line for a match that did not happen" 0 "$(grep -c . "$W/j.nomatch")"
+check_eq "ZTDNS_VERDICT" drop "$(jfield ZTDNS_VERDICT)"
+check_eq "ZTDNS_REASON" never-resolved "$(jfield ZTDNS_REASON)"
+check_eq "ZTDNS_PROTO" tcp "$(jfield ZTDNS_PROTO)"
+check_eq "ZTDNS_SRC" 192.0.2.1 "$(jfield ZTDNS_SRC)"
+check_eq "ZTDNS_DST" 198.51.100.99 "$(jfield ZTDNS_DST)"
+check_eq "ZTDNS_UID (root sent it)" 0 "$(jfield ZTDNS_UID)"
+check_eq "PRIORITY of a verdict line" 6 "$(jfield PRIORITY)"
+check_eq "sent over journald's native protocol" journal "$(jfield _TRANSPORT)"
+check "MESSAGE is the JSON verdict line" bash -c "jfield() { :; }; jq -r 'select(.ZTDNS_DPORT == \"8080\") | .MESSAGE' '$W/j.verdicts' | grep -q '\"dst\":\"198.51.100.99\"'"
+check "the daemon's other logs reach journald too (no MESSAGE_ID)" \
+	test "$(jq -r 'select(.MESSAGE_ID == null) | .MESSAGE' "$W/j.info" | grep -c .)" -ge 1
+check "one journal socket: another verdict line opens no new socket" \
+	test -s "$W/daemon.sockets.1" -a "$(cat "$W/daemon.sockets.1" 2>/dev/null)" = "$(cat "$W/daemon.sockets.2" 2>/dev/null)"
