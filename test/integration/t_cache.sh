@@ -5,7 +5,7 @@
 # query log tells how many queries really reached it:
 #
 #  (K1) hits are served without an upstream query (UDP and TCP, any case of
-#       the name), counted in status.cache and ztdns_cache_* metrics;
+#       the name), counted in status.cache and ztdns_cache_events_total / ztdns_cache_current metrics;
 #  (K2) TTLs count down in served answers;
 #  (K3) expiry: past its TTL an answer is asked again (never stale);
 #  (K4) negative caching (RFC 2308): NXDOMAIN kept for the SOA MINIMUM, then
@@ -192,10 +192,10 @@ out=$(ask web.test A +tcp)
 check_eq "(K1) over TCP: NOERROR 198.51.100.10" "NOERROR 198.51.100.10" "$(awk '{ print $1, $3 }' <<<"$out")"
 check_eq "(K1) the server still saw web.test once (hits are not forwarded)" 1 "$(served web.test)"
 check_eq "(K1) status.cache.hits +6" 6 "$(($(st cache.hits) - h0))"
-check "(K1) metrics: ztdns_cache_hits_total" bash -c \
-	"ip netns exec $C curl -s --max-time 3 http://127.0.0.1:$METRICS_PORT/metrics | grep -q '^ztdns_cache_hits_total [1-9]'"
-check "(K1) metrics: ztdns_cache_entries gauge" bash -c \
-	"ip netns exec $C curl -s --max-time 3 http://127.0.0.1:$METRICS_PORT/metrics | grep -q '^# TYPE ztdns_cache_entries gauge'"
+check "(K1) metrics: ztdns_cache_events_total{event=\"hits\"}" bash -c \
+	"ip netns exec $C curl -s --max-time 3 http://127.0.0.1:$METRICS_PORT/metrics | grep -q '^ztdns_cache_events_total{event=.hits.} [1-9]'"
+check "(K1) metrics: ztdns_cache_current{what=entries} gauge" bash -c \
+	"ip netns exec $C curl -s --max-time 3 http://127.0.0.1:$METRICS_PORT/metrics | grep -q '^# TYPE ztdns_cache_current gauge'"
 
 # ---- K2: TTLs count down
 t1=$(ask web.test A | awk '{ print $2 }')

@@ -63,7 +63,14 @@ while IFS= read -r line; do
 	*) diag "$line" ;;
 	esac
 done <<<"$out"
-check "the manifest's configuration passes ztdnsd --check" "$BUILD/ztdnsd" --check -c "$ZT_TMP/ztdns.json"
+# --check reads the certificate files: put real ones where the Secret's
+# volume would be (the paths rewritten to a directory of the test's own).
+. "$ZT_LIB_DIR/pki.sh"
+TLS=$ZT_TMP/tls
+pki_init "$TLS" && cp "$TLS/ca.pem" "$TLS/cluster-ca.pem" && pki_client "$TLS" client ca ztdns-sidecar &&
+	chmod 600 "$TLS/client.key" || not_ok "test certificates made"
+sed -i "s|/etc/ztdns/tls/|$TLS/|g" "$ZT_TMP/ztdns.json"
+check "the manifest's configuration passes ztdnsd --check (its Secret's files in place)" "$BUILD/ztdnsd" --check -c "$ZT_TMP/ztdns.json"
 
 check_eq "Dockerfile: two debian:12-slim stages" 2 "$(grep -c '^FROM debian:12-slim' "$D")"
 check "Dockerfile: runs as a non-root USER" grep -Eq '^USER +[1-9][0-9]*|^USER +[a-z]' "$D"
