@@ -571,7 +571,9 @@ jcheck "(e) verdict log: the rejected flow is logged as a reject, never-resolved
 ctl allow $REJ --ttl 60 >/dev/null 2>&1 || not_ok "(e) ztdnsctl allow $REJ"
 expect_reach "(e) the same destination once allowed" $REJ
 before=$(ctr icmp $REJ)
-timeout 4 ip netns exec "$C" ping -n -c 1 -W 2 $REJ >/dev/null 2>&1 && after=$(ctr icmp $REJ) &&
+# Up to 3 echo requests within 5 s: one answered is enough (a reply lost
+# on a loaded machine is not what is tested here).
+timeout 7 ip netns exec "$C" ping -n -c 1 -w 5 -i 1 $REJ >/dev/null 2>&1 && after=$(ctr icmp $REJ) &&
 	[ "$after" -gt "$before" ] && ok "(e) ping once allowed reaches the far end" ||
 	not_ok "(e) ping once allowed reaches the far end" "$before -> $(ctr icmp $REJ)"
 ctl revoke $REJ >/dev/null 2>&1
