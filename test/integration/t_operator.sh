@@ -570,12 +570,24 @@ l=$(vlog_wait dst=$REJ proto=tcp)
 jcheck "(e) verdict log: the rejected flow is logged as a reject, never-resolved" "$l" 'o["verdict"] == "reject" and o["reason"] == "never-resolved"'
 ctl allow $REJ --ttl 60 >/dev/null 2>&1 || not_ok "(e) ztdnsctl allow $REJ"
 expect_reach "(e) the same destination once allowed" $REJ
-before=$(ctr icmp $REJ)
-# Up to 3 echo requests within 5 s: one answered is enough (a reply lost
-# on a loaded machine is not what is tested here).
-timeout 7 ip netns exec "$C" ping -n -c 1 -w 5 -i 1 $REJ >/dev/null 2>&1 && after=$(ctr icmp $REJ) &&
-	[ "$after" -gt "$before" ] && ok "(e) ping once allowed reaches the far end" ||
-	not_ok "(e) ping once allowed reaches the far end" "$before -> $(ctr icmp $REJ)"
+# One echo reply is enough; a first ping that gets none is shown (verdict
+# lines, conntrack) and tried once more: a reply lost on a loaded machine
+# (seen under ASan) is not what is tested, a reply path that is broken is.
+ping_ok() {
+	local before after
+	before=$(ctr icmp $REJ)
+	timeout 7 ip netns exec "$C" ping -n -c 1 -w 5 $REJ >/dev/null 2>&1 || return 1
+	after=$(ctr icmp $REJ)
+	[ "$after" -gt "$before" ]
+}
+if ping_ok; then
+	ok "(e) ping once allowed reaches the far end (and is answered)"
+else
+	diag "(e) first ping unanswered; verdict lines: $(grep '"icmp"' "$VLOG" | tail -n 3)"
+	diag "(e) conntrack: $(ns_exec "$C" conntrack -L -p icmp 2>/dev/null | grep $REJ | head -n 3)"
+	if ping_ok; then ok "(e) ping once allowed reaches the far end (second try)"
+	else not_ok "(e) ping once allowed reaches the far end (and is answered), twice" "far-end echo requests: $(ctr icmp $REJ)"; fi
+fi
 ctl revoke $REJ >/dev/null 2>&1
 expect_deny "(e) revoked again" $REJ
 daemon_stop
