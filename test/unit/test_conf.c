@@ -480,7 +480,8 @@ static void test_forward_zones_readiness(void)
 	c = expect_good("{'mode':'sidecar','servers':[" DOH "]}");
 	CHECK(c && c->ready_require_answer); /* sidecar mode default */
 	conf_free(&c);
-	c = expect_good("{'mode':'sidecar','servers':[" DOH "],'readiness':{'require_answer':false}}");
+	c = expect_good("{'mode':'sidecar','servers':[" DOH
+			"],'readiness':{'require_answer':false}}");
 	CHECK(c && !c->ready_require_answer);
 	conf_free(&c);
 	expect_bad(HOST(",'forward_zones':[{'zone':'.','servers':[" DOT "]}]"),
