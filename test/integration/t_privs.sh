@@ -80,7 +80,7 @@ bg_stop "$DPID" TERM 10
 check_eq "clean stop (exit 0) under the filter" 0 "$?"
 check_fail "clean stop removed the rules (as the user, through its child)" \
 	bash -c "ip netns exec $C iptables -S | grep -q ZTDNS"
-check_fail "no seccomp kill was logged" bash -c "dmesg 2>/dev/null | tail -n 50 | grep -q 'type=1326.*comm=\"ztdnsd\"'"
+check_fail "no seccomp kill was logged" bash -c "dmesg 2>/dev/null | tail -n 50 | grep -q 'type=1326.* pid='$DPID' comm=\"ztdnsd\"'"
 
 write_conf off
 start
