@@ -32,7 +32,6 @@
 #include <curl/curl.h>
 #include <ev.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "core/addr.h"
@@ -805,7 +804,7 @@ static int doh_build_resolve(struct doh_client *c, const struct conf_server *srv
 static int doh_build_pins(struct doh_client *c, const struct conf_server *srv)
 {
 	size_t cap = (size_t)srv->npins * DOH_PIN_STRLEN + 1, off = 0;
-	unsigned char b64[48];
+	char b64[CONF_PIN_B64LEN];
 
 	if (!srv->npins)
 		return 0;
@@ -813,10 +812,9 @@ static int doh_build_pins(struct doh_client *c, const struct conf_server *srv)
 	if (!c->pinned)
 		return -ENOMEM;
 	for (unsigned i = 0; i < srv->npins; i++) {
-		int n = EVP_EncodeBlock(b64, srv->pins[i], 32);
+		int n = snprintf(c->pinned + off, cap - off, "%ssha256//%s", i ? ";" : "",
+				 conf_pin_format(srv->pins[i], b64));
 
-		n = snprintf(c->pinned + off, cap - off, "%ssha256//%.*s", i ? ";" : "", n,
-			     (const char *)b64);
 		if (n < 0 || (size_t)n >= cap - off)
 			return -EINVAL;
 		off += (size_t)n;

@@ -159,31 +159,9 @@ out:
 	return ret;
 }
 
-const char *tls_pin_format(const uint8_t pin[32], char out[TLS_PIN_B64LEN])
-{
-	EVP_EncodeBlock((unsigned char *)out, pin, 32);
-	return out;
-}
-
-int tls_pin_parse(const char *b64, uint8_t out[32])
-{
-	/* EVP_DecodeBlock ignores padding when counting: 44 chars -> 33 bytes */
-	unsigned char buf[33];
-	int ret = -EINVAL;
-
-	if (!b64 || strlen(b64) != 44 || b64[43] != '=' || b64[42] == '=')
-		goto out;
-	if (EVP_DecodeBlock(buf, (const unsigned char *)b64, 44) != 33)
-		goto out;
-	memcpy(out, buf, 32);
-	ret = 0;
-out:
-	return ret;
-}
-
 int tls_verify_identity(SSL *ssl, const struct conf_server *s, char *why, size_t whylen)
 {
-	char b64[TLS_PIN_B64LEN];
+	char b64[CONF_PIN_B64LEN];
 	uint8_t got[32];
 	X509 *leaf;
 	long vr;
@@ -213,7 +191,7 @@ int tls_verify_identity(SSL *ssl, const struct conf_server *s, char *why, size_t
 				goto out;
 			}
 		}
-		snprintf(why, whylen, "SPKI pin mismatch: got %s", tls_pin_format(got, b64));
+		snprintf(why, whylen, "SPKI pin mismatch: got %s", conf_pin_format(got, b64));
 		goto out;
 	}
 	ret = 0;

@@ -19,9 +19,6 @@
 
 #include "policy/conf.h"
 
-/* Length of a SPKI pin in base64 with its NUL: 32 bytes -> 44 chars + 1. */
-#define TLS_PIN_B64LEN 45
-
 /*
  * A client context for server s: TLS 1.2 or later (1.3 preferred), ECDHE
  * AEAD suites only for 1.2, SSL_VERIFY_PEER against s->ca_file (the system
@@ -66,11 +63,5 @@ int tls_handshake_error(SSL *ssl, char *why, size_t whylen);
 /* SHA-256 of the DER SubjectPublicKeyInfo of cert (i2d_PUBKEY of its public
  * key). Returns 0, -EINVAL (no key) or -ENOMEM. cert is borrowed. */
 int tls_spki_sha256(X509 *cert, uint8_t out[32]);
-
-/* Base64 of a 32-byte pin into out (TLS_PIN_B64LEN bytes). Returns out. */
-const char *tls_pin_format(const uint8_t pin[32], char out[TLS_PIN_B64LEN]);
-
-/* Parse a base64 pin (44 characters, one '=' of padding). 0 or -EINVAL. */
-int tls_pin_parse(const char *b64, uint8_t out[32]);
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -645,77 +646,56 @@ static bool conf_ifname_valid(const char *s)
 	return true;
 }
 
-/* ---- base64 (RFC 4648, padded) ------------------------------------------ */
+/* ---- SPKI pins: padded base64 (RFC 4648), decoded by OpenSSL ------------ */
 
-static int conf_b64_value(char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
+/* Longest base64 string decoded (a pin is 44 characters). */
+#define CONF_B64_MAX 1024
 
 /* Returns the decoded length (which may be more than outlen: only outlen
- * bytes are stored) or -1 if s is not padded base64. */
+ * bytes are stored) or -1 if s is not padded base64. EVP_DecodeBlock skips
+ * blanks and counts padding as data, so the form is checked here first:
+ * alphabet only, a multiple of 4, at most two '=' and only at the end. */
 static long conf_b64_decode(const char *s, uint8_t *out, size_t outlen)
 {
-	size_t len = strlen(s), o = 0;
+	unsigned char buf[CONF_B64_MAX / 4 * 3];
+	size_t len = strlen(s), pad = 0;
 
-	if (len == 0 || len % 4)
+	if (len == 0 || len % 4 || len > CONF_B64_MAX)
 		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		size_t pad = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
 
-		for (size_t j = 0; j < 4; j++) {
-			if (s[i + j] == '=' && i + 4 == len && j >= 2) {
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if (pad)
-				return -1; /* data after padding */
-			v[j] = conf_b64_value(s[i + j]);
-			if (v[j] < 0)
+		if (ch == '=') {
+			if (i < len - 2 || (i == len - 2 && s[len - 1] != '='))
 				return -1;
+			pad++;
+			continue;
 		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-			     (uint32_t)v[3];
-		uint8_t bytes[3] = {(uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
-
-		for (size_t j = 0; j < 3 - pad; j++, o++)
-			if (o < outlen)
-				out[o] = bytes[j];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+			return -1;
 	}
-	return (long)o;
+	if (EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len) != (int)(len / 4 * 3))
+		return -1;
+	memcpy(out, buf, len / 4 * 3 - pad < outlen ? len / 4 * 3 - pad : outlen);
+	return (long)(len / 4 * 3 - pad);
 }
 
-static void conf_b64_encode(const uint8_t *in, size_t len, char *out)
+int conf_pin_parse(const char *b64, uint8_t out[32])
 {
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
+	uint8_t buf[33];
 
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t w = (uint32_t)in[i] << 16;
+	if (!b64 || strlen(b64) != CONF_PIN_B64LEN - 1 ||
+	    conf_b64_decode(b64, buf, sizeof(buf)) != 32)
+		return -EINVAL;
+	memcpy(out, buf, 32);
+	return 0;
+}
 
-		if (i + 1 < len)
-			w |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			w |= in[i + 2];
-		out[o++] = tab[(w >> 18) & 63];
-		out[o++] = tab[(w >> 12) & 63];
-		out[o++] = i + 1 < len ? tab[(w >> 6) & 63] : '=';
-		out[o++] = i + 2 < len ? tab[w & 63] : '=';
-	}
-	out[o] = '\0';
+const char *conf_pin_format(const uint8_t pin[32], char out[CONF_PIN_B64LEN])
+{
+	EVP_EncodeBlock((unsigned char *)out, pin, 32);
+	return out;
 }
 
 /* ---- servers ------------------------------------------------------------ */
@@ -2625,7 +2605,7 @@ static json_t *conf_json_addrs(const struct addr *a, unsigned n)
 static json_t *conf_json_server(const struct conf_server *s)
 {
 	json_t *o = json_object(), *pins = json_array();
-	char b64[64];
+	char b64[CONF_PIN_B64LEN];
 
 	json_object_set_new(o, "name", conf_json_str(s->name));
 	json_object_set_new(o, "protocol", json_string(conf_proto_names[s->proto]));
@@ -2639,8 +2619,7 @@ static json_t *conf_json_server(const struct conf_server *s)
 	json_object_set_new(o, "tls_name", conf_json_str(s->tls_name));
 	json_object_set_new(o, "ca_file", conf_json_str(s->ca_file));
 	for (unsigned i = 0; i < s->npins; i++) {
-		conf_b64_encode(s->pins[i], 32, b64);
-		json_array_append_new(pins, json_string(b64));
+		json_array_append_new(pins, json_string(conf_pin_format(s->pins[i], b64)));
 	}
 	/* An empty list would be refused on reload: leave the key out. */
 	if (s->npins)

@@ -258,4 +258,13 @@ void conf_free(struct conf **c);
 
 const char *conf_mode_name(enum conf_mode m);
 
+/* An SPKI pin in base64 with its NUL: 32 bytes -> 44 characters + 1. */
+#define CONF_PIN_B64LEN 45
+
+/* Parse a pin: padded base64 (RFC 4648) of exactly 32 bytes. 0 or -EINVAL. */
+int conf_pin_parse(const char *b64, uint8_t out[32]);
+
+/* Base64 of a 32-byte pin into out. Returns out. */
+const char *conf_pin_format(const uint8_t pin[32], char out[CONF_PIN_B64LEN]);
+
 #endif

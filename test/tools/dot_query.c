@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			if (srv.npins >= CONF_MAX_PINS ||
-			    tls_pin_parse(optarg, srv.pins[srv.npins])) {
+			    conf_pin_parse(optarg, srv.pins[srv.npins])) {
 				fprintf(stderr, "dot_query: bad --pin '%s'\n", optarg);
 				return 1;
 			}

@@ -53,7 +53,7 @@ static int sh_line(const char *cmd, char *out, size_t len)
 static void test_pin(void)
 {
 	char cmd[1024], expect[128], path[256];
-	char b64[TLS_PIN_B64LEN];
+	char b64[CONF_PIN_B64LEN];
 	uint8_t pin[32], back[32];
 	X509 *x = NULL;
 	FILE *f;
@@ -84,19 +84,19 @@ static void test_pin(void)
 	if (!x)
 		return;
 	CHECK(tls_spki_sha256(x, pin) == 0);
-	CHECK_STREQ(tls_pin_format(pin, b64), expect);
-	CHECK(tls_pin_parse(expect, back) == 0);
+	CHECK_STREQ(conf_pin_format(pin, b64), expect);
+	CHECK(conf_pin_parse(expect, back) == 0);
 	CHECK(memcmp(pin, back, 32) == 0);
 	X509_free(x);
 
 	CHECK(tls_spki_sha256(NULL, pin) == -EINVAL);
 	/* pins: exactly 44 characters with one '=' */
-	CHECK(tls_pin_parse("", back) == -EINVAL);
-	CHECK(tls_pin_parse(NULL, back) == -EINVAL);
-	CHECK(tls_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", back) == -EINVAL);
-	CHECK(tls_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", back) == -EINVAL);
-	CHECK(tls_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!A=", back) == -EINVAL);
-	CHECK(tls_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", back) == 0);
+	CHECK(conf_pin_parse("", back) == -EINVAL);
+	CHECK(conf_pin_parse(NULL, back) == -EINVAL);
+	CHECK(conf_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", back) == -EINVAL);
+	CHECK(conf_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", back) == -EINVAL);
+	CHECK(conf_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!A=", back) == -EINVAL);
+	CHECK(conf_pin_parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", back) == 0);
 }
 
 static void test_ctx(void)
