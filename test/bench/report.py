@@ -10,6 +10,7 @@ a ratio (or a delta) to its baseline from the same run.
 """
 import os
 import platform
+import re
 import statistics
 import sys
 
@@ -83,9 +84,10 @@ def delta_str(cfg, base, kind, key):
     return "{:+.1f} µs ({:+.1f}…{:+.1f})".format(m, min(v), max(v)), m
 
 
-cfgs = [c for c in "ABCD" if (c, "lat") in runs or (c, "tput") in runs]
+cfgs = [c for c in "ABCDE" if (c, "lat") in runs or (c, "tput") in runs]
 names = {"A": "A no firewall", "B": "B nftables set (kernel only)",
-         "C": "C ztdns, NFQUEUE", "D": "D ztdns, kernel fast path"}
+         "C": "C ztdns, NFQUEUE", "D": "D ztdns, kernel fast path",
+         "E": "E ztdns, NFQUEUE, 2 queues (2 verdict threads)"}
 rounds = max((len(v) for v in runs.values()), default=0)
 
 L = []
@@ -116,12 +118,12 @@ for c in cfgs:
     L.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
         names[c], mm(c, "lat", "p50"), mm(c, "lat", "p99"), mm(c, "lat", "p999"),
         mm(c, "tput", "cps", 0), ra, rb,
-        mm(c, "tput", "cpu", 2) if c in ("C", "D") else "–"))
+        mm(c, "tput", "cpu", 2) if c in ("C", "D", "E") else "–"))
 L.append("")
 
 # ---- figures
 L.append("## Figures\n")
-L.append("| figure | target (issue 6) | measured | verdict |")
+L.append("| figure | target (issues 11, 12) | measured | verdict |")
 L.append("|---|---|---|---|")
 
 
@@ -133,13 +135,18 @@ d50c, d50cv = delta_str("C", "A", "lat", "p50")
 d99c, d99cv = delta_str("C", "A", "lat", "p99")
 d50b, _ = delta_str("B", "A", "lat", "p50")
 d99b, _ = delta_str("B", "A", "lat", "p99")
-h1ok = None if d50cv is None else (d50cv <= 12 and d99cv <= 50)
-L.append("| H1 first-SYN added latency, C vs A | Δp50 ≤ 12 µs, Δp99 ≤ 50 µs | Δp50 {}, Δp99 {} (B vs A: Δp50 {}, Δp99 {}) | {} |".format(
+h1ok = None if d50cv is None else (d50cv <= 12 and d99cv <= 40)
+L.append("| H1 first-SYN added latency, C vs A | Δp50 ≤ 12 µs, Δp99 ≤ 40 µs | Δp50 {}, Δp99 {} (B vs A: Δp50 {}, Δp99 {}) | {} |".format(
     d50c, d99c, d50b, d99b, verdict(h1ok)))
 rcb, rcbv = ratio_str("C", "B", "tput", "cps")
 rba, _ = ratio_str("B", "A", "tput", "cps")
-L.append("| H2 new connections/s, {} clients | C ≥ 0.45× B; D ≥ 0.9× B | C/B {}; B/A {}; C {} conn/s | {} |".format(
-    env("TPUT_CLIENTS", "8"), rcb, rba, mm("C", "tput", "cps", 0), verdict(None if rcbv is None else rcbv >= 0.45)))
+L.append("| H2 new connections/s, {} clients, 1 queue | C ≥ 0.8× B | C/B {}; B/A {}; C {} conn/s | {} |".format(
+    env("TPUT_CLIENTS", "8"), rcb, rba, mm("C", "tput", "cps", 0), verdict(None if rcbv is None else rcbv >= 0.8)))
+if ("E", "tput") in runs:
+    reb, rebv = ratio_str("E", "B", "tput", "cps")
+    rec, _ = ratio_str("E", "C", "tput", "cps")
+    L.append("| H2 with 2 queues on {} CPUs (reported) | – | E/B {}; E/C {}; E {} conn/s | – |".format(
+        os.cpu_count(), reb, rec, mm("E", "tput", "cps", 0)))
 if ("D", "tput") in runs:
     rdb, rdbv = ratio_str("D", "B", "tput", "cps")
     L.append("| H2 fast path | D ≥ 0.9× B | D/B {} | {} |".format(rdb, verdict(rdbv >= 0.9 if rdbv else None)))
@@ -210,10 +217,10 @@ L.append("| H4 allow-before-answer | 0 first-SYN misses in 100k trials | {} | {}
     env("H4_LINE", "not run"), verdict(None if h4m == "-" else (h4m == "0"))
     + ("" if env("H4_N") == "100000" else " (only {} trials; --full runs 100k)".format(env("H4_N", "?")))))
 
-# H9: the figures are printed, not judged (the busy run's p99.9 against 2 ms
-# is for the reader: one machine, other load).
-L.append("| H9 worst verdict delay while busy (SIGHUP every 100 ms, fast-path churn, up to 10k learned/s) | p99.9 ≤ 2 ms, no queue drop | {} | – |".format(
-    env("H9_LINE", "not run")))
+# H9: the busy phase's p99.9 against 2 ms (h9.sh fails the run on a queue drop).
+m9 = re.search(r"busy p99\.9 ([0-9.]+) us", env("H9_LINE", ""))
+L.append("| H9 worst verdict delay while busy (SIGHUP every 100 ms, fast-path churn, up to 10k learned/s) | p99.9 ≤ 2 ms, no queue drop | {} | {} |".format(
+    env("H9_LINE", "not run"), verdict(None if not m9 else float(m9.group(1)) <= 2000)))
 
 h5 = []
 try:
@@ -227,18 +234,41 @@ if h5:
     txt = "; ".join("{} entries: hit {} ns, miss {} ns, hot {} ns, {} B/entry".format(
         "{:,}".format(int(e["entries"])), e["hit_ns"], e["miss_ns"], e.get("hot_ns", "–"),
         e["bytes_per_entry"]) for e in h5)
-    ok = all(float(e["hit_ns"]) <= 15 and float(e["bytes_per_entry"]) <= 48 for e in h5)
+    ok = all(float(e["bytes_per_entry"]) <= 64 for e in h5) and float(h5[0]["hit_ns"]) <= 25
     if len(h5) >= 2:
-        txt += "; 1M/100k hit ratio {:.2f}×".format(float(h5[-1]["hit_ns"]) / float(h5[0]["hit_ns"]))
-    L.append("| H5 allowset | lookup ≤ 15 ns at 100k, flat to 1M; ≤ 48 B per IPv4 entry | {} | {} |".format(txt, verdict(ok)))
+        r5 = float(h5[-1]["hit_ns"]) / float(h5[0]["hit_ns"])
+        txt += "; 1M/100k hit ratio {:.2f}×".format(r5)
+        ok = ok and r5 <= 2.0
+    L.append("| H5 allowset | lookup ≤ 25 ns at 100k, 1M within 2× of 100k; ≤ 64 B per IPv4 entry | {} | {} |".format(txt, verdict(ok)))
 else:
-    L.append("| H5 allowset | lookup ≤ 15 ns, ≤ 48 B/entry | not measured | – |")
+    L.append("| H5 allowset | lookup ≤ 25 ns, ≤ 64 B/entry | not measured | – |")
 
 cpu_c = vals("C", "tput", "cpu")
 L.append("| H6 daemon CPU per verdict (C, {} clients) | ≤ 15 µs | {} µs | {} |".format(
     env("TPUT_CLIENTS", "8"), mm("C", "tput", "cpu", 2), verdict(None if not cpu_c else med(cpu_c) <= 15)))
 L.append("")
+
+# H6 breakdown: prof.py's lines for one extra C throughput run under perf.
+try:
+    with open(os.path.join(raw, "prof.txt")) as f:
+        prof = [line.rstrip("\n")[6:] for line in f if line.startswith("prof: ")]
+except OSError:
+    prof = []
+L.append("## H6: where the daemon's CPU goes (one C throughput run under `perf record -g`)\n")
+if prof:
+    L.append("Buckets by call chain (test/bench/prof.py): `reinject` is the accepted packet's "
+             "transmit that the verdict sendmsg runs (nfqnl_reinject onwards), `softirq` the "
+             "receive processing the kernel runs inline at the end of that transmit (the veth "
+             "peer's and our own stack handling the flow's packets), `verdict` the rest of the "
+             "sendmsg, `receive` the queue read, `wait` poll and the scheduler, `user` the "
+             "daemon's code and libraries. Sampling is cpu-clock (no PMU in this guest).\n")
+    L.append("```")
+    L.extend(prof)
+    L.append("```")
+else:
+    L.append("not measured (no perf, or the profile run failed: raw/prof.txt)")
+L.append("")
 L.append("Raw data: `raw/runs.tsv` (cfg round kind cps p50 p99 p99.9 attempts verdicts cpu_us), "
-         "`raw/connload.log`, `raw/cdf-*.dat`, `raw/allowset.log`, `raw/h3.tsv`. Plot: `cdf.png`.")
+         "`raw/connload.log`, `raw/cdf-*.dat`, `raw/allowset.log`, `raw/h3.tsv`, `raw/prof.txt`. Plot: `cdf.png`.")
 with open(out, "w") as f:
     f.write("\n".join(L) + "\n")

@@ -5,7 +5,7 @@
 # namespaces, measures, prints a table and writes test/bench/results/.
 #
 #   bash test/bench/run.sh [--quick | --smoke | --full] [--rounds N]
-#                          [--build DIR] [--out DIR] [--no-build] [--only h9]
+#                          [--build DIR] [--out DIR] [--no-build] [--only h9|prof]
 #
 #   (default)  5 interleaved rounds of A B C [D], H4 with 2000 trials, H3,
 #              H5 at 100k and 1M entries: about 5 minutes on 2 cores
@@ -13,6 +13,7 @@
 #   --full     like the default, but H4 with 100000 trials
 #   --smoke    CI: every configuration once for about a second, each part
 #              checked to work (no timing is judged); "N passed, N failed"
+#   --only prof  only the H6 profile (one C throughput run under perf)
 #   --only h9  only H9 (h9.sh: verdict delay under reloads, fast-path churn
 #              and learning, against the same daemon quiet), e.g. to compare
 #              two builds with --build DIR --no-build
@@ -31,6 +32,7 @@
 #      related accept, ct state new ip daddr @allow accept, drop
 #   C  ztdnsd, every new flow through NFQUEUE (destinations allowed with
 #      `ztdnsctl allow` before the run)
+#   E  as C with queue.count 2: two queues, two verdict threads (H2)
 #   D  ztdnsd with the kernel fast path: run only when the daemon accepts a
 #      "fast_path" configuration (it does not yet: the slot says so)
 #
@@ -72,7 +74,7 @@ normal | full) R=5; LAT_N=4000; TPUT_S=4; H4_N=2000; H3_S=5; H3_ROUNDS=3; H5_SIZ
 quick) R=3; LAT_N=2000; TPUT_S=2; H4_N=500; H3_S=3; H3_ROUNDS=2; H5_SIZES="100000 1000000"; H5_LOOKUPS=1000000; H9_S=5 ;;
 smoke) R=1; LAT_N=200; TPUT_S=1; H4_N=50; H3_S=1; H3_ROUNDS=1; H5_SIZES="10000"; H5_LOOKUPS=100000; H9_S=1 ;;
 esac
-case $ONLY in '' | h9) ;; *) echo "run.sh: --only knows h9" >&2; exit 2 ;; esac
+case $ONLY in '' | h9 | prof) ;; *) echo "run.sh: --only knows h9 and prof" >&2; exit 2 ;; esac
 [ "$MODE" = full ] && H4_N=100000
 [ -n "$ROUNDS" ] && R=$ROUNDS
 case $R in '' | *[!0-9]* | 0) echo "run.sh: --rounds needs a positive number" >&2; exit 2 ;; esac
@@ -257,7 +259,7 @@ write_conf() { # write_conf FILE [EXTRA_JSON_MEMBERS]
 {"mode":"host",
  "servers":[{"name":"pdns","protocol":"dot","address":["$PDNS_ADDR"],"tls_name":"pdns.bench.test","ca_file":"$TMP/pki/ca.pem"}],
  "listen":["127.0.0.1:53"],
- "queue":{"num":$QNUM,"maxlen":16384},
+ "queue":{"num":$QNUM,"count":${QCOUNT:-1},"maxlen":16384},
  "limits":{"learned_max":262144,"pending_queries":4096,"pending_per_client":4096},
  "control":{"socket":"$SOCK"},
  "log":{"level":"warning","verdicts":false}${2:+,
@@ -306,9 +308,13 @@ cfg_up() {
 		} >"$TMP/nft-b.conf"
 		cx nft -f "$TMP/nft-b.conf"
 		;;
-	C | D)
+	C | D | E)
 		local conf=$TMP/ztdnsd-$1.json a
-		if [ "$1" = D ]; then write_conf "$conf" "$FAST_PATH_JSON"; else write_conf "$conf"; fi
+		case $1 in
+		D) write_conf "$conf" "$FAST_PATH_JSON" ;;
+		E) QCOUNT=2 write_conf "$conf" ;;
+		*) write_conf "$conf" ;;
+		esac
 		ztd_start "$conf" "$TMP/ztdnsd.log" || return 1
 		for a in "${ALLOW_ADDRS[@]}"; do
 			ctl allow "$a" --ttl 3600 >/dev/null || return 1
@@ -321,7 +327,7 @@ cfg_down() {
 	case $1 in
 	A) ;;
 	B) cx nft delete table inet ztbench_fw ;;
-	C | D)
+	C | D | E)
 		kill -TERM "$ZTD_PID" 2>/dev/null
 		wait_until 10 bash -c "! kill -0 $ZTD_PID 2>/dev/null" || kill -KILL "$ZTD_PID" 2>/dev/null
 		wait "$ZTD_PID" 2>/dev/null
@@ -357,14 +363,14 @@ measure() {
 	cx conntrack -F >/dev/null 2>&1
 	syn0=$(far_syns)
 	read -r acc0 _ < <(server_counts)
-	if [ "$cfg" = C ] || [ "$cfg" = D ]; then
+	if [ "$cfg" != A ] && [ "$cfg" != B ]; then
 		q0=$(qstat)
 		cpu0=$(cpu_ticks "$ZTD_PID")
 	fi
 	out=$(cx "$CL" connect --dst 198.19.0.0 --naddr $NADDR --port $PORT --nports $NPORTS \
 		--timeout-ms 3000 --slow-ms 500 --cdf "$RAW/cdf-$tag.dat" "${args[@]}" 2>"$RAW/err-$tag.log")
 	rc=$?
-	if [ "$cfg" = C ] || [ "$cfg" = D ]; then
+	if [ "$cfg" != A ] && [ "$cfg" != B ]; then
 		cpu1=$(cpu_ticks "$ZTD_PID")
 		q1=$(qstat)
 	fi
@@ -387,7 +393,7 @@ measure() {
 	[ $((syn1 - syn0)) = "${att:-x}" ] || problems+=("far-end SYNs $((syn1 - syn0)) != attempts $att")
 	[ $((acc1 - acc0)) = "${okc:-x}" ] || problems+=("server accepted $((acc1 - acc0)) != ok $okc")
 	local verdicts=- cpu_us=-
-	if [ "$cfg" = C ] || [ "$cfg" = D ]; then
+	if [ "$cfg" != A ] && [ "$cfg" != B ]; then
 		local p0 a0 e0 qd0 ud0 p1 a1 e1 qd1 ud1
 		read -r p0 a0 e0 qd0 ud0 <<<"$q0"
 		read -r p1 a1 e1 qd1 ud1 <<<"$q1"
@@ -398,7 +404,7 @@ measure() {
 			[ "$qd1" = "$qd0" ] || problems+=("kernel queue_dropped moved: $qd0 -> $qd1")
 			[ "$ud1" = "$ud0" ] || problems+=("kernel user_dropped moved: $ud0 -> $ud1")
 			verdicts=$((p1 - p0))
-			if [ "$cfg" = C ] && [ $((a1 - a0)) != "${att:-x}" ]; then
+			if [ "$cfg" != D ] && [ $((a1 - a0)) != "${att:-x}" ]; then
 				problems+=("NFQUEUE accepted $((a1 - a0)) != attempts $att (packets $verdicts)")
 			fi
 			if [ "$verdicts" -gt 0 ]; then
@@ -419,6 +425,33 @@ measure() {
 	fi
 }
 
+# ---- H6 breakdown: one more C throughput run with the daemon under perf
+# (cpu-clock sampling with call chains), sorted into buckets by prof.py.
+prof_run() {
+	local pp
+	if ! command -v perf >/dev/null 2>&1; then
+		echo "prof: perf not installed" >"$RAW/prof.txt"
+		return 0
+	fi
+	cfg_up C || { not_ok "H6 profile: configuration C set up"; cfg_down C; return 0; }
+	perf record -q -F 2999 -g -o "$TMP/perf.data" -p "$ZTD_PID" >"$TMP/perf.log" 2>&1 &
+	pp=$!
+	sleep 0.3
+	measure C 0 tput
+	kill -INT "$pp" 2>/dev/null
+	wait "$pp" 2>/dev/null
+	cfg_down C
+	local last
+	last=$(awk -F'\t' '$1 == "C" && $2 == 0 { v = $9; c = $10 } END { print v, c }' "$RAW/runs.tsv")
+	# The profiled run is not one of the rounds: keep it out of the medians.
+	sed -i '/^C\t0\t/d' "$RAW/runs.tsv"
+	if perf script -i "$TMP/perf.data" >"$TMP/perf.txt" 2>>"$TMP/perf.log" &&
+		python3 "$BENCH_DIR/prof.py" "$TMP/perf.txt" $last >"$RAW/prof.txt" 2>&1; then
+		ok "H6 profile: $(head -n 1 "$RAW/prof.txt")"
+	else
+		not_ok "H6 profile (perf record/script, prof.py)" "$(tail -n 5 "$TMP/perf.log")" "$(cat "$RAW/prof.txt" 2>/dev/null)"
+	fi
+}
 # shellcheck source=h9.sh
 . "$BENCH_DIR/h9.sh"
 
@@ -467,8 +500,14 @@ if [ "$ONLY" = h9 ]; then
 	h9_run
 	exit 0
 fi
+if [ "$ONLY" = prof ]; then
+	: >"$RAW/runs.tsv"
+	prof_run
+	cat "$RAW/prof.txt"
+	exit 0
+fi
 
-CONFIGS=(A B C)
+CONFIGS=(A B C E)
 if fast_path_supported; then
 	CONFIGS+=(D)
 	say "D: ztdnsd accepts a fast_path configuration: measured"
@@ -491,6 +530,8 @@ for ((r = 1; r <= R; r++)); do
 		cfg_down "$cfg"
 	done
 done
+
+[ "$MODE" != smoke ] && prof_run
 
 # ---- H4: allow-before-answer, N fresh lookups each followed at once by a connect
 h4_run() {
