@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,9 @@ struct nfqueue {
 	unsigned vcount;
 	char vbuf[VBUF_SIZE];
 	char rbuf[RBUF_SIZE];
+	/* nfqueue_read_wait(): one recvmmsg() fills up to NFQUEUE_MMSG. */
+	char mbuf[NFQUEUE_MMSG][RBUF_SIZE];
+	int timeo_ms; /* SO_RCVTIMEO set on the socket; 0: none yet */
 	/* Replay (nfqueue_new_replay): no socket; flushed verdicts collect
 	 * here for nfqueue_replay_take(). */
 	bool replay;
@@ -224,6 +228,63 @@ int nfqueue_read(struct nfqueue *q)
 			break;
 		}
 		process(q, q->rbuf, (size_t)n, 0, NULL);
+	}
+	nfqueue_flush(q);
+	return rc;
+}
+
+int nfqueue_read_wait(struct nfqueue *q, int timeout_ms)
+{
+	struct mmsghdr mm[NFQUEUE_MMSG];
+	struct iovec iov[NFQUEUE_MMSG];
+	int fd, flags = MSG_WAITFORONE, rc = 0;
+
+	if (q->replay) {
+		poll(NULL, 0, timeout_ms);
+		return 0;
+	}
+	fd = mnl_socket_get_fd(q->nl);
+	if (q->timeo_ms != timeout_ms) {
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = (timeout_ms % 1000) * 1000};
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+			return -errno;
+		q->timeo_ms = timeout_ms;
+	}
+	for (unsigned i = 0; i < NFQUEUE_READ_BUDGET;) {
+		int n;
+
+		for (unsigned k = 0; k < NFQUEUE_MMSG; k++) {
+			iov[k] = (struct iovec){.iov_base = q->mbuf[k], .iov_len = RBUF_SIZE};
+			mm[k] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[k], .msg_iovlen = 1}};
+		}
+		/* The first receive waits (at most timeout_ms), the rest do
+		 * not: one system call instead of poll() and a recv() each. */
+		n = recvmmsg(fd, mm, NFQUEUE_MMSG, flags, NULL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			if (errno == ENOBUFS) {
+				/* Packets the kernel could not deliver were
+				 * dropped (no fail-open). */
+				STAT_INC(q, enobufs);
+				QLOG(q, LOG_WARNING, "nfqueue %u: socket overrun (ENOBUFS)",
+				     q->num);
+				i++;
+				continue;
+			}
+			rc = -errno;
+			QLOG(q, LOG_ERR, "nfqueue %u: recvmmsg: %s", q->num, strerror(errno));
+			break;
+		}
+		for (int k = 0; k < n; k++)
+			process(q, q->mbuf[k], mm[k].msg_len, 0, NULL);
+		i += (unsigned)n;
+		/* Fewer than asked for: the socket is empty, skip the EAGAIN. */
+		if (n < NFQUEUE_MMSG)
+			break;
+		flags = MSG_DONTWAIT;
 	}
 	nfqueue_flush(q);
 	return rc;

@@ -23,6 +23,7 @@ struct nfqueue;
 #define NFQUEUE_COPY_RANGE  128
 #define NFQUEUE_RCVBUF	    (8 * 1024 * 1024)
 #define NFQUEUE_READ_BUDGET 256 /* packets read per wake-up before yielding */
+#define NFQUEUE_MMSG	    8	/* datagrams per recvmmsg() in nfqueue_read_wait() */
 
 struct nfqueue_packet {
 	uint32_t id;
@@ -102,6 +103,12 @@ void nfqueue_flush(struct nfqueue *q);
  * verdicts in one sendmsg(). Returns 0, or -errno for a socket error other
  * than EAGAIN, EINTR and ENOBUFS (counted). */
 int nfqueue_read(struct nfqueue *q);
+
+/* As nfqueue_read(), for a verdict thread: wait at most timeout_ms for the
+ * first packet (SO_RCVTIMEO, set once), then take what is waiting, up to
+ * NFQUEUE_MMSG per recvmmsg(), and send the verdicts. 0 also when nothing
+ * came. A replay queue only sleeps. */
+int nfqueue_read_wait(struct nfqueue *q, int timeout_ms);
 
 /* The netlink socket (for poll), -1 for a replay queue. */
 int nfqueue_fd(const struct nfqueue *q);

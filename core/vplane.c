@@ -2,7 +2,6 @@
 #include "core/vplane.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -205,21 +204,14 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 static void *thread_main(void *arg)
 {
 	struct vthread *t = arg;
-	struct pollfd pfd = {.fd = nfqueue_fd(t->q), .events = POLLIN};
-
 	allowset_reader_register();
 	while (!__atomic_load_n(&t->vp->stop, __ATOMIC_RELAXED)) {
-		int n = poll(&pfd, 1, VPLANE_POLL_MS);
+		/* Sleeps at most VPLANE_POLL_MS: the heartbeat's period. A
+		 * pending ENOBUFS is counted by the read. */
+		int rc = nfqueue_read_wait(t->q, VPLANE_POLL_MS);
 
 		__atomic_fetch_add(&t->heartbeat, 1, __ATOMIC_RELAXED);
-		if (n < 0 && errno != EINTR)
-			break;
-		if (n <= 0)
-			continue;
-		if (pfd.revents & POLLNVAL)
-			break;
-		/* POLLERR is the socket's pending ENOBUFS: read counts it. */
-		if (nfqueue_read(t->q) < 0)
+		if (rc < 0)
 			break;
 		if (t->pushed) {
 			t->pushed = 0;
