@@ -19,7 +19,8 @@ bool spawn_find(const char *name, char *path, size_t len);
 /* Run argv (argv[0] a full path); feed in (inlen bytes, may be NULL) to its
  * stdin; collect up to outmax bytes of its stdout into *out (malloc'd,
  * NUL-terminated; caller frees; out may be NULL). Its stderr goes to ours.
- * Returns the exit status, or -errno. */
+ * Returns the exit status, or -errno (also when argv[0] cannot be run:
+ * posix_spawn reports the exec failure). */
 int spawn_run(char *const argv[], const char *in, size_t inlen, char **out, size_t outmax);
 
 /* Called once when a child started by spawn_start() has ended: status is
