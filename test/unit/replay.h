@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "dns/stub.h"
 #include "dns/upstream.h"
+#include "policy/conf.h"
 
 #define REPLAY_MAX   32
 #define REPLAY_QSIZE 512
@@ -139,6 +143,48 @@ static inline void replay_fail(struct replay_query *r, int status)
 
 	r->used = false;
 	cb(arg, status, NULL, 0);
+}
+
+/* A stub on a free loopback UDP/TCP port (a few tried) with one DoT server
+ * "one" on the replay transport; extra: more JSON members of the
+ * configuration (may be ""). Fills *c, *up, *port; NULL on failure. */
+static inline struct stub *replay_stub_open(struct ev_loop *loop, struct allowset *as,
+					    const char *extra, struct conf **c,
+					    struct upstream **up, int *port)
+{
+	struct conf_errors errs = {0};
+	struct stub *s = NULL;
+	int err = 0;
+
+	*c = NULL;
+	*up = NULL;
+	for (int i = 0; i < 50 && !s; i++) {
+		char text[2048];
+
+		*port = 20000 + (int)((getpid() * 7 + i * 131) % 40000);
+		snprintf(text, sizeof(text),
+			 "{\"mode\":\"host\",\"servers\":[{\"name\":\"one\",\"protocol\":\"dot\","
+			 "\"address\":\"192.0.2.53\",\"tls_name\":\"pdns.test\"}],"
+			 "\"listen\":[\"127.0.0.1:%d\"]%s%s}",
+			 *port, extra[0] ? "," : "", extra);
+		conf_free(c);
+		if (conf_parse(text, strlen(text), "t.json", c, &errs) < 0) {
+			conf_errors_print(&errs, stderr);
+			break;
+		}
+		if (!*up)
+			*up = upstream_new_replay(loop, *c, &replay_ops, NULL, &err);
+		if (!*up) {
+			fprintf(stderr, "upstream_new_replay: %s\n", strerror(-err));
+			break;
+		}
+		s = stub_new(loop, *c, *up, as, &err);
+		if (!s && err != -EADDRINUSE)
+			break;
+	}
+	if (!s)
+		fprintf(stderr, "stub_new: %s\n", strerror(-err));
+	return s;
 }
 
 #endif
