@@ -9,7 +9,8 @@
  * (invariant 2), and that bad answers (wrong ID, truncated at every length,
  * never-learn addresses, records off the CNAME chain, CNAME loops, upstream
  * failures) put nothing in the allowset and reach the client as SERVFAIL or
- * filtered (invariants 3 and 7).
+ * filtered (invariants 3 and 7). The same allow-before-answer check over a
+ * TCP connection (RFC 7766 framing).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ static struct ev_loop *loop;
 static struct stub *stub;
 static struct allowset *as;
 static int cfd = -1;
+static int hook_fd = -1; /* the client socket the learn hook looks at */
 
 /* what the learn hook saw */
 static struct {
@@ -57,7 +59,7 @@ static void on_learn(void *arg, const struct addr *scope, const struct addr *a, 
 
 	(void)arg;
 	hook.calls++;
-	if (recv(cfd, b, sizeof(b), MSG_DONTWAIT | MSG_PEEK) < 0 &&
+	if (recv(hook_fd, b, sizeof(b), MSG_DONTWAIT | MSG_PEEK) < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK))
 		hook.before_answer++;
 	if (allowset_lookup(as, scope, a, now_ms, NULL, false) == ALLOWSET_HIT)
@@ -103,15 +105,12 @@ static struct replay_query *upstream_asked(void)
 	return NULL;
 }
 
-static void get_reply(struct reply *out)
+static void parse_reply(const uint8_t *b, ssize_t n, struct reply *out)
 {
-	uint8_t b[4096];
 	struct wire_rr rr[64];
 	struct wire_msg m;
-	ssize_t n;
 
 	memset(out, 0, sizeof(*out));
-	n = recv(cfd, b, sizeof(b), 0); /* SO_RCVTIMEO bounds it */
 	if (n <= 0 || wire_msg_parse(b, (size_t)n, rr, 64, &m) != WIRE_OK)
 		return;
 	out->got = true;
@@ -130,6 +129,13 @@ static void get_reply(struct reply *out)
 			continue;
 		out->ttl[out->naddr++] = r->ttl;
 	}
+}
+
+static void get_reply(struct reply *out)
+{
+	uint8_t b[4096];
+
+	parse_reply(b, recv(cfd, b, sizeof(b), 0), out); /* SO_RCVTIMEO bounds it */
 }
 
 static bool reply_has(const struct reply *r, const char *a)
@@ -366,6 +372,68 @@ static void test_bad(void)
 	CHECK(st.learned == before.learned && st.pending == 0);
 }
 
+/* The same over TCP (RFC 7766: two-byte length prefix): learned before the
+ * first byte of the answer is written to the connection. */
+static void test_tcp(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {.tv_sec = 2};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint8_t q[512], b[4096];
+	struct replay_query *r = NULL;
+	struct wire_name n;
+	struct reply rep;
+	size_t qlen = 0, got = 0;
+
+	CHECK(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	wire_name_from_str("www.example.test", &n);
+	CHECK(wire_build_query(0x7cb1, &n, WIRE_TYPE_A, true, 0, q + 2, sizeof(q) - 2, &qlen) ==
+	      WIRE_OK);
+	q[0] = (uint8_t)(qlen >> 8);
+	q[1] = (uint8_t)qlen;
+	CHECK(send(fd, q, qlen + 2, 0) == (ssize_t)(qlen + 2));
+	allowset_flush(as);
+	memset(&hook, 0, sizeof(hook));
+	hook_fd = fd;
+	for (int i = 0; i < 2000 && !(r = replay_next()); i++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		usleep(1000);
+	}
+	CHECK(r != NULL);
+	if (r)
+		replay_answer(r, rec_www_a, sizeof(rec_www_a), 0);
+	/* the answer may wait in the connection's buffer for the loop */
+	for (int i = 0; i < 2000 && got < 2; i++) {
+		ssize_t k = recv(fd, b + got, sizeof(b) - got, MSG_DONTWAIT);
+
+		if (k > 0)
+			got += (size_t)k;
+		else
+			ev_run(loop, EVRUN_NOWAIT);
+	}
+	while (got >= 2 && got < 2u + (size_t)(b[0] << 8 | b[1]) && got < sizeof(b)) {
+		ssize_t k = recv(fd, b + got, sizeof(b) - got, 0);
+
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	CHECK(got >= 2 && got == 2u + (size_t)(b[0] << 8 | b[1]));
+	parse_reply(b + 2, got >= 2 ? (ssize_t)got - 2 : 0, &rep);
+	CHECK(rep.got && rep.id == 0x7cb1 && rep.rcode == WIRE_RCODE_NOERROR && rep.naddr == 2);
+	CHECK_MSG(hook.calls == 2 && hook.before_answer == 2 && hook.in_set == 2,
+		  "tcp learn hook: %u calls, %u before the answer, %u in the set", hook.calls,
+		  hook.before_answer, hook.in_set);
+	CHECK(lookup("192.0.2.10", NULL) == ALLOWSET_HIT &&
+	      lookup("192.0.2.11", NULL) == ALLOWSET_HIT);
+	hook_fd = cfd;
+	close(fd);
+}
+
 int main(void)
 {
 	struct conf *c = NULL;
@@ -395,9 +463,11 @@ int main(void)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK(cfd >= 0 && connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	hook_fd = cfd;
 
 	test_learn();
 	test_bad();
+	test_tcp(port);
 
 	/* a query in flight when the upstream goes: completed with
 	 * -ECANCELED (SERVFAIL or nothing), never left behind */
