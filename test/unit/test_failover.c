@@ -6,8 +6,8 @@
  * server and no third attempt, back-off (doubling, and a server in back-off
  * skipped), a returning server used again once its back-off ends, the
  * preferred server again after upstream_reset_backoff(), the first attempt's
- * half budget and no retry without UPSTREAM_MIN_ATTEMPT_MS left, refusal
- * at once moving to the next server, forward zones routed to their own
+ * half budget and no retry without UPSTREAM_MIN_ATTEMPT_MS left, the
+ * back-off bound, refusal at once moving to the next server, forward zones routed to their own
  * servers, and -ECANCELED for what is in flight when the upstream is freed.
  */
 #include <stdlib.h>
@@ -243,7 +243,27 @@ int main(void)
 	CHECK(start(u) == -EBUSY && got.calls == 0 && replay_waiting() == 0);
 	replay.refuse = 0;
 
-	/* 12. forward zones: corp.test and below to z, the rest to the service */
+	/* 12. back-off doubles up to UPSTREAM_BACKOFF_MAX_MS, no further */
+	upstream_reset_backoff(u);
+	CHECK(start(u) == 0);
+	step("a", 0); /* an answer: no failure in a row left */
+	for (unsigned i = 0; i < 6; i++) {
+		CHECK(start(u) == 0);
+		step("a", -ETIMEDOUT);
+		step("b", 0);
+		replay.clock += UPSTREAM_BACKOFF_MAX_MS;
+	}
+	replay.clock -= UPSTREAM_BACKOFF_MAX_MS; /* just after the 6th failure */
+	stats(u, "a", &st);
+	CHECK(st.consecutive_failures == 6);
+	replay.clock += UPSTREAM_BACKOFF_MAX_MS - 1; /* 1 s * 2^5 would be 32 s */
+	CHECK(start(u) == 0);
+	step("b", 0);
+	replay.clock += 1;
+	CHECK(start(u) == 0);
+	step("a", 0);
+
+	/* 13. forward zones: corp.test and below to z, the rest to the service */
 	CHECK(wire_name_from_str("host.corp.test", &n) == WIRE_OK);
 	CHECK(upstream_route(u, &n) != u);
 	CHECK(start(upstream_route(u, &n)) == 0);
@@ -253,7 +273,7 @@ int main(void)
 	CHECK(wire_name_from_str("notcorp.test", &n) == WIRE_OK && upstream_route(u, &n) == u);
 	CHECK(wire_name_from_str("test", &n) == WIRE_OK && upstream_route(u, &n) == u);
 
-	/* 13. freed with a query in flight: -ECANCELED, exactly once */
+	/* 14. freed with a query in flight: -ECANCELED, exactly once */
 	CHECK(start(u) == 0);
 	CHECK(replay_waiting() == 1);
 	upstream_free(&u);
