@@ -7,8 +7,9 @@
  * skipped), a returning server used again once its back-off ends, the
  * preferred server again after upstream_reset_backoff(), the first attempt's
  * half budget and no retry without UPSTREAM_MIN_ATTEMPT_MS left, the
- * back-off bound, refusal at once moving to the next server, forward zones routed to their own
- * servers, and -ECANCELED for what is in flight when the upstream is freed.
+ * back-off bound, refusal at once moving to the next server, forward zones
+ * routed to their own servers, and -ECANCELED for what is in flight when the
+ * upstream is freed.
  */
 #include <stdlib.h>
 
