@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <ev.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -33,14 +32,6 @@
 #define STAT_GET(q, f)	  __atomic_load_n(&(q)->st.f, __ATOMIC_RELAXED)
 #define STAT_SET(q, f, v) __atomic_store_n(&(q)->st.f, (v), __ATOMIC_RELAXED)
 
-/* Logging only from the loop thread: a queue read by its own thread just
- * counts (the owner reports the counters from the loop). */
-#define QLOG(q, level, ...)                                                                        \
-	do {                                                                                       \
-		if ((q)->loop)                                                                     \
-			log_ratelimited(level, __VA_ARGS__);                                       \
-	} while (0)
-
 struct nfqueue {
 	struct mnl_socket *nl;
 	uint32_t portid;
@@ -48,9 +39,6 @@ struct nfqueue {
 	uint32_t seq;
 	nfqueue_cb cb;
 	void *arg;
-	struct ev_loop *loop;
-	ev_io io;
-	ev_prepare prepare;
 	struct nfqueue_stats st;
 	size_t vlen;
 	unsigned vcount;
@@ -78,7 +66,6 @@ static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 		 * kernel keeps the packet queued (no bypass) until the queue
 		 * is torn down. Count it: this would be a kernel bug. */
 		STAT_INC(q, malformed);
-		QLOG(q, LOG_WARNING, "nfqueue %u: unparsable netlink message", q->num);
 		return MNL_CB_OK;
 	}
 	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
@@ -140,8 +127,6 @@ static void process(struct nfqueue *q, const char *buf, size_t len, uint32_t seq
 				*ack = e->error; /* 0 or -errno */
 			} else if (e->error) {
 				STAT_INC(q, nl_errors);
-				QLOG(q, LOG_WARNING, "nfqueue %u: kernel refused a verdict: %s",
-				     q->num, strerror(-e->error));
 			}
 		} else if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_QUEUE &&
 			   NFNL_MSG_TYPE(nlh->nlmsg_type) == NFQNL_MSG_PACKET) {
@@ -166,8 +151,6 @@ void nfqueue_flush(struct nfqueue *q)
 		/* The packets stay queued and time out in the kernel: dropped,
 		 * never accepted. */
 		STAT_INC(q, send_errors);
-		QLOG(q, LOG_ERR, "nfqueue %u: sending %u verdicts failed: %s", q->num, q->vcount,
-		     strerror(errno));
 	}
 	STAT_INC(q, batches);
 	if (q->vcount > STAT_GET(q, batch_max))
@@ -201,36 +184,6 @@ void nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v)
 	}
 	q->vlen += nlh->nlmsg_len;
 	q->vcount++;
-}
-
-int nfqueue_read(struct nfqueue *q)
-{
-	int rc = 0;
-
-	for (unsigned i = 0; i < NFQUEUE_READ_BUDGET; i++) {
-		ssize_t n = recv(mnl_socket_get_fd(q->nl), q->rbuf, sizeof(q->rbuf), MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == ENOBUFS) {
-				/* The kernel could not deliver some packets to us;
-				 * they were dropped (no fail-open). */
-				STAT_INC(q, enobufs);
-				QLOG(q, LOG_WARNING, "nfqueue %u: socket overrun (ENOBUFS)",
-				     q->num);
-				continue;
-			}
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			QLOG(q, LOG_ERR, "nfqueue %u: recv: %s", q->num, strerror(errno));
-			break;
-		}
-		process(q, q->rbuf, (size_t)n, 0, NULL);
-	}
-	nfqueue_flush(q);
-	return rc;
 }
 
 int nfqueue_read_wait(struct nfqueue *q, int timeout_ms)
@@ -269,13 +222,10 @@ int nfqueue_read_wait(struct nfqueue *q, int timeout_ms)
 				/* Packets the kernel could not deliver were
 				 * dropped (no fail-open). */
 				STAT_INC(q, enobufs);
-				QLOG(q, LOG_WARNING, "nfqueue %u: socket overrun (ENOBUFS)",
-				     q->num);
 				i++;
 				continue;
 			}
 			rc = -errno;
-			QLOG(q, LOG_ERR, "nfqueue %u: recvmmsg: %s", q->num, strerror(errno));
 			break;
 		}
 		for (int k = 0; k < n; k++)
@@ -288,20 +238,6 @@ int nfqueue_read_wait(struct nfqueue *q, int timeout_ms)
 	}
 	nfqueue_flush(q);
 	return rc;
-}
-
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	nfqueue_read(container_of(w, struct nfqueue, io));
-}
-
-static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	nfqueue_flush(container_of(w, struct nfqueue, prepare));
 }
 
 /* Send one configuration message and wait (bounded) for its ACK. Packets
@@ -342,6 +278,10 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
 	int rc, size = NFQUEUE_RCVBUF;
 	struct timeval tv = {.tv_sec = 2};
 
+	if (loop) {
+		rc = -EINVAL; /* the queue is read by its own thread, never on a loop */
+		goto fail;
+	}
 	if (!q) {
 		rc = -ENOMEM;
 		goto fail;
@@ -349,7 +289,6 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
 	q->num = queue_num;
 	q->cb = cb;
 	q->arg = arg;
-	q->loop = loop;
 	q->seq = (uint32_t)time(NULL);
 	q->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!q->nl) {
@@ -402,12 +341,6 @@ struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t m
 	if (rc < 0)
 		goto fail;
 
-	if (loop) {
-		ev_io_init(&q->io, on_readable, mnl_socket_get_fd(q->nl), EV_READ);
-		ev_io_start(loop, &q->io);
-		ev_prepare_init(&q->prepare, on_prepare);
-		ev_prepare_start(loop, &q->prepare);
-	}
 	return q;
 fail:
 	if (q && q->nl)
@@ -431,10 +364,6 @@ void nfqueue_free(struct nfqueue **qp)
 		free(q);
 		*qp = NULL;
 		return;
-	}
-	if (q->loop) {
-		ev_io_stop(q->loop, &q->io);
-		ev_prepare_stop(q->loop, &q->prepare);
 	}
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->num);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One NFQUEUE, read on the libev loop or by the thread that owns it
- * (core/vplane.c): bind (libmnl-based nfq_nlmsg_* API, every configuration
- * message acknowledged and checked), read packets, hand each to a callback,
- * and send the verdicts batched: many verdict messages in one sendmsg(),
- * flushed after each read (and, on a loop, before it sleeps).
+ * One NFQUEUE, read by the verdict thread that owns it (core/vplane.c):
+ * bind (libmnl-based nfq_nlmsg_* API, every configuration message
+ * acknowledged and checked), read packets, hand each to a callback, and send
+ * the verdicts batched: many verdict messages in one sendmsg(), flushed after
+ * each read. The queue never logs from its thread: it counts, and its owner
+ * reports the counters from the loop.
  *
  * Settings (DESIGN.md): copy only the first NFQUEUE_COPY_RANGE bytes,
  * NFQA_CFG_F_GSO and NFQA_CFG_F_UID_GID, never fail-open, queue length from
@@ -71,11 +72,11 @@ struct nfqueue_kernel_stats {
 	uint32_t user_dropped;	/* dropped: netlink socket full */
 };
 
-/* Bind queue queue_num with the given maximum length and start reading on
- * loop. loop NULL: no watchers; the thread that owns the queue calls
- * nfqueue_read() when nfqueue_fd() is readable, and the queue does not log
- * (it only counts: its owner reports the counters). Returns NULL and sets *err to -errno (EBUSY:
- * another process owns the queue; EPERM: no CAP_NET_ADMIN). */
+/* Bind queue queue_num with the given maximum length. The thread that owns
+ * the queue calls nfqueue_read_wait() in a loop. loop must be
+ * NULL (there is no on-loop read path; -EINVAL otherwise). Returns NULL and
+ * sets *err to -errno (EBUSY: another process owns the queue; EPERM: no
+ * CAP_NET_ADMIN). */
 struct nfqueue *nfqueue_new(struct ev_loop *loop, uint16_t queue_num, uint32_t maxlen,
 			    nfqueue_cb cb, void *arg, int *err);
 
@@ -91,23 +92,19 @@ void nfqueue_free(struct nfqueue **q);
 
 enum nfqueue_verdict { NFQUEUE_ACCEPT, NFQUEUE_DROP, NFQUEUE_REJECT };
 
-/* Queue a verdict; it is sent with the next flush (at the latest before the
- * loop sleeps). */
+/* Queue a verdict; it is sent with the next flush (at the latest at the end
+ * of the nfqueue_read_wait() that handed the packet over). */
 void nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v);
 
 /* Send every queued verdict now, in one sendmsg(). */
 void nfqueue_flush(struct nfqueue *q);
 
-/* Read every packet waiting (at most NFQUEUE_READ_BUDGET receives, each
- * carrying several packets), hand each to the callback, then send the
- * verdicts in one sendmsg(). Returns 0, or -errno for a socket error other
- * than EAGAIN, EINTR and ENOBUFS (counted). */
-int nfqueue_read(struct nfqueue *q);
-
-/* As nfqueue_read(), for a verdict thread: wait at most timeout_ms for the
- * first packet (SO_RCVTIMEO, set once), then take what is waiting, up to
- * NFQUEUE_MMSG per recvmmsg(), and send the verdicts. 0 also when nothing
- * came. A replay queue only sleeps. */
+/* For the queue's verdict thread: wait at most timeout_ms for the first
+ * packet (SO_RCVTIMEO, set once), then take what is waiting (up to
+ * NFQUEUE_MMSG datagrams per recvmmsg(), NFQUEUE_READ_BUDGET in all), hand
+ * each packet to the callback, and send the verdicts in one sendmsg().
+ * Returns 0 (also when nothing came), or -errno for a socket error other
+ * than EAGAIN, EINTR and ENOBUFS (counted). A replay queue only sleeps. */
 int nfqueue_read_wait(struct nfqueue *q, int timeout_ms);
 
 /* The netlink socket (for poll), -1 for a replay queue. */

@@ -206,6 +206,10 @@
 	  "Attempts that moved on from this server to the next.", UPL)                             \
 	X(UP_INFLIGHT_REF, "ztdns_upstream_inflight_refused_total", COUNTER, "",                   \
 	  "Queries refused: the server's in-flight bound was reached.", UPL)                       \
+	X(UP_SYN_RETRIES, "ztdns_upstream_syn_retries_total", COUNTER, "",                         \
+	  "DoT: fresh SYNs sent for a connect nothing answered.", UPL)                             \
+	X(UP_STALE_CLOSED, "ztdns_upstream_stale_closed_total", COUNTER, "",                       \
+	  "Connections given up: nothing received from the server in time.", UPL)                  \
 	X(UP_INFLIGHT, "ztdns_upstream_inflight_queries", GAUGE, "queries",                        \
 	  "Queries waiting for this server now.", UPL)                                             \
 	X(UP_HEALTHY, "ztdns_upstream_healthy", GAUGE, "", "1 if the server is not in back-off.",  \
@@ -506,6 +510,8 @@ static void collect_upstream(struct stats_out *o, const struct upstream *up, con
 		UP(UP_SELECTED, ss.selected);
 		UP(UP_FAILOVERS, ss.failovers);
 		UP(UP_INFLIGHT_REF, ss.t.inflight_refused);
+		UP(UP_SYN_RETRIES, ss.t.syn_retries);
+		UP(UP_STALE_CLOSED, ss.t.stale_closed);
 		UP(UP_INFLIGHT, ss.t.inflight);
 		UP(UP_HEALTHY, ss.healthy ? 1 : 0);
 		UP(UP_CONSEC, ss.consecutive_failures);

@@ -21,6 +21,8 @@ struct upstream_server {
 	int priority;
 	struct doh_client *doh;
 	struct dot_client *dot;
+	const struct upstream_replay_ops *rops; /* replay transport: neither doh nor dot */
+	void *rctx;
 	unsigned fails;	     /* consecutive */
 	uint64_t down_until; /* monotonic ms; 0 = healthy */
 	uint64_t selected, failovers, lat_sum, lat_count;
@@ -42,6 +44,8 @@ struct upstream {
 	struct wire_name zones[CONF_MAX_FORWARD_ZONES];
 	struct upstream *zone_up[CONF_MAX_FORWARD_ZONES];
 	unsigned nzones;
+	const struct upstream_replay_ops *rops; /* upstream_new_replay(); NULL: real clock */
+	void *rctx;
 };
 
 /* One question on its way: at most two attempts on two servers. */
@@ -56,10 +60,12 @@ struct upstream_req {
 	uint8_t q[];
 };
 
-static uint64_t now_ms(void)
+static uint64_t now_ms(const struct upstream *u)
 {
 	struct timespec ts;
 
+	if (u->rops && u->rops->now_ms)
+		return u->rops->now_ms(u->rctx);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
@@ -69,7 +75,8 @@ static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents);
 /* One service over servers[0 .. n). */
 static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_server *servers,
 				       unsigned n, uint32_t timeout_ms, const char *client_cert,
-				       const char *client_key, int *err)
+				       const char *client_key,
+				       const struct upstream_replay_ops *rops, void *rctx, int *err)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
 	int rc = 0;
@@ -80,6 +87,8 @@ static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_s
 	}
 	u->loop = loop;
 	u->timeout_ms = timeout_ms;
+	u->rops = rops;
+	u->rctx = rctx;
 	ev_timer_init(&u->probe_timer, on_probe_timer, 0., 0.);
 	for (unsigned i = 0; i < n; i++) {
 		const struct conf_server *cs = &servers[i];
@@ -88,6 +97,10 @@ static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_s
 		snprintf(s->name, sizeof(s->name), "%s", cs->name);
 		s->proto = cs->proto;
 		s->priority = cs->priority;
+		s->rops = rops;
+		s->rctx = rctx;
+		if (rops)
+			continue;
 		if (cs->proto == CONF_PROTO_DOH)
 			s->doh = doh_client_new(loop, cs, client_cert, client_key, &rc);
 		else
@@ -114,12 +127,14 @@ static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_s
 	return u;
 }
 
-struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
-			      const char *client_key, int *err)
+static struct upstream *upstream_new_with(struct ev_loop *loop, const struct conf *c,
+					  const char *client_cert, const char *client_key,
+					  const struct upstream_replay_ops *rops, void *rctx,
+					  int *err)
 {
 	struct upstream *u =
 	    upstream_build(loop, c->servers, c->nservers, c->limits.upstream_timeout_ms,
-			   client_cert, client_key, err);
+			   client_cert, client_key, rops, rctx, err);
 
 	for (unsigned i = 0; u && i < c->nfzones; i++) {
 		const struct conf_forward_zone *z = &c->fzones[i];
@@ -131,7 +146,7 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 		}
 		u->zone_up[i] =
 		    upstream_build(loop, z->servers, z->nservers, c->limits.upstream_timeout_ms,
-				   client_cert, client_key, err);
+				   client_cert, client_key, rops, rctx, err);
 		if (!u->zone_up[i]) {
 			log_err("forward zone %s: cannot set up its servers", z->zone);
 			upstream_free(&u);
@@ -140,6 +155,22 @@ struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const 
 		u->nzones = i + 1;
 	}
 	return u;
+}
+
+struct upstream *upstream_new(struct ev_loop *loop, const struct conf *c, const char *client_cert,
+			      const char *client_key, int *err)
+{
+	return upstream_new_with(loop, c, client_cert, client_key, NULL, NULL, err);
+}
+
+struct upstream *upstream_new_replay(struct ev_loop *loop, const struct conf *c,
+				     const struct upstream_replay_ops *ops, void *ctx, int *err)
+{
+	if (!ops || !ops->query || !ops->cancel) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	return upstream_new_with(loop, c, NULL, NULL, ops, ctx, err);
 }
 
 /* Is name at or under zone (both lowercase wire form)? */
@@ -180,6 +211,8 @@ void upstream_free(struct upstream **up)
 	ev_timer_stop(u->loop, &u->probe_timer);
 	u->ready_cb = NULL; /* the probe in flight completes with -ECANCELED */
 	for (unsigned i = 0; i < CONF_MAX_SERVERS; i++) {
+		if (u->servers[i].rops && i < u->n)
+			u->servers[i].rops->cancel(u->servers[i].rctx, u->servers[i].name);
 		doh_client_free(&u->servers[i].doh);
 		dot_client_free(&u->servers[i].dot);
 	}
@@ -194,7 +227,9 @@ unsigned upstream_slots(const struct upstream *u)
 	unsigned slots = 0;
 
 	for (unsigned i = 0; i < u->n; i++) {
-		unsigned b = u->servers[i].doh ? DOH_MAX_INFLIGHT : DOT_MAX_INFLIGHT;
+		unsigned b = u->servers[i].rops	 ? u->servers[i].rops->slots
+			     : u->servers[i].doh ? DOH_MAX_INFLIGHT
+						 : DOT_MAX_INFLIGHT;
 
 		if (!slots || b < slots)
 			slots = b;
@@ -285,7 +320,9 @@ static int send_attempt(struct upstream_req *r, uint64_t now)
 	r->attempts++;
 	r->sent_at = now;
 	s->selected++;
-	if (s->doh)
+	if (s->rops)
+		rc = s->rops->query(s->rctx, s->name, r->q, r->len, budget, on_answer, r);
+	else if (s->doh)
 		rc = doh_client_query(s->doh, r->q, r->len, budget, on_answer, r);
 	else
 		rc = dot_client_query(s->dot, r->q, r->len, budget, on_answer, r);
@@ -303,7 +340,7 @@ static void on_answer(void *arg, int status, const uint8_t *answer, size_t len)
 	struct upstream_req *r = arg;
 	struct upstream *u = r->u;
 	struct upstream_server *s = &u->servers[r->server];
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(u);
 	unsigned next;
 
 	if (status == 0) {
@@ -337,7 +374,7 @@ int upstream_query(struct upstream *u, const uint8_t *q, size_t len, upstream_an
 		   void *arg)
 {
 	struct upstream_req *r;
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(u);
 	int rc;
 
 	if (u->n == 0)
@@ -382,7 +419,7 @@ void upstream_get_server_stats(const struct upstream *u, unsigned i,
 	st->name = s->name;
 	st->proto = s->proto == CONF_PROTO_DOH ? "doh" : "dot";
 	st->priority = s->priority;
-	st->healthy = healthy(s, now_ms());
+	st->healthy = healthy(s, now_ms(u));
 	st->consecutive_failures = s->fails;
 	st->selected = s->selected;
 	st->failovers = s->failovers;

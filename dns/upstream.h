@@ -123,6 +123,28 @@ int upstream_when_answered(struct upstream *u, void (*cb)(void *arg), void *arg)
 
 unsigned upstream_count(const struct upstream *u);
 
+/* A transport of the caller's own in place of DoH/DoT, for the replay tests
+ * (test/unit/test_stub.c, test_failover.c): recorded answers, no network.
+ * query() keeps the transport contract above (server: the configured name;
+ * the callback later, never from inside query(); -errno and no callback on
+ * refusal); cancel() completes every query of that server still pending
+ * with -ECANCELED (upstream_free() calls it); slots is the in-flight bound
+ * upstream_slots() reports; now_ms (optional) is the monotonic clock the
+ * back-off and deadlines read. ops and ctx must outlive the upstream. */
+struct upstream_replay_ops {
+	int (*query)(void *ctx, const char *server, const uint8_t *q, size_t len,
+		     uint32_t timeout_ms, upstream_done_cb cb, void *cb_arg);
+	void (*cancel)(void *ctx, const char *server);
+	uint64_t (*now_ms)(void *ctx);
+	unsigned slots;
+};
+
+/* As upstream_new(), every server (and forward zone server) on ops: no
+ * client certificate, no socket. Returns NULL with *err = -errno (-EINVAL:
+ * ops without query or cancel). */
+struct upstream *upstream_new_replay(struct ev_loop *loop, const struct conf *c,
+				     const struct upstream_replay_ops *ops, void *ctx, int *err);
+
 /* How many queries the servers take at once: the smallest in-flight bound
  * of the configured servers' transports (DOH_MAX_INFLIGHT, DOT_MAX_INFLIGHT).
  * The stub shares these slots fairly among its clients. */
