@@ -174,8 +174,21 @@ h7_run() {
 			fi
 			# warm-up: every name once (a miss), then the measured hits
 			cx timeout 30 dnsperf -s "${addr[$s]}" -p 53 -d "$TMP/h7-queries" -n 1 -q 10 -t 3 -c 1 >/dev/null 2>&1
+			local pp=
+			# H7_PROF=1: the first round's ztdns run under perf (where a hit goes)
+			if [ "${H7_PROF:-0}" = 1 ] && [ "$s" = ztdns ] && [ "$r" = 1 ] && command -v perf >/dev/null; then
+				perf record -q -F 2999 -g -o "$TMP/perf-h7.data" -p "$ZTD_PID" >"$TMP/perf-h7.log" 2>&1 &
+				pp=$!
+				sleep 0.3
+			fi
 			out=$(cx timeout $((H3_S + 20)) dnsperf -s "${addr[$s]}" -p 53 -d "$TMP/h7-queries" \
 				-l "$H3_S" -q 100 -t 3 -c 1 2>&1)
+			if [ -n "$pp" ]; then
+				kill -INT "$pp" 2>/dev/null
+				wait "$pp" 2>/dev/null
+				perf report -i "$TMP/perf-h7.data" --stdio --no-children --sort dso,sym -g none \
+					2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 60 >"$RAW/prof-h7.txt"
+			fi
 			echo "=== H7 $s r$r" >>"$RAW/dnsperf.log"
 			echo "$out" >>"$RAW/dnsperf.log"
 			if [ "$s" = ztdns ]; then

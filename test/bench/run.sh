@@ -5,7 +5,7 @@
 # namespaces, measures, prints a table and writes test/bench/results/.
 #
 #   bash test/bench/run.sh [--quick | --smoke | --full] [--rounds N]
-#                          [--build DIR] [--out DIR] [--no-build] [--only h9|prof]
+#                          [--build DIR] [--out DIR] [--no-build] [--only h9|prof|h3]
 #
 #   (default)  5 interleaved rounds of A B C [D], H4 with 2000 trials, H3,
 #              H5 at 100k and 1M entries: about 5 minutes on 2 cores
@@ -14,6 +14,8 @@
 #   --smoke    CI: every configuration once for about a second, each part
 #              checked to work (no timing is judged); "N passed, N failed"
 #   --only prof  only the H6 profile (one C throughput run under perf)
+#   --only h3  only H3 and H7 (DNS); H7_PROF=1 also profiles ztdns's hits
+#              into raw/prof-h7.txt
 #   --only h9  only H9 (h9.sh: verdict delay under reloads, fast-path churn
 #              and learning, against the same daemon quiet), e.g. to compare
 #              two builds with --build DIR --no-build
@@ -74,7 +76,7 @@ normal | full) R=5; LAT_N=4000; TPUT_S=4; H4_N=2000; H3_S=5; H3_ROUNDS=3; H5_SIZ
 quick) R=3; LAT_N=2000; TPUT_S=2; H4_N=500; H3_S=3; H3_ROUNDS=2; H5_SIZES="100000 1000000"; H5_LOOKUPS=1000000; H9_S=5 ;;
 smoke) R=1; LAT_N=200; TPUT_S=1; H4_N=50; H3_S=1; H3_ROUNDS=1; H5_SIZES="10000"; H5_LOOKUPS=100000; H9_S=1 ;;
 esac
-case $ONLY in '' | h9 | prof) ;; *) echo "run.sh: --only knows h9 and prof" >&2; exit 2 ;; esac
+case $ONLY in '' | h9 | prof | h3) ;; *) echo "run.sh: --only knows h9, prof and h3" >&2; exit 2 ;; esac
 [ "$MODE" = full ] && H4_N=100000
 [ -n "$ROUNDS" ] && R=$ROUNDS
 case $R in '' | *[!0-9]* | 0) echo "run.sh: --rounds needs a positive number" >&2; exit 2 ;; esac
@@ -454,6 +456,8 @@ prof_run() {
 }
 # shellcheck source=h9.sh
 . "$BENCH_DIR/h9.sh"
+# shellcheck source=h3.sh
+. "$BENCH_DIR/h3.sh"
 
 # ------------------------------------------------------------------ H4, H3 lab
 
@@ -498,6 +502,11 @@ pdns_setup "$H4_N" && ok "Protective DNS lab: unbound DoT/DoH on $PDNS_ADDR" ||
 
 if [ "$ONLY" = h9 ]; then
 	h9_run
+	exit 0
+fi
+if [ "$ONLY" = h3 ]; then
+	h3_run
+	cat "$RAW/h3.tsv" "$RAW/h7.tsv" "$RAW/prof-h7.txt" 2>/dev/null
 	exit 0
 fi
 if [ "$ONLY" = prof ]; then
@@ -600,8 +609,6 @@ if [ $rc -eq 0 ]; then ok "H5 allowset micro-benchmark ($H5_SIZES entries)"; els
 h9_run
 
 # ---- H3: DNS stub throughput against peers
-# shellcheck source=h3.sh
-. "$BENCH_DIR/h3.sh"
 h3_run
 
 # ------------------------------------------------------------------ report
