@@ -17,6 +17,7 @@
 #include "core/nfqueue.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "core/vplane.h"
 #include "dns/cache.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
@@ -45,7 +46,12 @@
 	X(VERDICTS, "ztdns_verdicts_total", COUNTER, "", "Verdicts given, by reason.",             \
 	  L("reason", "verdict"))                                                                  \
 	X(WOULD_DENY, "ztdns_would_deny_total", COUNTER, "",                                       \
-	  "Audit mode: denials turned into accepts.", NOL)                                         \
+	  "Audit mode: denials turned into accepts, by the denial's reason.", L("reason"))         \
+	X(QUEUE_WAIT, "ztdns_verdict_queue_wait_seconds", HISTOGRAM, "seconds",                    \
+	  "Time from a packet's queueing to its verdict. clock=kernel: from the packet's kernel "  \
+	  "timestamp (NFQA_TIMESTAMP, when present and near the realtime or monotonic clock); "    \
+	  "clock=read: from when its verdict thread read it (no usable timestamp).",               \
+	  L("clock"))                                                                              \
 	X(AUDIT_DROPPED, "ztdns_audit_dropped_total", COUNTER, "",                                 \
 	  "Audit mode: would-deny records not aggregated (table full).", NOL)                      \
 	X(BG_OPEN, "ztdns_break_glass_open", GAUGE, "",                                            \
@@ -300,7 +306,6 @@ static void collect_core(struct stats_out *o, struct daemon *d)
 	for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
 		EL(o, VERDICTS, c->verdicts[r], verdict_reason_name(r),
 		   verdict_reason_accepts(r) ? "accept" : "deny");
-	E0(o, WOULD_DENY, c->would_deny);
 	E0(o, AUDIT_DROPPED, d->audit ? audit_dropped(d->audit) : 0);
 	E0(o, BG_OPEN, breakglass_is_open(&d->bg, now) ? 1 : 0);
 	E0(o, BG_OPENED, c->break_glass_opened);
@@ -321,6 +326,38 @@ static void collect_core(struct stats_out *o, struct daemon *d)
 	E0(o, LOG_FALLBACKS, log_journal_fallbacks());
 	E0(o, LOG_DROPPED, log_journal_dropped());
 	E0(o, VLOG_ERRORS, d->vlog ? verdictlog_errors(d->vlog) : 0);
+}
+
+/* Summed from the verdict threads' own counters (core/vplane.h). */
+static void collect_vplane(struct stats_out *o, struct daemon *d)
+{
+	static const char *const clocks[VPLANE_CLOCKS] = {"kernel", "read"};
+	struct vplane_counters c = {0};
+
+	if (d->vp)
+		vplane_sum(d->vp, &c);
+	for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
+		if (!verdict_reason_accepts(r))
+			EL(o, WOULD_DENY, c.would_deny_by[r], verdict_reason_name(r));
+	for (unsigned k = 0; k < VPLANE_CLOCKS; k++) {
+		uint64_t cum = 0;
+
+		for (unsigned b = 0; b < VPLANE_QWAIT_BUCKETS; b++) {
+			char le[24];
+
+			if (b < VPLANE_QWAIT_BUCKETS - 1)
+				snprintf(le, sizeof(le), "%g", vplane_qwait_le_ns[b] / 1e9);
+			else
+				snprintf(le, sizeof(le), "+Inf");
+			cum += c.qwait[k][b];
+			emit(o, F_QUEUE_WAIT, "_bucket", (const char *const[]){clocks[k], le, NULL},
+			     (double)cum);
+		}
+		emit(o, F_QUEUE_WAIT, "_sum", (const char *const[]){clocks[k], NULL},
+		     (double)c.qwait_sum_ns[k] / 1e9);
+		emit(o, F_QUEUE_WAIT, "_count", (const char *const[]){clocks[k], NULL},
+		     (double)cum);
+	}
 }
 
 static void collect_queues(struct stats_out *o, struct daemon *d)
@@ -529,6 +566,7 @@ static void collect_upstream(struct stats_out *o, const struct upstream *up, con
 static void collect(struct stats_out *o, struct daemon *d)
 {
 	collect_core(o, d);
+	collect_vplane(o, d);
 	collect_queues(o, d);
 	collect_allowset(o, d);
 	collect_kernel_side(o, d);
