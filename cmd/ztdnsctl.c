@@ -329,6 +329,18 @@ static void print_audit(json_t *r)
 		       json_string_value(json_object_get(e, "proto")), uid,
 		       json_string_value(json_object_get(e, "reason")), get_int(e, "count", NULL));
 	}
+	printf("\n%-16s %-40s %-8s %s\n", "COMMAND", "UNIT/CONTAINER", "UID", "COUNT");
+	json_array_foreach(json_object_get(r, "senders"), i, e)
+	{
+		const char *comm = json_string_value(json_object_get(e, "comm"));
+		const char *unit = json_string_value(json_object_get(e, "unit"));
+		char uid[24] = "-";
+
+		if (json_is_integer(json_object_get(e, "uid")))
+			snprintf(uid, sizeof(uid), "%lld", get_int(e, "uid", NULL));
+		printf("%-16s %-40s %-8s %lld\n", comm ? comm : "-", unit ? unit : "-", uid,
+		       get_int(e, "count", NULL));
+	}
 	if (get_int(r, "dropped", NULL))
 		printf("(%lld events not recorded: the table was full)\n",
 		       get_int(r, "dropped", NULL));

@@ -72,6 +72,7 @@ struct daemon {
 	struct upstream *id_upstream[CONF_MAX_IDENTITIES]; /* gateway.client_identities */
 	unsigned nid_upstream;
 	struct stub *stub;
+	struct owner *owner; /* who sent a local flow (core/owner.h); NULL: not shown */
 	struct metrics *metrics;
 	struct audit *audit;	   /* would-deny aggregation (audit mode) */
 	struct fastpath *fastpath; /* ruleset.fast_path; NULL when off */
