@@ -427,6 +427,14 @@ static void print_event(const char *line, size_t len, bool json, bool color)
 		printf(" expired %llds ago", get_int(ev, "expired_ago_s", NULL));
 	if (json_object_get(ev, "uid"))
 		printf(" uid=%lld", get_int(ev, "uid", NULL));
+	/* The sender (the daemon keeps only printable ASCII in these). */
+	if (json_object_get(ev, "pid"))
+		printf(" pid=%lld comm=%s", get_int(ev, "pid", NULL),
+		       json_string_value(json_object_get(ev, "comm")) ?: "?");
+	if (json_object_get(ev, "unit"))
+		printf(" unit=%s", json_string_value(json_object_get(ev, "unit")));
+	if (json_object_get(ev, "container"))
+		printf(" container=%s", json_string_value(json_object_get(ev, "container")));
 	printf("\n");
 	json_decref(ev);
 }

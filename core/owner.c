@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -256,9 +257,22 @@ static bool parse_pid(const char *s, uint32_t *pid)
 	return v > 0;
 }
 
+/* Could pid, whose descriptors we may not read, be the socket's owner? Its
+ * /proc/PID belongs to its effective uid: the same uid as the socket's
+ * (or unknown) says yes; another says it is not why nothing was found. */
+static bool maybe_owner(struct owner *o, uint32_t pid, uint32_t uid)
+{
+	char path[16];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%u", pid);
+	return fstatat(o->proc_fd, path, &st, 0) < 0 || st.st_uid == uid;
+}
+
 /* The pid holding the inode: recent senders first, then every process.
- * Returns the pid, 0 not found; *denied: some process could not be read. */
-static uint32_t scan(struct owner *o, uint64_t inode, uint64_t now_ms, bool *denied)
+ * Returns the pid, 0 not found; *denied: a process of the socket's uid
+ * could not be read. */
+static uint32_t scan(struct owner *o, uint64_t inode, uint32_t uid, uint64_t now_ms, bool *denied)
 {
 	char want[48];
 	size_t wlen =
@@ -302,19 +316,20 @@ static uint32_t scan(struct owner *o, uint64_t inode, uint64_t now_ms, bool *den
 		rc = pid_holds(o, pid, want, wlen, &budget);
 		if (rc == 1)
 			found = pid;
-		else if (rc == -EACCES || rc == -EPERM)
+		else if ((rc == -EACCES || rc == -EPERM) && maybe_owner(o, pid, uid))
 			*denied = true;
 	}
 	closedir(dir);
 	return found;
 }
 
-/* A process chooses its name and its cgroup's: no control bytes in what
- * the logs carry (journald's field form is one line). */
+/* A process chooses its name and its cgroup's: only printable ASCII in
+ * what the logs carry (journald's field form is one line; watch prints to
+ * a terminal, where C0 and C1 controls would be escape sequences). */
 static void sanitize(char *s)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
 			*s = '?';
 }
 
@@ -419,7 +434,7 @@ void owner_lookup(struct owner *o, const struct packet_info *pi, uint64_t now_ms
 	}
 	o->scans_in_window++;
 	o->st.scans++;
-	out->pid = scan(o, inode, now_ms, &denied);
+	out->pid = scan(o, inode, out->uid, now_ms, &denied);
 	if (!out->pid) {
 		out->status = denied ? OWNER_NOT_PERMITTED : OWNER_NOT_FOUND;
 		if (denied)

@@ -39,7 +39,7 @@
 enum owner_status {
 	OWNER_FOUND,	     /* pid, comm and cgroup are set */
 	OWNER_NO_SOCKET,     /* no such local socket (gone, or not a local flow) */
-	OWNER_NOT_PERMITTED, /* not found, and some /proc/PID/fd could not be read */
+	OWNER_NOT_PERMITTED, /* not found, and a process of the socket's uid could not be read */
 	OWNER_NOT_FOUND,     /* no process of this pid namespace holds the socket */
 	OWNER_BUDGET,	     /* a per-second budget was spent: not looked up */
 	OWNER_UNSUPPORTED,   /* not TCP or UDP */
