@@ -18,10 +18,19 @@ struct audit_entry {
 	uint64_t count, first_ms, last_ms;
 };
 
+struct audit_sender {
+	char comm[AUDIT_NAME_MAX], unit[AUDIT_NAME_MAX];
+	int64_t uid;
+	uint64_t count;
+};
+
 struct audit {
 	struct audit_entry *e;
 	size_t n;
 	uint64_t dropped;
+	struct audit_sender senders[AUDIT_MAX_SENDERS];
+	size_t nsenders;
+	uint64_t senders_dropped;
 };
 
 struct audit *audit_new(void)
@@ -51,11 +60,37 @@ void audit_clear(struct audit *a)
 {
 	a->n = 0;
 	a->dropped = 0;
+	a->nsenders = 0;
+	a->senders_dropped = 0;
 }
 
 uint64_t audit_dropped(const struct audit *a)
 {
 	return a->dropped;
+}
+
+/* Count one event for its sender (comm, unit, uid); past the bound it is
+ * counted in senders_dropped. */
+static void count_sender(struct audit *a, const char *c, const char *u, int64_t uid)
+{
+	struct audit_sender *s;
+
+	for (size_t i = 0; i < a->nsenders; i++) {
+		s = &a->senders[i];
+		if (s->uid == uid && strcmp(s->comm, c) == 0 && strcmp(s->unit, u) == 0) {
+			s->count++;
+			return;
+		}
+	}
+	if (a->nsenders == AUDIT_MAX_SENDERS) {
+		a->senders_dropped++;
+		return;
+	}
+	s = &a->senders[a->nsenders++];
+	snprintf(s->comm, sizeof(s->comm), "%s", c);
+	snprintf(s->unit, sizeof(s->unit), "%s", u);
+	s->uid = uid;
+	s->count = 1;
 }
 
 void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_t proto,
@@ -67,16 +102,20 @@ void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_
 
 	snprintf(c, sizeof(c), "%s", comm ? comm : "");
 	snprintf(u, sizeof(u), "%s", unit ? unit : "");
+	count_sender(a, c, u, uid);
 
 	/* A linear scan: audit mode is for finding out, not for line rate, and
 	 * the table is bounded. */
 	for (size_t i = 0; i < a->n; i++) {
 		e = &a->e[i];
 		if (e->port == port && e->proto == proto && e->uid == uid &&
-		    addr_equal(&e->dst, dst) && strcmp(e->reason, reason) == 0 &&
-		    strcmp(e->comm, c) == 0 && strcmp(e->unit, u) == 0) {
+		    addr_equal(&e->dst, dst) && strcmp(e->reason, reason) == 0) {
 			e->count++;
 			e->last_ms = now_ms;
+			if (c[0]) { /* the latest sender found */
+				memcpy(e->comm, c, sizeof(c));
+				memcpy(e->unit, u, sizeof(u));
+			}
 			return;
 		}
 	}
@@ -101,7 +140,9 @@ static int by_count(const void *x, const void *y)
 	const struct audit_entry *a = *(const struct audit_entry *const *)x;
 	const struct audit_entry *b = *(const struct audit_entry *const *)y;
 
-	return a->count < b->count ? 1 : a->count > b->count ? -1 : 0;
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	return a->first_ms > b->first_ms ? 1 : a->first_ms < b->first_ms ? -1 : 0; /* older first */
 }
 
 static struct prefix truncate_to(const struct addr *a, unsigned len)
@@ -117,67 +158,40 @@ static struct prefix truncate_to(const struct addr *a, unsigned len)
 	return p;
 }
 
-static const char *json_str0(json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return v ? v : "";
-}
-
-/* Add e's count to its sender's line in senders (comm, unit, uid). */
-static void add_sender(json_t *senders, const struct audit_entry *e)
-{
-	json_t *s, *uid = e->uid >= 0 ? json_integer(e->uid) : json_null();
-	size_t i;
-
-	json_array_foreach(senders, i, s)
-	{
-		if (json_equal(json_object_get(s, "uid"), uid) &&
-		    strcmp(json_str0(s, "comm"), e->comm) == 0 &&
-		    strcmp(json_str0(s, "unit"), e->unit) == 0) {
-			json_object_set_new(
-			    s, "count",
-			    json_integer(json_integer_value(json_object_get(s, "count")) +
-					 (json_int_t)e->count));
-			json_decref(uid);
-			return;
-		}
-	}
-	json_array_append_new(senders,
-			      json_pack("{s:o, s:o, s:o, s:I}", "comm",
-					e->comm[0] ? json_string(e->comm) : json_null(), "unit",
-					e->unit[0] ? json_string(e->unit) : json_null(), "uid", uid,
-					"count", (json_int_t)e->count));
-}
-
 static int sender_by_count(const void *x, const void *y)
 {
-	json_int_t a = json_integer_value(json_object_get(*(json_t *const *)x, "count"));
-	json_int_t b = json_integer_value(json_object_get(*(json_t *const *)y, "count"));
+	const struct audit_sender *a = *(const struct audit_sender *const *)x;
+	const struct audit_sender *b = *(const struct audit_sender *const *)y;
 
-	return a < b ? 1 : a > b ? -1 : 0;
+	return a->count < b->count ? 1 : a->count > b->count ? -1 : 0;
 }
 
-/* senders sorted by count, most first (a new array). */
-static json_t *sorted_senders(json_t *senders)
+static json_t *null_or_str(const char *s)
 {
-	size_t n = json_array_size(senders);
-	json_t **v = calloc(n ? n : 1, sizeof(*v)), *out = json_array();
+	return s[0] ? json_string(s) : json_null();
+}
 
-	for (size_t i = 0; v && i < n; i++)
-		v[i] = json_array_get(senders, i);
-	if (v)
-		qsort(v, n, sizeof(*v), sender_by_count);
-	for (size_t i = 0; v && i < n; i++)
-		json_array_append(out, v[i]);
-	free(v);
-	json_decref(senders);
+/* The senders, most events first. */
+static json_t *senders_json(const struct audit *a)
+{
+	const struct audit_sender *v[AUDIT_MAX_SENDERS];
+	json_t *out = json_array();
+
+	for (size_t i = 0; i < a->nsenders; i++)
+		v[i] = &a->senders[i];
+	qsort(v, a->nsenders, sizeof(v[0]), sender_by_count);
+	for (size_t i = 0; i < a->nsenders; i++)
+		json_array_append_new(
+		    out, json_pack("{s:o, s:o, s:o, s:I}", "comm", null_or_str(v[i]->comm), "unit",
+				   null_or_str(v[i]->unit), "uid",
+				   v[i]->uid >= 0 ? json_integer(v[i]->uid) : json_null(), "count",
+				   (json_int_t)v[i]->count));
 	return out;
 }
 
 json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, uint64_t now_ms)
 {
-	json_t *entries = json_array(), *proposed = json_array(), *senders = json_array();
+	json_t *entries = json_array(), *proposed = json_array();
 	const struct audit_entry **sorted = calloc(a->n ? a->n : 1, sizeof(*sorted));
 	struct prefix *seen = calloc(a->n ? a->n : 1, sizeof(*seen));
 	size_t nseen = 0;
@@ -187,7 +201,6 @@ json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, ui
 		free(seen);
 		json_decref(entries);
 		json_decref(proposed);
-		json_decref(senders);
 		return NULL;
 	}
 	for (size_t i = 0; i < a->n; i++)
@@ -206,10 +219,9 @@ json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, ui
 				      (json_int_t)((now_ms - e->last_ms) / 1000));
 
 		json_object_set_new(o, "uid", e->uid >= 0 ? json_integer(e->uid) : json_null());
-		json_object_set_new(o, "comm", e->comm[0] ? json_string(e->comm) : json_null());
-		json_object_set_new(o, "unit", e->unit[0] ? json_string(e->unit) : json_null());
+		json_object_set_new(o, "comm", null_or_str(e->comm));
+		json_object_set_new(o, "unit", null_or_str(e->unit));
 		json_array_append_new(entries, o);
-		add_sender(senders, e);
 		for (size_t j = 0; j < nseen; j++)
 			dup |= seen[j].len == p.len && addr_equal(&seen[j].addr, &p.addr);
 		if (!dup) {
@@ -220,7 +232,7 @@ json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, ui
 	}
 	free(sorted);
 	free(seen);
-	return json_pack("{s:o, s:o, s:I, s:o}", "entries", entries, "senders",
-			 sorted_senders(senders), "dropped", (json_int_t)a->dropped,
-			 "proposed_exceptions", proposed);
+	return json_pack("{s:o, s:o, s:I, s:I, s:o}", "entries", entries, "senders",
+			 senders_json(a), "dropped", (json_int_t)a->dropped, "senders_dropped",
+			 (json_int_t)a->senders_dropped, "proposed_exceptions", proposed);
 }

@@ -26,11 +26,14 @@ int main(void)
 		     2000); /* other uid */
 	audit_record(a, &y, 53, IPPROTO_UDP, -1, NULL, NULL, "expired", 3000);
 	audit_record(a, &z, 443, IPPROTO_TCP, 0, "wget", "", "never-resolved", 3000);
-	/* Same key but another process: a line of its own. */
+	/* Same key, another process: the same entry (the latest sender found
+	 * shown), a sender line of its own. */
 	audit_record(a, &z, 443, IPPROTO_TCP, 0, "wget2", "", "never-resolved", 3500);
+	/* Same key, sender not found: the entry keeps the one found. */
+	audit_record(a, &z, 443, IPPROTO_TCP, 0, NULL, NULL, "never-resolved", 3600);
 	r = audit_report(a, 32, 128, 5000);
 	CHECK(r != NULL);
-	CHECK(json_array_size(json_object_get(r, "entries")) == 5);
+	CHECK(json_array_size(json_object_get(r, "entries")) == 4);
 	e = json_array_get(json_object_get(r, "entries"), 0);
 	CHECK_STREQ(json_string_value(json_object_get(e, "dst")), "198.51.100.7");
 	CHECK(json_integer_value(json_object_get(e, "count")) == 3);
@@ -39,10 +42,14 @@ int main(void)
 	CHECK_STREQ(json_string_value(json_object_get(e, "proto")), "tcp");
 	CHECK_STREQ(json_string_value(json_object_get(e, "comm")), "curl");
 	CHECK_STREQ(json_string_value(json_object_get(e, "unit")), "app.service");
+	e = json_array_get(json_object_get(r, "entries"), 1);
+	CHECK_STREQ(json_string_value(json_object_get(e, "dst")), "2001:db8:5::1");
+	CHECK(json_integer_value(json_object_get(e, "count")) == 3);
+	CHECK_STREQ(json_string_value(json_object_get(e, "comm")), "wget2");
 	/* Grouped by sender: curl/app.service twice (uids 1000 and 1001),
-	 * wget and wget2 (uid 0), the unknown one. */
+	 * wget, wget2, and the two unknown ones (uids -1 and 0). */
 	e = json_object_get(r, "senders");
-	CHECK(json_array_size(e) == 5);
+	CHECK(json_array_size(e) == 6);
 	CHECK_STREQ(json_string_value(json_object_get(json_array_get(e, 0), "comm")), "curl");
 	CHECK(json_integer_value(json_object_get(json_array_get(e, 0), "count")) == 3);
 	CHECK(json_integer_value(json_object_get(json_array_get(e, 0), "uid")) == 1000);
@@ -54,7 +61,7 @@ int main(void)
 			total += (unsigned)json_integer_value(
 			    json_object_get(json_array_get(e, i), "count"));
 		}
-		CHECK(nulls == 1 && total == 7);
+		CHECK(nulls == 2 && total == 8);
 	}
 	/* Unknown uid is null. */
 	e = json_array_get(json_object_get(r, "entries"), 2);
@@ -79,7 +86,7 @@ int main(void)
 		addr_from_v4(&b, bytes);
 		audit_record(a, &b, 80, IPPROTO_TCP, 0, NULL, NULL, "never-resolved", 6000);
 	}
-	CHECK(audit_dropped(a) == 15); /* 5 stored before, 4096 - 5 fitted */
+	CHECK(audit_dropped(a) == 14); /* 4 stored before, 4096 - 4 fitted */
 	audit_clear(a);
 	r = audit_report(a, 32, 128, 7000);
 	CHECK(json_array_size(json_object_get(r, "entries")) == 0);
