@@ -7,6 +7,7 @@
 # denied flows, TCP and UDP, and an allowed one (judged at the far end).
 # Then as privileges.user nobody: another user's process is shown by its uid
 # only ("owner":"not-permitted"), one of the daemon's own user by its name.
+# In audit mode, audit-report counts the would-denies by sender.
 #   client ns (ztdnsd, senders)  <-veth->  net ns (unbound over DoT, echo server)
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -182,5 +183,23 @@ check "metrics: not-permitted lookups counted" \
 	test "$(metric 'ztdns_sender_lookups_total{outcome="not_permitted"}')" -ge 1
 bg_stop "$DPID" TERM 10
 check_eq "clean stop" 0 "$?"
+
+# ---- audit mode: audit-report counts the would-denies by sender
+write_conf ', "enforce": false'
+start
+check "daemon ready in audit mode" ready
+s99=$(ctr_get "$N" 4 syn99)
+sleep 1 | ip netns exec "$C" "$W/zt-who-b" -u - TCP:198.51.100.99:8080 &
+BPID=$!
+wait "$BPID"
+check "audit mode: the flow reached the far end" test "$(ctr_get "$N" 4 syn99)" -gt "$s99"
+rep=$(ns_exec "$C" "$ZTC" -s "$SOCK" audit-report --json)
+check_eq "audit-report: the entry names its sender" zt-who-b \
+	"$(jq -r '.entries[] | select(.dst == "198.51.100.99" and .port == 8080) | .comm' <<<"$rep")"
+check_eq "audit-report: senders groups it (comm, uid, count)" "zt-who-b 0 1" \
+	"$(jq -r '.senders[] | select(.comm == "zt-who-b") | "\(.comm) \(.uid) \(.count)"' <<<"$rep")"
+txt=$(ns_exec "$C" "$ZTC" -s "$SOCK" audit-report)
+check "audit-report text: the sender table" grep -Eq '^zt-who-b +- +0 +1$' <<<"$txt"
+bg_stop "$DPID" TERM 10
 
 zt_summary
