@@ -329,6 +329,18 @@ static void print_audit(json_t *r)
 		       json_string_value(json_object_get(e, "proto")), uid,
 		       json_string_value(json_object_get(e, "reason")), get_int(e, "count", NULL));
 	}
+	printf("\n%-16s %-40s %-8s %s\n", "COMMAND", "UNIT/CONTAINER", "UID", "COUNT");
+	json_array_foreach(json_object_get(r, "senders"), i, e)
+	{
+		const char *comm = json_string_value(json_object_get(e, "comm"));
+		const char *unit = json_string_value(json_object_get(e, "unit"));
+		char uid[24] = "-";
+
+		if (json_is_integer(json_object_get(e, "uid")))
+			snprintf(uid, sizeof(uid), "%lld", get_int(e, "uid", NULL));
+		printf("%-16s %-40s %-8s %lld\n", comm ? comm : "-", unit ? unit : "-", uid,
+		       get_int(e, "count", NULL));
+	}
 	if (get_int(r, "dropped", NULL))
 		printf("(%lld events not recorded: the table was full)\n",
 		       get_int(r, "dropped", NULL));
@@ -415,6 +427,14 @@ static void print_event(const char *line, size_t len, bool json, bool color)
 		printf(" expired %llds ago", get_int(ev, "expired_ago_s", NULL));
 	if (json_object_get(ev, "uid"))
 		printf(" uid=%lld", get_int(ev, "uid", NULL));
+	/* The sender (the daemon keeps only printable ASCII in these). */
+	if (json_object_get(ev, "pid"))
+		printf(" pid=%lld comm=%s", get_int(ev, "pid", NULL),
+		       json_string_value(json_object_get(ev, "comm")) ?: "?");
+	if (json_object_get(ev, "unit"))
+		printf(" unit=%s", json_string_value(json_object_get(ev, "unit")));
+	if (json_object_get(ev, "container"))
+		printf(" container=%s", json_string_value(json_object_get(ev, "container")));
 	printf("\n");
 	json_decref(ev);
 }

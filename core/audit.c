@@ -13,14 +13,24 @@ struct audit_entry {
 	uint16_t port;
 	uint8_t proto;
 	int64_t uid;
+	char comm[AUDIT_NAME_MAX], unit[AUDIT_NAME_MAX];
 	char reason[24];
 	uint64_t count, first_ms, last_ms;
+};
+
+struct audit_sender {
+	char comm[AUDIT_NAME_MAX], unit[AUDIT_NAME_MAX];
+	int64_t uid;
+	uint64_t count;
 };
 
 struct audit {
 	struct audit_entry *e;
 	size_t n;
 	uint64_t dropped;
+	struct audit_sender senders[AUDIT_MAX_SENDERS];
+	size_t nsenders;
+	uint64_t senders_dropped;
 };
 
 struct audit *audit_new(void)
@@ -50,6 +60,8 @@ void audit_clear(struct audit *a)
 {
 	a->n = 0;
 	a->dropped = 0;
+	a->nsenders = 0;
+	a->senders_dropped = 0;
 }
 
 uint64_t audit_dropped(const struct audit *a)
@@ -57,10 +69,40 @@ uint64_t audit_dropped(const struct audit *a)
 	return a->dropped;
 }
 
+/* Count one event for its sender (comm, unit, uid); past the bound it is
+ * counted in senders_dropped. */
+static void count_sender(struct audit *a, const char *c, const char *u, int64_t uid)
+{
+	struct audit_sender *s;
+
+	for (size_t i = 0; i < a->nsenders; i++) {
+		s = &a->senders[i];
+		if (s->uid == uid && strcmp(s->comm, c) == 0 && strcmp(s->unit, u) == 0) {
+			s->count++;
+			return;
+		}
+	}
+	if (a->nsenders == AUDIT_MAX_SENDERS) {
+		a->senders_dropped++;
+		return;
+	}
+	s = &a->senders[a->nsenders++];
+	snprintf(s->comm, sizeof(s->comm), "%s", c);
+	snprintf(s->unit, sizeof(s->unit), "%s", u);
+	s->uid = uid;
+	s->count = 1;
+}
+
 void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_t proto,
-		  int64_t uid, const char *reason, uint64_t now_ms)
+		  int64_t uid, const char *comm, const char *unit, const char *reason,
+		  uint64_t now_ms)
 {
 	struct audit_entry *e;
+	char c[AUDIT_NAME_MAX], u[AUDIT_NAME_MAX];
+
+	snprintf(c, sizeof(c), "%s", comm ? comm : "");
+	snprintf(u, sizeof(u), "%s", unit ? unit : "");
+	count_sender(a, c, u, uid);
 
 	/* A linear scan: audit mode is for finding out, not for line rate, and
 	 * the table is bounded. */
@@ -70,6 +112,10 @@ void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_
 		    addr_equal(&e->dst, dst) && strcmp(e->reason, reason) == 0) {
 			e->count++;
 			e->last_ms = now_ms;
+			if (c[0]) { /* the latest sender found */
+				memcpy(e->comm, c, sizeof(c));
+				memcpy(e->unit, u, sizeof(u));
+			}
 			return;
 		}
 	}
@@ -82,6 +128,8 @@ void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_
 	e->port = port;
 	e->proto = proto;
 	e->uid = uid;
+	memcpy(e->comm, c, sizeof(c));
+	memcpy(e->unit, u, sizeof(u));
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
 	e->count = 1;
 	e->first_ms = e->last_ms = now_ms;
@@ -92,7 +140,9 @@ static int by_count(const void *x, const void *y)
 	const struct audit_entry *a = *(const struct audit_entry *const *)x;
 	const struct audit_entry *b = *(const struct audit_entry *const *)y;
 
-	return a->count < b->count ? 1 : a->count > b->count ? -1 : 0;
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	return a->first_ms > b->first_ms ? 1 : a->first_ms < b->first_ms ? -1 : 0; /* older first */
 }
 
 static struct prefix truncate_to(const struct addr *a, unsigned len)
@@ -106,6 +156,37 @@ static struct prefix truncate_to(const struct addr *a, unsigned len)
 	for (unsigned i = len; i < bits; i++)
 		p.addr.b[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
 	return p;
+}
+
+static int sender_by_count(const void *x, const void *y)
+{
+	const struct audit_sender *a = *(const struct audit_sender *const *)x;
+	const struct audit_sender *b = *(const struct audit_sender *const *)y;
+
+	return a->count < b->count ? 1 : a->count > b->count ? -1 : 0;
+}
+
+static json_t *null_or_str(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+/* The senders, most events first. */
+static json_t *senders_json(const struct audit *a)
+{
+	const struct audit_sender *v[AUDIT_MAX_SENDERS];
+	json_t *out = json_array();
+
+	for (size_t i = 0; i < a->nsenders; i++)
+		v[i] = &a->senders[i];
+	qsort(v, a->nsenders, sizeof(v[0]), sender_by_count);
+	for (size_t i = 0; i < a->nsenders; i++)
+		json_array_append_new(
+		    out, json_pack("{s:o, s:o, s:o, s:I}", "comm", null_or_str(v[i]->comm), "unit",
+				   null_or_str(v[i]->unit), "uid",
+				   v[i]->uid >= 0 ? json_integer(v[i]->uid) : json_null(), "count",
+				   (json_int_t)v[i]->count));
+	return out;
 }
 
 json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, uint64_t now_ms)
@@ -138,6 +219,8 @@ json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, ui
 				      (json_int_t)((now_ms - e->last_ms) / 1000));
 
 		json_object_set_new(o, "uid", e->uid >= 0 ? json_integer(e->uid) : json_null());
+		json_object_set_new(o, "comm", null_or_str(e->comm));
+		json_object_set_new(o, "unit", null_or_str(e->unit));
 		json_array_append_new(entries, o);
 		for (size_t j = 0; j < nseen; j++)
 			dup |= seen[j].len == p.len && addr_equal(&seen[j].addr, &p.addr);
@@ -149,6 +232,7 @@ json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, ui
 	}
 	free(sorted);
 	free(seen);
-	return json_pack("{s:o, s:I, s:o}", "entries", entries, "dropped", (json_int_t)a->dropped,
-			 "proposed_exceptions", proposed);
+	return json_pack("{s:o, s:o, s:I, s:I, s:o}", "entries", entries, "senders",
+			 senders_json(a), "dropped", (json_int_t)a->dropped, "senders_dropped",
+			 (json_int_t)a->senders_dropped, "proposed_exceptions", proposed);
 }

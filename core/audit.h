@@ -16,21 +16,33 @@
 #include "core/addr.h"
 
 #define AUDIT_MAX_ENTRIES 4096
+#define AUDIT_NAME_MAX	  96 /* comm and unit, with the NUL */
+#define AUDIT_MAX_SENDERS 256
 
 struct audit;
 
 struct audit *audit_new(void);
 void audit_free(struct audit **a);
 
-/* Count one would-deny. uid is -1 when unknown. When the table is full a new
- * key is not stored, and audit_dropped() counts it. */
+/* Count one would-deny. uid is -1 when unknown; comm and unit (the sending
+ * process's command name and systemd unit or container, core/owner.h) are
+ * NULL or "" when unknown (copied, cut at AUDIT_NAME_MAX - 1 bytes). The
+ * entry's key is (dst, port, proto, uid, reason), so that a sender not
+ * found for some events does not split it; the entry shows the latest
+ * sender found. Each event also counts for its sender (comm, unit, uid) in a
+ * second table of AUDIT_MAX_SENDERS. When a table is full a new key is not
+ * stored, and audit_dropped() or the report's senders_dropped counts it. */
 void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_t proto,
-		  int64_t uid, const char *reason, uint64_t now_ms);
+		  int64_t uid, const char *comm, const char *unit, const char *reason,
+		  uint64_t now_ms);
 
-/* The report: {"entries":[{dst, port, proto, uid, reason, count, first_s_ago,
- * last_s_ago}...] (most hits first), "dropped": N, "proposed_exceptions":
- * [...]}. With v4_len / v6_len below 32 / 128, destinations are aggregated
- * to those prefix lengths in the proposal. New reference, caller owns. */
+/* The report: {"entries":[{dst, port, proto, uid, comm, unit, reason, count,
+ * first_s_ago, last_s_ago}...] (most hits first; comm and unit null when
+ * never found), "senders": [{comm, unit, uid, count}...] (every event by
+ * sender, most first; comm and unit null when not found), "dropped": N,
+ * "senders_dropped": N, "proposed_exceptions": [...]}. With v4_len / v6_len
+ * below 32 / 128, destinations are aggregated to those prefix lengths in
+ * the proposal. New reference, caller owns. */
 json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, uint64_t now_ms);
 
 uint64_t audit_dropped(const struct audit *a);

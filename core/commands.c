@@ -596,7 +596,7 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 		verdict_decide(&pol, &pi, from ? NULL : allowset_scope_self(), now, &r);
 		r.reject = !r.accept && d->conf->deny_action == CONF_DENY_REJECT;
 	}
-	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, now);
+	verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, NULL, now);
 	{
 		json_t *o =
 		    json_pack("{s:b, s:s, s:s, s:b, s:s}", "ok", 1, "verdict",

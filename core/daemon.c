@@ -22,6 +22,7 @@
 #include "core/netwatch.h"
 #include "core/nfqueue.h"
 #include "core/notify.h"
+#include "core/owner.h"
 #include "core/ruleset.h"
 #include "core/statefile.h"
 #include "core/util.h"
@@ -150,6 +151,7 @@ void daemon_counters_sync(struct daemon *d)
 	d->cnt.accepted = c.accepted;
 	d->cnt.denied = c.denied;
 	d->cnt.would_deny = c.would_deny;
+	memcpy(d->cnt.would_deny_by, c.would_deny_by, sizeof(d->cnt.would_deny_by));
 	d->cnt.break_glass_flows = c.break_glass_flows;
 	d->cnt.records_dropped = c.records_dropped;
 }
@@ -166,31 +168,47 @@ static void on_record(void *arg, const struct vring_rec *rec)
 	/* For the logs: an unparsable packet whose IP header was read. */
 	const struct packet_info *logged = rec->has_pi ? pi : NULL;
 
+	struct owner_info whobuf, *who = NULL;
+	bool writes = control_has_subscribers(d->control) || d->vlog || d->conf->log_verdicts ||
+		      ((!r->accept || r->would_deny || r->break_glass) && log_enabled(LOG_INFO));
+
+	/* A flow of this machine's own: its socket still exists (a dropped
+	 * SYN's connect() retries, a UDP socket waits for its answer), so the
+	 * sender is found here, on the loop, when a line is written. */
+	if (d->owner && pe == PACKET_OK && qp->hook == NF_INET_LOCAL_OUT && rec->outward &&
+	    (writes || r->would_deny)) {
+		owner_lookup(d->owner, pi, allowset_now_ms(), &whobuf);
+		who = &whobuf;
+	}
 	if (r->would_deny && pe == PACKET_OK)
 		/* Inbound: the peer that would be refused, and our port. */
 		audit_record(d->audit, rec->outward ? &pi->dst : &pi->src, pi->dport, pi->proto,
-			     qp->has_uid ? (int64_t)qp->uid : -1, verdict_reason_name(r->reason),
-			     now);
+			     qp->has_uid ? (int64_t)qp->uid : -1,
+			     who && who->status == OWNER_FOUND ? who->comm : NULL,
+			     who && who->status == OWNER_FOUND
+				 ? (who->container[0] ? who->container : who->unit)
+				 : NULL,
+			     verdict_reason_name(r->reason), now);
 	if (control_has_subscribers(d->control)) {
 		struct commands_event ev = {.pkt = pe == PACKET_OK ? pi : NULL, .r = r};
 		char line[1024];
-		size_t n = verdictlog_format(line, sizeof(line), true, qp, logged, pe, r, now);
+		size_t n = verdictlog_format(line, sizeof(line), true, qp, logged, pe, r, who, now);
 
 		control_publish(d->control, commands_watch_match, &ev, line, n);
 	}
 	if (d->vlog) {
-		verdictlog_write(d->vlog, qp, logged, pe, r, now);
+		verdictlog_write(d->vlog, qp, logged, pe, r, who, now);
 	} else if (d->conf->log_verdicts) {
 		char line[1024];
 
 		verdictlog_format(line, sizeof(line), d->conf->log_format == CONF_LOG_JSON, qp,
-				  logged, pe, r, now);
-		verdictlog_journal(line, qp, logged, pe, r);
+				  logged, pe, r, who, now);
+		verdictlog_journal(line, qp, logged, pe, r, who);
 	} else if (!r->accept || r->would_deny || r->break_glass) {
 		if (log_enabled(LOG_INFO)) {
 			char line[512];
 
-			verdictlog_format(line, sizeof(line), false, qp, logged, pe, r, now);
+			verdictlog_format(line, sizeof(line), false, qp, logged, pe, r, who, now);
 			log_ratelimited(LOG_INFO, "%s", line);
 		}
 	}
@@ -736,6 +754,9 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	}
 	for (unsigned i = 0; i < vplane_count(d->vp); i++)
 		d->queues[d->nqueues++] = vplane_queue(d->vp, i);
+	d->owner = owner_new("/proc", &err);
+	if (!d->owner)
+		log_warnx("senders will be shown by uid only: %s", strerror(-err));
 	rc = daemon_publish(d);
 	if (rc == 0)
 		rc = vplane_start(d->vp);
@@ -870,6 +891,7 @@ void daemon_stop(struct daemon *d, bool clean)
 		upstream_set_free(&old);
 	}
 	stub_free(&d->stub);
+	owner_free(&d->owner);
 	if (d->loop) {
 		for (unsigned i = 0; i < d->nsigs; i++)
 			ev_signal_stop(d->loop, &d->sigs[i]);

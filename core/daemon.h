@@ -41,7 +41,8 @@ struct daemon_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
 	uint64_t accepted;
 	uint64_t denied;
-	uint64_t would_deny; /* audit mode */
+	uint64_t would_deny;			      /* audit mode */
+	uint64_t would_deny_by[VERDICT_REASON_COUNT]; /* the same, by the denial's reason */
 	uint64_t packet_errors[PACKET_ERR_PROTO + 1];
 	uint64_t reloads;
 	uint64_t reload_failures;
@@ -72,6 +73,7 @@ struct daemon {
 	struct upstream *id_upstream[CONF_MAX_IDENTITIES]; /* gateway.client_identities */
 	unsigned nid_upstream;
 	struct stub *stub;
+	struct owner *owner; /* who sent a local flow (core/owner.h); NULL: not shown */
 	struct metrics *metrics;
 	struct audit *audit;	   /* would-deny aggregation (audit mode) */
 	struct fastpath *fastpath; /* ruleset.fast_path; NULL when off */

@@ -2,6 +2,7 @@
 #include "core/nfqueue.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -104,6 +105,19 @@ static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 		if (hl > 0 && hl <= sizeof(pkt.hwaddr) && hl <= sizeof(hw->hw_addr)) {
 			memcpy(pkt.hwaddr, hw->hw_addr, hl);
 			pkt.hwlen = (uint8_t)hl;
+		}
+	}
+	/* The skb's timestamp when it has one (struct nfqnl_msg_packet_timestamp,
+	 * big-endian seconds and microseconds): the queue-wait histogram's start. */
+	if (attr[NFQA_TIMESTAMP] && mnl_attr_get_payload_len(attr[NFQA_TIMESTAMP]) >=
+					sizeof(struct nfqnl_msg_packet_timestamp)) {
+		const struct nfqnl_msg_packet_timestamp *ts =
+		    mnl_attr_get_payload(attr[NFQA_TIMESTAMP]);
+		uint64_t sec = be64toh(ts->sec), usec = be64toh(ts->usec);
+
+		if (usec < 1000000 && sec < UINT64_MAX / 1000000000ull) {
+			pkt.has_ts = true;
+			pkt.ts_ns = sec * 1000000000ull + usec * 1000ull;
 		}
 	}
 	q->cb(q->arg, q, &pkt);

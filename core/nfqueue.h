@@ -40,6 +40,8 @@ struct nfqueue_packet {
 	uint8_t hwlen;		/* bytes in hwaddr; 0: no NFQA_HWADDR (not received
 				 * on an Ethernet-like device, or our own packet) */
 	uint8_t hwaddr[8];	/* the frame's source link-layer address */
+	bool has_ts;		/* NFQA_TIMESTAMP was present */
+	uint64_t ts_ns;		/* its value in ns (the skb's clock: see vplane.c) */
 };
 
 /* Called for every queued packet; it must call nfqueue_verdict() for

@@ -15,8 +15,10 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/nfqueue.h"
+#include "core/owner.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "core/vplane.h"
 #include "dns/cache.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
@@ -45,7 +47,12 @@
 	X(VERDICTS, "ztdns_verdicts_total", COUNTER, "", "Verdicts given, by reason.",             \
 	  L("reason", "verdict"))                                                                  \
 	X(WOULD_DENY, "ztdns_would_deny_total", COUNTER, "",                                       \
-	  "Audit mode: denials turned into accepts.", NOL)                                         \
+	  "Audit mode: denials turned into accepts, by the denial's reason.", L("reason"))         \
+	X(QUEUE_WAIT, "ztdns_verdict_queue_wait_seconds", HISTOGRAM, "seconds",                    \
+	  "Time from a packet's queueing to its verdict. clock=kernel: from the packet's kernel "  \
+	  "timestamp (NFQA_TIMESTAMP, when present and near the realtime or monotonic clock); "    \
+	  "clock=read: from when its verdict thread read it (no usable timestamp).",               \
+	  L("clock"))                                                                              \
 	X(AUDIT_DROPPED, "ztdns_audit_dropped_total", COUNTER, "",                                 \
 	  "Audit mode: would-deny records not aggregated (table full).", NOL)                      \
 	X(BG_OPEN, "ztdns_break_glass_open", GAUGE, "",                                            \
@@ -231,7 +238,14 @@
 	X(LOG_DROPPED, "ztdns_log_journal_dropped_total", COUNTER, "",                             \
 	  "Log lines dropped because journald's socket was full.", NOL)                            \
 	X(VLOG_ERRORS, "ztdns_verdict_log_errors_total", COUNTER, "",                              \
-	  "Verdict log lines lost because the output failed.", NOL)
+	  "Verdict log lines lost because the output failed.", NOL)                                \
+	X(OWNER_LOOKUPS, "ztdns_sender_lookups_total", COUNTER, "",                                \
+	  "Local senders looked up for verdict lines (socket, then /proc), by outcome.",           \
+	  L("outcome"))                                                                            \
+	X(OWNER_SCANS, "ztdns_sender_proc_scans_total", COUNTER, "",                               \
+	  "Scans of /proc for a socket's process (cache misses within the budget).", NOL)          \
+	X(OWNER_EVICTED, "ztdns_sender_cache_evictions_total", COUNTER, "",                        \
+	  "Live sender cache entries pushed out of the full cache.", NOL)
 
 enum stats_id {
 #define X(id, name, type, unit, help, labels) F_##id,
@@ -304,7 +318,6 @@ static void collect_core(struct stats_out *o, struct daemon *d)
 	for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
 		EL(o, VERDICTS, c->verdicts[r], verdict_reason_name(r),
 		   verdict_reason_accepts(r) ? "accept" : "deny");
-	E0(o, WOULD_DENY, c->would_deny);
 	E0(o, AUDIT_DROPPED, d->audit ? audit_dropped(d->audit) : 0);
 	E0(o, BG_OPEN, breakglass_is_open(&d->bg, now) ? 1 : 0);
 	E0(o, BG_OPENED, c->break_glass_opened);
@@ -325,6 +338,73 @@ static void collect_core(struct stats_out *o, struct daemon *d)
 	E0(o, LOG_FALLBACKS, log_journal_fallbacks());
 	E0(o, LOG_DROPPED, log_journal_dropped());
 	E0(o, VLOG_ERRORS, d->vlog ? verdictlog_errors(d->vlog) : 0);
+}
+
+/* One histogram's samples: the buckets b (not cumulative) under their le
+ * strings, then _sum and _count. lv: the family's own nl label values. */
+static void emit_histogram(struct stats_out *o, unsigned fam, const char *const *lv, unsigned nl,
+			   const uint64_t *b, const char *const *le, unsigned nb, double sum,
+			   uint64_t count)
+{
+	const char *v[STATS_MAX_LABELS + 2];
+	uint64_t cum = 0;
+
+	for (unsigned i = 0; i < nl && i < STATS_MAX_LABELS; i++)
+		v[i] = lv[i];
+	nl = UTIL_MIN(nl, STATS_MAX_LABELS);
+	v[nl + 1] = NULL;
+	for (unsigned k = 0; k < nb; k++) {
+		cum += b[k];
+		v[nl] = le[k];
+		emit(o, fam, "_bucket", v, (double)cum);
+	}
+	v[nl] = NULL;
+	emit(o, fam, "_sum", v, sum);
+	emit(o, fam, "_count", v, (double)count);
+}
+
+static void collect_owner(struct stats_out *o, struct daemon *d)
+{
+	struct owner_stats st = {0};
+
+	if (d->owner)
+		owner_get_stats(d->owner, &st);
+	EL(o, OWNER_LOOKUPS, st.found - st.cache_hits, "found");
+	EL(o, OWNER_LOOKUPS, st.cache_hits, "cached");
+	EL(o, OWNER_LOOKUPS, st.no_socket, "no_socket");
+	EL(o, OWNER_LOOKUPS, st.not_found, "not_found");
+	EL(o, OWNER_LOOKUPS, st.not_permitted, "not_permitted");
+	EL(o, OWNER_LOOKUPS, st.budget, "budget_exhausted");
+	E0(o, OWNER_SCANS, st.scans);
+	E0(o, OWNER_EVICTED, st.cache_evicted);
+}
+
+/* Summed from the verdict threads' own counters (core/vplane.h). */
+static void collect_vplane(struct stats_out *o, struct daemon *d)
+{
+	static const char *const clocks[VPLANE_CLOCKS] = {"kernel", "read"};
+	struct vplane_counters c = {0};
+	char lebuf[VPLANE_QWAIT_BUCKETS - 1][24];
+	const char *le[VPLANE_QWAIT_BUCKETS];
+
+	if (d->vp)
+		vplane_sum(d->vp, &c);
+	for (unsigned r = 0; r < VERDICT_REASON_COUNT; r++)
+		if (!verdict_reason_accepts(r))
+			EL(o, WOULD_DENY, d->cnt.would_deny_by[r], verdict_reason_name(r));
+	for (unsigned b = 0; b < VPLANE_QWAIT_BUCKETS - 1; b++) {
+		snprintf(lebuf[b], sizeof(lebuf[b]), "%g", vplane_qwait_le_ns[b] / 1e9);
+		le[b] = lebuf[b];
+	}
+	le[VPLANE_QWAIT_BUCKETS - 1] = "+Inf";
+	for (unsigned k = 0; k < VPLANE_CLOCKS; k++) {
+		uint64_t n = 0;
+
+		for (unsigned b = 0; b < VPLANE_QWAIT_BUCKETS; b++)
+			n += c.qwait[k][b];
+		emit_histogram(o, F_QUEUE_WAIT, &clocks[k], 1, c.qwait[k], le, VPLANE_QWAIT_BUCKETS,
+			       (double)c.qwait_sum_ns[k] / 1e9, n);
+	}
 }
 
 static void collect_queues(struct stats_out *o, struct daemon *d)
@@ -494,7 +574,6 @@ static void collect_upstream(struct stats_out *o, const struct upstream *up, con
 
 	for (unsigned i = 0; up && i < upstream_count(up); i++) {
 		struct upstream_server_stats ss;
-		uint64_t cum = 0;
 
 		upstream_get_server_stats(up, i, &ss);
 #define UP(f, v)    EL(o, f, v, ss.name, ss.proto, identity)
@@ -517,24 +596,17 @@ static void collect_upstream(struct stats_out *o, const struct upstream *up, con
 		UP(UP_CONSEC, ss.consecutive_failures);
 #undef UP
 #undef UPR
-		for (unsigned b = 0; b < 8; b++) {
-			cum += ss.latency_buckets[b];
-			emit(o, F_UP_LATENCY, "_bucket",
-			     (const char *const[]){ss.name, ss.proto, identity, le[b], NULL},
-			     (double)cum);
-		}
-		emit(o, F_UP_LATENCY, "_sum",
-		     (const char *const[]){ss.name, ss.proto, identity, NULL},
-		     (double)ss.latency_ms_sum / 1000.0);
-		emit(o, F_UP_LATENCY, "_count",
-		     (const char *const[]){ss.name, ss.proto, identity, NULL},
-		     (double)ss.latency_count);
+		emit_histogram(o, F_UP_LATENCY, (const char *const[]){ss.name, ss.proto, identity},
+			       3, ss.latency_buckets, le, 8, (double)ss.latency_ms_sum / 1000.0,
+			       ss.latency_count);
 	}
 }
 
 static void collect(struct stats_out *o, struct daemon *d)
 {
 	collect_core(o, d);
+	collect_vplane(o, d);
+	collect_owner(o, d);
 	collect_queues(o, d);
 	collect_allowset(o, d);
 	collect_kernel_side(o, d);

@@ -112,6 +112,17 @@ static void sb_json_str(struct sbuf *sb, const char *s)
 	}
 }
 
+/* Text form: a process's name may hold anything; spaces, quotes and
+ * control bytes would split or forge fields, so they become '_'. */
+static void sb_text_str(struct sbuf *sb, const char *s)
+{
+	for (; *s && !sb->full; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		sb_printf(sb, "%c", ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '=' ? '_' : ch);
+	}
+}
+
 /* "192.0.2.1:80" or "[2001:db8::1]:80" (RFC 3986 brackets). */
 static const char *host_port(const struct addr *a, uint16_t port, char *buf, size_t len)
 {
@@ -134,9 +145,46 @@ static void wall_time(char *buf, size_t len)
 	snprintf(buf, len, "%s.%03dZ", t, (int)(ts.tv_nsec / 1000000));
 }
 
+/* The sender's fields; cgroup, comm and unit come from processes, so
+ * they are escaped (JSON) or quoted when they hold a space (text). */
+static void sb_owner(struct sbuf *sb, bool json, const struct owner_info *w)
+{
+	if (!w || w->status == OWNER_UNSUPPORTED)
+		return;
+	if (w->status != OWNER_FOUND) {
+		sb_printf(sb, json ? ",\"owner\":\"%s\"" : " owner=%s",
+			  owner_status_name(w->status));
+		return;
+	}
+	if (json) {
+		sb_printf(sb, ",\"pid\":%u,\"comm\":\"", w->pid);
+		sb_json_str(sb, w->comm);
+		sb_printf(sb, "\",\"cgroup\":\"");
+		sb_json_str(sb, w->cgroup);
+		sb_printf(sb, "\"");
+		if (w->unit[0]) {
+			sb_printf(sb, ",\"unit\":\"");
+			sb_json_str(sb, w->unit);
+			sb_printf(sb, "\"");
+		}
+		if (w->container[0])
+			sb_printf(sb, ",\"container\":\"%s\"", w->container);
+		return;
+	}
+	sb_printf(sb, " pid=%u comm=", w->pid);
+	sb_text_str(sb, w->comm);
+	if (w->unit[0]) {
+		sb_printf(sb, " unit=");
+		sb_text_str(sb, w->unit);
+	}
+	if (w->container[0])
+		sb_printf(sb, " container=%s", w->container);
+}
+
 size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_packet *qp,
 			 const struct packet_info *pkt, enum packet_err perr,
-			 const struct verdict_result *r, uint64_t now_ms)
+			 const struct verdict_result *r, const struct owner_info *who,
+			 uint64_t now_ms)
 {
 	struct sbuf sb = {.p = buf, .len = len};
 	char when[64], src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sub[PREFIX_STRLEN];
@@ -179,6 +227,7 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 			sb_printf(&sb, ",\"uid\":%u", qp->uid);
 		if (qp && qp->has_gid)
 			sb_printf(&sb, ",\"gid\":%u", qp->gid);
+		sb_owner(&sb, true, who);
 		if (has_entry && r->view.nnames) {
 			sb_printf(&sb, ",\"names\":\"");
 			sb_json_str(&sb, r->view.names);
@@ -224,6 +273,7 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 			sb_printf(&sb, " (%s)", packet_strerror(perr));
 		if (qp && qp->has_uid)
 			sb_printf(&sb, " uid=%u", qp->uid);
+		sb_owner(&sb, false, who);
 		if (has_entry && r->view.nnames)
 			sb_printf(&sb, " names=[%s]", r->view.names);
 		if (r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL)
@@ -242,10 +292,10 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 
 void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
 		      const struct packet_info *pkt, enum packet_err perr,
-		      const struct verdict_result *r, uint64_t now_ms)
+		      const struct verdict_result *r, const struct owner_info *who, uint64_t now_ms)
 {
 	char line[1024];
-	size_t n = verdictlog_format(line, sizeof(line), vl->json, qp, pkt, perr, r, now_ms);
+	size_t n = verdictlog_format(line, sizeof(line), vl->json, qp, pkt, perr, r, who, now_ms);
 
 	line[n] = '\n';
 	if (fwrite(line, 1, n + 1, vl->f) != n + 1)
@@ -254,8 +304,9 @@ void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
 
 void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
 			const struct packet_info *pkt, enum packet_err perr,
-			const struct verdict_result *r)
+			const struct verdict_result *r, const struct owner_info *who)
 {
+	char pid[12];
 	char src[ADDR_STRLEN], dst[ADDR_STRLEN], pbuf[8], sport[8], dport[8], uid[12], gid[12];
 	char sub[PREFIX_STRLEN];
 	struct log_field f[LOG_MAX_FIELDS];
@@ -298,5 +349,18 @@ void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
 	if (r->reason == VERDICT_EXCEPTION)
 		f[n++] = (struct log_field){"ZTDNS_SUBNET",
 					    addr_prefix_format(&r->subnet, sub, sizeof(sub))};
+	if (who && who->status == OWNER_FOUND) {
+		snprintf(pid, sizeof(pid), "%u", who->pid);
+		f[n++] = (struct log_field){"ZTDNS_PID", pid};
+		f[n++] = (struct log_field){"ZTDNS_COMM", who->comm};
+		if (who->cgroup[0])
+			f[n++] = (struct log_field){"ZTDNS_CGROUP", who->cgroup};
+		if (who->unit[0])
+			f[n++] = (struct log_field){"ZTDNS_UNIT", who->unit};
+		if (who->container[0])
+			f[n++] = (struct log_field){"ZTDNS_CONTAINER", who->container};
+	} else if (who && who->status != OWNER_UNSUPPORTED) {
+		f[n++] = (struct log_field){"ZTDNS_OWNER", owner_status_name(who->status)};
+	}
 	log_verdict_fields(line, f, n);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "core/nfqueue.h"
+#include "core/owner.h"
 #include "core/packet.h"
 #include "core/verdict.h"
 
@@ -25,25 +26,31 @@ void verdictlog_close(struct verdictlog **vl);
 
 /* Format one verdict. pkt may be NULL (nothing parsed; perr says why), or
  * set with perr != PACKET_OK (only its addresses are used). qp gives
- * uid/gid. now_ms is the monotonic time the verdict used. */
+ * uid/gid. who (may be NULL: not looked up) the local sender
+ * (core/owner.h): pid, comm, cgroup, unit and container when found, its
+ * status otherwise. now_ms is the monotonic time the verdict used. */
 void verdictlog_write(struct verdictlog *vl, const struct nfqueue_packet *qp,
 		      const struct packet_info *pkt, enum packet_err perr,
-		      const struct verdict_result *r, uint64_t now_ms);
+		      const struct verdict_result *r, const struct owner_info *who,
+		      uint64_t now_ms);
 
 /* Format into buf (NUL-terminated, no newline); shared with "explain".
  * Returns the length (truncated output is cut at a field boundary). */
 size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_packet *qp,
 			 const struct packet_info *pkt, enum packet_err perr,
-			 const struct verdict_result *r, uint64_t now_ms);
+			 const struct verdict_result *r, const struct owner_info *who,
+			 uint64_t now_ms);
 
 /* The journald sink: line (from verdictlog_format) with the verdict's
  * fields ZTDNS_VERDICT, ZTDNS_REASON, ZTDNS_PROTO, ZTDNS_SRC, ZTDNS_DST,
  * ZTDNS_SPORT, ZTDNS_DPORT, ZTDNS_UID, ZTDNS_GID, ZTDNS_NAMES, ZTDNS_SERVER,
- * ZTDNS_SUBNET, ZTDNS_ERROR, ZTDNS_WOULD_DENY, ZTDNS_BREAK_GLASS (those that
- * apply), through log_verdict_fields(). Arguments as verdictlog_format(). */
+ * ZTDNS_SUBNET, ZTDNS_ERROR, ZTDNS_WOULD_DENY, ZTDNS_BREAK_GLASS, ZTDNS_PID,
+ * ZTDNS_COMM, ZTDNS_CGROUP, ZTDNS_UNIT, ZTDNS_CONTAINER, ZTDNS_OWNER (the
+ * lookup's status when no process was found) (those that apply), through
+ * log_verdict_fields(). Arguments as verdictlog_format(). */
 void verdictlog_journal(const char *line, const struct nfqueue_packet *qp,
 			const struct packet_info *pkt, enum packet_err perr,
-			const struct verdict_result *r);
+			const struct verdict_result *r, const struct owner_info *who);
 
 /* "accept", "drop" or "reject" (r->reject): the verdict as logs, watch and
  * explain name it. Static string. */

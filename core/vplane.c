@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ev.h>
 #include <urcu.h>
@@ -75,6 +76,46 @@ void __tsan_release(void *addr);
 
 #define CNT_INC(t, f) __atomic_fetch_add(&(t)->cnt.f, 1, __ATOMIC_RELAXED)
 
+const uint64_t vplane_qwait_le_ns[VPLANE_QWAIT_BUCKETS - 1] = {
+    10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000, 100000000, 1000000000,
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The skb's timestamp is the receive time (realtime) for a packet that
+ * came in, and for TCP's own packets their departure time, which the kernel
+ * keeps in the monotonic clock: taken as either when it is near that clock,
+ * else not used (the read time stands in). Writes this thread's counters
+ * only (vDSO clock reads, no shared write). */
+static void count_wait(struct vthread *t, const struct nfqueue_packet *qp, uint64_t read_mono_ns)
+{
+	uint64_t mono = clock_ns(CLOCK_MONOTONIC), wait = mono - read_mono_ns;
+	enum vplane_clock c = VPLANE_CLOCK_READ;
+	unsigned b = 0;
+
+	if (qp->has_ts) {
+		uint64_t real = clock_ns(CLOCK_REALTIME);
+
+		if (qp->ts_ns <= real && real - qp->ts_ns < VPLANE_TS_SANE_NS) {
+			c = VPLANE_CLOCK_KERNEL;
+			wait = real - qp->ts_ns;
+		} else if (qp->ts_ns <= mono && mono - qp->ts_ns < VPLANE_TS_SANE_NS) {
+			c = VPLANE_CLOCK_KERNEL;
+			wait = mono - qp->ts_ns;
+		}
+	}
+	while (b < VPLANE_QWAIT_BUCKETS - 1 && wait > vplane_qwait_le_ns[b])
+		b++;
+	CNT_INC(t, qwait[c][b]);
+	__atomic_fetch_add(&t->cnt.qwait_sum_ns[c], wait, __ATOMIC_RELAXED);
+}
+
 static bool is_lan(const struct vplane_snap *s, uint32_t ifindex)
 {
 	for (unsigned i = 0; ifindex && i < s->nlan && i < VPLANE_MAX_LAN; i++)
@@ -140,6 +181,7 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	struct packet_info pi; /* packet_parse() zeroes it first */
 	struct verdict_result r;
 	struct verdict_link link;
+	uint64_t read_ns = clock_ns(CLOCK_MONOTONIC);
 	enum packet_err pe = packet_parse(qp->payload, qp->len, &pi);
 	uint64_t now = allowset_now_ms();
 	bool watch = __atomic_load_n(&t->vp->watchers, __ATOMIC_RELAXED);
@@ -185,8 +227,11 @@ static void on_packet(void *arg, struct nfqueue *q, const struct nfqueue_packet 
 	CNT_INC(t, verdicts[r.reason]);
 	if (pe != PACKET_OK && (unsigned)pe < ARRAY_SIZE(t->cnt.packet_errors))
 		CNT_INC(t, packet_errors[pe]);
-	if (r.would_deny)
+	count_wait(t, qp, read_ns);
+	if (r.would_deny) {
 		CNT_INC(t, would_deny);
+		CNT_INC(t, would_deny_by[r.reason]);
+	}
 	if (r.break_glass)
 		CNT_INC(t, break_glass_flows);
 	if (r.accept)

@@ -49,12 +49,25 @@ struct vplane_snap {
 	unsigned nlan;
 };
 
-/* Per-thread counters, summed by vplane_sum(). */
+/* Queue wait, from the packet's kernel timestamp (VPLANE_CLOCK_KERNEL:
+ * NFQA_TIMESTAMP present and within VPLANE_TS_SANE_NS of the realtime or the
+ * monotonic clock) or else from when its thread read it
+ * (VPLANE_CLOCK_READ), to its verdict. Bucket upper bounds in ns, the last
+ * one +Inf. */
+#define VPLANE_QWAIT_BUCKETS 12
+#define VPLANE_TS_SANE_NS    60000000000ull /* a timestamp further off is another clock */
+enum vplane_clock { VPLANE_CLOCK_KERNEL, VPLANE_CLOCK_READ, VPLANE_CLOCKS };
+extern const uint64_t vplane_qwait_le_ns[VPLANE_QWAIT_BUCKETS - 1];
+
+/* Per-thread counters, summed by vplane_sum(). Every field is a uint64_t. */
 struct vplane_counters {
 	uint64_t verdicts[VERDICT_REASON_COUNT];
 	uint64_t accepted;
 	uint64_t denied;
 	uint64_t would_deny;
+	uint64_t would_deny_by[VERDICT_REASON_COUNT]; /* audit mode, by the denial's reason */
+	uint64_t qwait[VPLANE_CLOCKS][VPLANE_QWAIT_BUCKETS]; /* not cumulative */
+	uint64_t qwait_sum_ns[VPLANE_CLOCKS];
 	uint64_t packet_errors[PACKET_ERR_PROTO + 1];
 	uint64_t break_glass_flows;
 	uint64_t records;	  /* records handed to the loop */

@@ -62,6 +62,14 @@ static void put_end(__be16 *port, __be32 *a, const struct sockaddr_storage *ss)
 int peeruid_lookup(struct peeruid *p, int tcp, const struct sockaddr_storage *local,
 		   const struct sockaddr_storage *peer, uint32_t *uid)
 {
+	uint64_t inode;
+
+	return peeruid_lookup_sock(p, tcp, local, peer, uid, &inode);
+}
+
+int peeruid_lookup_sock(struct peeruid *p, int tcp, const struct sockaddr_storage *local,
+			const struct sockaddr_storage *peer, uint32_t *uid, uint64_t *inode)
+{
 	struct {
 		struct nlmsghdr nh;
 		struct inet_diag_req_v2 r;
@@ -132,6 +140,7 @@ int peeruid_lookup(struct peeruid *p, int tcp, const struct sockaddr_storage *lo
 			goto out;
 		}
 		*uid = ((const struct inet_diag_msg *)NLMSG_DATA(nh))->idiag_uid;
+		*inode = ((const struct inet_diag_msg *)NLMSG_DATA(nh))->idiag_inode;
 		rc = 0;
 		goto out;
 	}

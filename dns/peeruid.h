@@ -33,4 +33,9 @@ void peeruid_free(struct peeruid **p);
 int peeruid_lookup(struct peeruid *p, int tcp, const struct sockaddr_storage *local,
 		   const struct sockaddr_storage *peer, uint32_t *uid);
 
+/* The same lookup, also giving the socket's inode (the "socket:[N]" that
+ * /proc/PID/fd links name; core/owner.h finds the process with it). */
+int peeruid_lookup_sock(struct peeruid *p, int tcp, const struct sockaddr_storage *local,
+			const struct sockaddr_storage *peer, uint32_t *uid, uint64_t *inode);
+
 #endif

@@ -251,6 +251,14 @@ check_eq "ZTDNS_PROTO" tcp "$(jfield ZTDNS_PROTO)"
 check_eq "ZTDNS_SRC" 192.0.2.1 "$(jfield ZTDNS_SRC)"
 check_eq "ZTDNS_DST" 198.51.100.99 "$(jfield ZTDNS_DST)"
 check_eq "ZTDNS_UID (root sent it)" 0 "$(jfield ZTDNS_UID)"
+# The sender: the ztnet client, a python process (its comm is the name it
+# was started by).
+PYCOMM=$(basename "$ZT_PY" | cut -c1-15)
+check_eq "ZTDNS_COMM (the sending process)" "$PYCOMM" "$(jfield ZTDNS_COMM)"
+check "ZTDNS_PID is a pid" grep -Eq '^[1-9][0-9]*$' <<<"$(jfield ZTDNS_PID)"
+check "ZTDNS_CGROUP is a cgroup path" grep -q '^/' <<<"$(jfield ZTDNS_CGROUP)"
+check "journalctl ZTDNS_COMM=... finds the sender's lines" \
+	test "$(jq -r "select(.ZTDNS_COMM == \"$PYCOMM\") | .ZTDNS_DPORT" "$W/j.verdicts" | sort -u | paste -sd, -)" = "8080,8081,8082,8083"
 check_eq "PRIORITY of a verdict line" 6 "$(jfield PRIORITY)"
 check_eq "sent over journald's native protocol" journal "$(jfield _TRANSPORT)"
 check "MESSAGE is the JSON verdict line" bash -c "jfield() { :; }; jq -r 'select(.ZTDNS_DPORT == \"8080\") | .MESSAGE' '$W/j.verdicts' | grep -q '\"dst\":\"198.51.100.99\"'"

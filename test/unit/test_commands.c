@@ -508,6 +508,8 @@ static void test_agreement(void)
 	}
 	for (unsigned i = 1; i < ARRAY_SIZE(d.cnt.packet_errors); i++)
 		d.cnt.packet_errors[i] = 500 + 13 * i;
+	d.cnt.would_deny_by[VERDICT_NEVER_RESOLVED] = 29;
+	d.cnt.would_deny_by[VERDICT_EXPIRED] = 2;
 	d.cnt.would_deny = 31;
 	d.cnt.records_dropped = 37;
 	d.cnt.reloads = 41;

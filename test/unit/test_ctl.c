@@ -149,16 +149,16 @@ int main(void)
 
 		addr_parse("2001:db8::1", &pi.src);
 		addr_parse("2001:db8:5::9", &pi.dst);
-		verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, 1000);
+		verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, NULL, 1000);
 		CHECK_MSG(strstr(line, " tcp [2001:db8::1]:40000 -> [2001:db8:5::9]:443"), "%s",
 			  line);
 		addr_parse("192.0.2.1", &pi.src);
 		addr_parse("198.51.100.9", &pi.dst);
-		verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, 1000);
+		verdictlog_format(line, sizeof(line), false, NULL, &pi, PACKET_OK, &r, NULL, 1000);
 		CHECK_MSG(strstr(line, " tcp 192.0.2.1:40000 -> 198.51.100.9:443"), "%s", line);
 		CHECK_MSG(strstr(line, " drop "), "%s", line);
 		r.reject = true;
-		verdictlog_format(line, sizeof(line), true, NULL, &pi, PACKET_OK, &r, 1000);
+		verdictlog_format(line, sizeof(line), true, NULL, &pi, PACKET_OK, &r, NULL, 1000);
 		CHECK_MSG(strstr(line, "\"verdict\":\"reject\""), "%s", line);
 		r.accept = true;
 		CHECK_STREQ(verdictlog_verdict_name(&r), "accept");

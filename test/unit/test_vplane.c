@@ -10,11 +10,13 @@
  * producer racing its consumer.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -28,6 +30,9 @@
 #include "policy/exceptions.h"
 
 #define QNUM 7
+
+/* Non-zero: put_packet() adds NFQA_TIMESTAMP with this time (ns). */
+static uint64_t put_ts_ns;
 
 /* One NFQNL_MSG_PACKET message for an IPv4 TCP packet (flags) from src to
  * dst:dport, appended at buf+*off. hook: NF_INET_*. indev 0: none. */
@@ -58,6 +63,13 @@ static void put_packet(char *buf, size_t *off, uint32_t id, uint8_t hook, uint32
 	if (indev)
 		mnl_attr_put_u32(nlh, NFQA_IFINDEX_INDEV, htonl(indev));
 	mnl_attr_put(nlh, NFQA_PAYLOAD, payload_len < sizeof(ip) ? payload_len : sizeof(ip), ip);
+	if (put_ts_ns) {
+		struct nfqnl_msg_packet_timestamp ts = {
+		    .sec = htobe64(put_ts_ns / 1000000000ull),
+		    .usec = htobe64(put_ts_ns % 1000000000ull / 1000)};
+
+		mnl_attr_put(nlh, NFQA_TIMESTAMP, sizeof(ts), &ts);
+	}
 	*off += nlh->nlmsg_len;
 }
 
@@ -187,6 +199,69 @@ static void *ring_producer(void *arg)
 	return NULL;
 }
 
+static uint64_t now_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t qwait_count(const struct vplane_counters *c, enum vplane_clock k, unsigned *bucket)
+{
+	uint64_t n = 0;
+
+	for (unsigned b = 0; b < VPLANE_QWAIT_BUCKETS; b++) {
+		n += c->qwait[k][b];
+		if (c->qwait[k][b])
+			*bucket = b;
+	}
+	return n;
+}
+
+/* Audit mode (published by the caller): would-deny by reason, and the
+ * queue-wait histogram's clock: the kernel's timestamp (realtime or
+ * monotonic, 2 ms ago: the 2.5 ms bucket), none (read), or one from
+ * another clock (read, not a wait of decades). */
+static void check_counters(struct vplane *vp)
+{
+	struct vplane_counters c0, c;
+	struct verdict_out v[4];
+	char buf[4096];
+	size_t off = 0;
+	unsigned bk = 99, br = 99;
+
+	vplane_sum(vp, &c0);
+	CHECK(c0.would_deny_by[VERDICT_NEVER_RESOLVED] == 1);
+	CHECK(c0.would_deny == 1);
+	CHECK(qwait_count(&c0, VPLANE_CLOCK_READ, &br) >= 1 &&
+	      qwait_count(&c0, VPLANE_CLOCK_KERNEL, &bk) == 0);
+	put_ts_ns = now_ns(CLOCK_REALTIME) - 2000000;
+	put_packet(buf, &off, 41, NF_INET_LOCAL_OUT, 0, "192.0.2.1", "198.51.100.97", 443, 0x02,
+		   40);
+	put_ts_ns = now_ns(CLOCK_MONOTONIC) - 2000000;
+	put_packet(buf, &off, 42, NF_INET_LOCAL_OUT, 0, "192.0.2.1", "198.51.100.97", 443, 0x02,
+		   40);
+	put_ts_ns = 12345ull * 1000000000ull; /* 1970: neither clock */
+	put_packet(buf, &off, 43, NF_INET_LOCAL_OUT, 0, "192.0.2.1", "198.51.100.97", 443, 0x02,
+		   40);
+	put_ts_ns = 0;
+	vplane_replay(vp, 0, buf, off);
+	CHECK(take_verdicts(vp, v, 4) == 3);
+	vplane_drain(vp);
+	vplane_sum(vp, &c);
+	CHECK(c.would_deny_by[VERDICT_NEVER_RESOLVED] == 4);
+	CHECK(c.would_deny_by[VERDICT_EXPIRED] == 0);
+	CHECK(qwait_count(&c, VPLANE_CLOCK_KERNEL, &bk) == 2);
+	CHECK_MSG(bk == 7, "kernel-clock waits of 2 ms in bucket %u (le 2.5 ms is 7)", bk);
+	CHECK(vplane_qwait_le_ns[7] == 2500000);
+	CHECK(c.qwait_sum_ns[VPLANE_CLOCK_KERNEL] >= 4000000 &&
+	      c.qwait_sum_ns[VPLANE_CLOCK_KERNEL] < 2 * VPLANE_TS_SANE_NS);
+	CHECK(qwait_count(&c, VPLANE_CLOCK_READ, &br) ==
+	      qwait_count(&c0, VPLANE_CLOCK_READ, &br) + 1);
+	CHECK(c.qwait_sum_ns[VPLANE_CLOCK_READ] < VPLANE_TS_SANE_NS);
+}
+
 int main(void)
 {
 	struct recs recs = {0};
@@ -292,6 +367,7 @@ int main(void)
 	vplane_drain(vp);
 	CHECK(recs.n == 1 && recs.would_deny == 1 && recs.last_id == 40);
 	CHECK(recs.last_payload0 == 0x45); /* the payload was copied into the record */
+	check_counters(vp);
 
 	/* Every verdict logged, ring of 4: ten verdicts, four records, six
 	 * drops counted, and still ten verdicts. */
