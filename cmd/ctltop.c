@@ -145,11 +145,11 @@ static int by_denied(const void *a, const void *b)
 	return x->denied < y->denied ? 1 : x->denied > y->denied ? -1 : by_total(a, b);
 }
 
-/* One line, cut to the terminal's width. */
-static void put_line(const struct top *tp, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* One line, cut to the terminal's width (title: in reverse video). */
+static void put_line(const struct top *tp, bool title, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void put_line(const struct top *tp, const char *fmt, ...)
+static void put_line(const struct top *tp, bool title, const char *fmt, ...)
 {
 	char buf[CTLTOP_WIDTH_MAX + 1];
 	va_list ap;
@@ -159,7 +159,10 @@ static void put_line(const struct top *tp, const char *fmt, ...)
 	va_end(ap);
 	if (strlen(buf) > tp->width)
 		buf[tp->width] = '\0';
-	printf("%s%s\n", buf, tp->tty ? "\033[K" : "");
+	if (tp->tty)
+		printf("%s%s\033[0m\033[K\n", title ? "\033[7m" : "", buf);
+	else
+		printf("%s\n", buf);
 }
 
 static void section(const struct top *tp, const char *title, struct top_table *t, bool denied,
@@ -168,8 +171,8 @@ static void section(const struct top *tp, const char *title, struct top_table *t
 	struct top_row *v = t->n ? malloc(t->n * sizeof(*v)) : NULL;
 	unsigned shown = 0;
 
-	put_line(tp, "%s%-40s %9s %9s  %s%s", tp->tty ? "\033[7m" : "", title, "ACCEPTED", "DENIED",
-		 denied ? "LAST REASON" : "LAST NAME / REASON", tp->tty ? "\033[0m" : "");
+	put_line(tp, true, "%-40s %9s %9s  %s", title, "ACCEPTED", "DENIED",
+		 denied ? "LAST REASON" : "LAST NAME / REASON");
 	if (t->n && !v)
 		return;
 	if (t->n) {
@@ -179,14 +182,14 @@ static void section(const struct top *tp, const char *title, struct top_table *t
 	for (size_t i = 0; i < t->n && shown < rows; i++) {
 		if (denied && !v[i].denied)
 			break;
-		put_line(tp, "%-40s %9llu %9llu  %s", v[i].key, v[i].accepted, v[i].denied,
+		put_line(tp, false, "%-40s %9llu %9llu  %s", v[i].key, v[i].accepted, v[i].denied,
 			 v[i].info);
 		shown++;
 	}
 	for (; shown < rows && tp->tty; shown++)
-		put_line(tp, "%s", "");
+		put_line(tp, false, "%s", "");
 	if (t->untracked)
-		put_line(tp, "(%llu verdicts untracked: more than %d rows)", t->untracked,
+		put_line(tp, false, "(%llu verdicts untracked: more than %d rows)", t->untracked,
 			 CTLTOP_KEYS);
 	free(v);
 }
@@ -212,9 +215,9 @@ static void frame(struct top *tp)
 	if (rows > CTLTOP_ROWS_MAX)
 		rows = CTLTOP_ROWS_MAX;
 	strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&now, &tm));
-	put_line(tp, "ztdns top %s: %llu verdicts since start, %llu accepted, %llu denied", when,
-		 tp->accepted + tp->denied, tp->accepted, tp->denied);
-	put_line(tp, "every %.0f s%s", tp->interval, tp->tty ? ", q quits" : "");
+	put_line(tp, false, "ztdns top %s: %llu verdicts since start, %llu accepted, %llu denied",
+		 when, tp->accepted + tp->denied, tp->accepted, tp->denied);
+	put_line(tp, false, "every %.0f s%s", tp->interval, tp->tty ? ", q quits" : "");
 	section(tp, "BUSIEST DESTINATIONS", &tp->t[TOP_DST], false, rows);
 	section(tp, "MOST DENIED DESTINATIONS", &tp->t[TOP_DST], true, rows);
 	section(tp, "NAMES", &tp->t[TOP_NAME], false, rows);
