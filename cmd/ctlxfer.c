@@ -151,6 +151,8 @@ static int send_all(struct import_pass *ip, json_t *arr)
 {
 	size_t n = json_array_size(arr), from = 0, bytes = 0;
 
+	if (n == 0) /* still asked: the daemon says whether it would take one */
+		return send_batch(ip, arr, 0, 0);
 	for (size_t i = 0; i <= n; i++) {
 		size_t len = 0;
 		int rc;
