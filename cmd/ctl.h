@@ -20,9 +20,24 @@ int ctl_connect(const char *path);
  * message on stderr (unless quiet). */
 json_t *ctl_transact(const char *path, json_t *req, bool quiet);
 
-/* The first line of a stream (watch): true if it says "ok", else false with
- * the daemon's error on stderr. */
-bool ctl_stream_ok(const char *line, size_t len);
+#define CTL_STREAM_LINE_MAX 65536
+
+/* A watch subscription being read: fd is connected, the request sent. */
+struct ctl_stream {
+	int fd;
+	bool first; /* true until the answer to the subscription is read */
+	size_t len;
+	unsigned long long dropped; /* lines longer than the buffer */
+	char buf[CTL_STREAM_LINE_MAX];
+};
+
+/* Read what the daemon sent on st and call fn for each complete event line
+ * (the first line, the subscription's answer, is checked: its error goes to
+ * stderr). Call when st->fd is readable. Returns 0, EX_UNAVAILABLE when the
+ * daemon closed the connection, 1 when it refused the subscription, or
+ * fn's non-zero value. */
+int ctl_stream_read(struct ctl_stream *st, int (*fn)(void *arg, const char *line, size_t len),
+		    void *arg);
 
 /* ztdnsctl export [FILE|-]: file NULL or "-" is stdout. Returns an exit code. */
 int ctl_export(const char *path, const char *file);

@@ -29,7 +29,6 @@
 #define CTLTOP_KEY_LEN	 96
 #define CTLTOP_INFO_LEN	 48
 #define CTLTOP_ROWS_MAX	 50 /* rows shown per table at most */
-#define CTLTOP_LINE_MAX	 4096
 #define CTLTOP_WIDTH_MAX 240
 
 struct top_row {
@@ -102,8 +101,9 @@ static void user_key(json_t *ev, char *buf, size_t len)
 	}
 }
 
-static void top_event(struct top *tp, const char *line, size_t len)
+static int top_line(void *arg, const char *line, size_t len)
 {
+	struct top *tp = arg;
 	json_error_t jerr;
 	json_t *ev = json_loadb(line, len, 0, &jerr);
 	const char *verdict, *dst, *names, *reason;
@@ -112,9 +112,9 @@ static void top_event(struct top *tp, const char *line, size_t len)
 
 	verdict = json_string_value(json_object_get(ev, "verdict"));
 	if (!ev || !verdict) {
-		tp->bad++;
+		tp->bad++; /* not a verdict line: skipped */
 		json_decref(ev);
-		return;
+		return 0;
 	}
 	accept = strcmp(verdict, "accept") == 0;
 	accept ? tp->accepted++ : tp->denied++;
@@ -128,6 +128,7 @@ static void top_event(struct top *tp, const char *line, size_t len)
 	user_key(ev, key, sizeof(key));
 	count(&tp->t[TOP_USER], key, accept ? "" : reason, accept);
 	json_decref(ev);
+	return 0;
 }
 
 static int by_total(const void *a, const void *b)
@@ -252,16 +253,14 @@ int ctl_top(const char *path, double interval, bool once, long frames)
 {
 	static const char req[] = "{\"cmd\":\"watch\"}\n";
 	struct top tp = {.interval = interval, .width = 80, .height = 24};
-	char *buf = malloc(CTLTOP_LINE_MAX);
-	size_t len = 0;
-	bool first = true;
+	struct ctl_stream *st = malloc(sizeof(*st));
 	long shown = 0;
 	double next;
 	int fd, rc = 0;
 
 	for (int i = 0; i < TOP__N; i++)
 		tp.t[i].rows = calloc(CTLTOP_KEYS, sizeof(struct top_row));
-	if (!buf || !tp.t[0].rows || !tp.t[1].rows || !tp.t[2].rows) {
+	if (!st || !tp.t[0].rows || !tp.t[1].rows || !tp.t[2].rows) {
 		fprintf(stderr, "ztdnsctl: out of memory\n");
 		rc = EX_OSERR;
 		goto out;
@@ -272,6 +271,9 @@ int ctl_top(const char *path, double interval, bool once, long frames)
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
+	st->fd = fd;
+	st->first = true;
+	st->len = 0;
 	if (write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1) {
 		fprintf(stderr, "ztdnsctl: send: %s\n", strerror(errno));
 		rc = EX_UNAVAILABLE;
@@ -295,8 +297,6 @@ int ctl_top(const char *path, double interval, bool once, long frames)
 		struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
 		double left = next - mono_s();
 		int n;
-		ssize_t got;
-		char *nl;
 
 		if (left <= 0) {
 			frame(&tp);
@@ -319,32 +319,11 @@ int ctl_top(const char *path, double interval, bool once, long frames)
 		}
 		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		got = read(fd, buf + len, CTLTOP_LINE_MAX - len);
-		if (got <= 0) {
-			restore_tty();
-			fprintf(stderr, "ztdnsctl: the daemon closed the connection\n");
-			rc = EX_UNAVAILABLE;
+		rc = ctl_stream_read(st, top_line, &tp);
+		if (rc) {
+			if (rc != EX_UNAVAILABLE)
+				rc = 1;
 			break;
-		}
-		len += (size_t)got;
-		while ((nl = memchr(buf, '\n', len))) {
-			size_t l = (size_t)(nl - buf);
-
-			if (first) {
-				first = false;
-				if (!ctl_stream_ok(buf, l)) {
-					rc = 1;
-					goto out_fd;
-				}
-			} else {
-				top_event(&tp, buf, l);
-			}
-			memmove(buf, nl + 1, len - l - 1);
-			len -= l + 1;
-		}
-		if (len == CTLTOP_LINE_MAX) {
-			tp.bad++; /* longer than any event: drop it */
-			len = 0;
 		}
 	}
 out_fd:
@@ -353,6 +332,6 @@ out:
 	restore_tty();
 	for (int i = 0; i < TOP__N; i++)
 		free(tp.t[i].rows);
-	free(buf);
+	free(st);
 	return rc;
 }

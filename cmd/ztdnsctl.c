@@ -433,7 +433,7 @@ static void print_event(const char *line, size_t len, bool json, bool color)
 	json_decref(ev);
 }
 
-bool ctl_stream_ok(const char *line, size_t len)
+static bool stream_ok(const char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *r = json_loadb(line, len, 0, &jerr);
@@ -446,14 +446,63 @@ bool ctl_stream_ok(const char *line, size_t len)
 	return ok;
 }
 
+int ctl_stream_read(struct ctl_stream *st, int (*fn)(void *arg, const char *line, size_t len),
+		    void *arg)
+{
+	ssize_t n = read(st->fd, st->buf + st->len, sizeof(st->buf) - st->len);
+	char *nl;
+
+	if (n <= 0) {
+		fprintf(stderr, "ztdnsctl: the daemon closed the connection\n");
+		return EX_UNAVAILABLE;
+	}
+	st->len += (size_t)n;
+	while ((nl = memchr(st->buf, '\n', st->len))) {
+		size_t l = (size_t)(nl - st->buf);
+		int rc = 0;
+
+		if (st->first) {
+			st->first = false;
+			if (!stream_ok(st->buf, l))
+				return 1;
+		} else {
+			rc = fn(arg, st->buf, l);
+		}
+		memmove(st->buf, nl + 1, st->len - l - 1);
+		st->len -= l + 1;
+		if (rc)
+			return rc;
+	}
+	if (st->len == sizeof(st->buf)) {
+		st->dropped++; /* a line longer than any event: drop it */
+		st->len = 0;
+	}
+	return 0;
+}
+
 /* Subscribe and print verdicts until count lines, timeout seconds (0: no
  * limit) or a signal. */
+struct watch_lines {
+	long count, seen;
+	bool json, color;
+};
+
+static int watch_line(void *arg, const char *line, size_t len)
+{
+	struct watch_lines *wl = arg;
+
+	if (wl->count == 0 || wl->seen < wl->count) {
+		print_event(line, len, wl->json, wl->color);
+		wl->seen++;
+	}
+	return 0;
+}
+
 static int watch(const char *path, json_t *req, long count, long timeout, bool json)
 {
-	char *text = json_dumps(req, JSON_COMPACT), buf[65536];
-	size_t len = 0;
-	long seen = 0;
-	bool first = true, color = !json && isatty(1);
+	char *text = json_dumps(req, JSON_COMPACT);
+	struct watch_lines wl = {.count = count, .json = json, .color = !json && isatty(1)};
+	static struct ctl_stream st;
 	struct timespec start, now;
 	int fd = ctl_connect(path), rc = 0;
 
@@ -470,41 +519,18 @@ static int watch(const char *path, json_t *req, long count, long timeout, bool j
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!watch_stop && (count == 0 || seen < count)) {
+	st = (struct ctl_stream){.fd = fd, .first = true};
+	while (!watch_stop && (count == 0 || wl.seen < count)) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		ssize_t n;
-		char *nl;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (timeout && now.tv_sec - start.tv_sec >= timeout)
 			break;
 		if (poll(&pfd, 1, 200) <= 0)
 			continue;
-		n = read(fd, buf + len, sizeof(buf) - len);
-		if (n <= 0) {
-			fprintf(stderr, "ztdnsctl: the daemon closed the connection\n");
-			rc = EX_UNAVAILABLE;
+		rc = ctl_stream_read(&st, watch_line, &wl);
+		if (rc)
 			break;
-		}
-		len += (size_t)n;
-		while ((nl = memchr(buf, '\n', len))) {
-			size_t l = (size_t)(nl - buf);
-
-			if (first) {
-				first = false;
-				if (!ctl_stream_ok(buf, l)) {
-					rc = 1;
-					goto out;
-				}
-			} else if (count == 0 || seen < count) {
-				print_event(buf, l, json, color);
-				seen++;
-			}
-			memmove(buf, nl + 1, len - l - 1);
-			len -= l + 1;
-		}
-		if (len == sizeof(buf))
-			len = 0; /* a line longer than any event: drop it */
 	}
 out:
 	close(fd);

@@ -27,22 +27,13 @@ ZT_TMP=/tmp/zt-$$
 . "$ZT_LIB_DIR/pki.sh"
 . "$ZT_LIB_DIR/pdns.sh"
 
-BUILD=${1:-}
-if [ -z "$BUILD" ]; then
-	not_ok "usage: bash t_export.sh BUILD_DIR"
-	exit 2
-fi
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd || echo "$BUILD")
+BUILD=$(cd "${1:?usage: t_export.sh BUILD_DIR}" && pwd)
 ZTD=$BUILD/ztdnsd
 ZTC=$BUILD/ztdnsctl
-if [ "$(id -u)" != 0 ]; then
-	not_ok "integration tests need root (network namespaces)"
-	exit 1
-fi
-for tool in unbound dig tmux setpriv; do
-	command -v $tool >/dev/null || { not_ok "$tool is installed"; exit 1; }
+[ "$(id -u)" = 0 ] || { not_ok "integration tests need root (network namespaces)"; exit 1; }
+for tool in unbound dig tmux setpriv "$ZTD" "$ZTC"; do
+	command -v "$tool" >/dev/null || { not_ok "$tool is installed (built)"; exit 1; }
 done
-[ -x "$ZTD" ] && [ -x "$ZTC" ] || { not_ok "ztdnsd and ztdnsctl are built in $BUILD"; exit 1; }
 
 A=xa$$
 B=xb$$
