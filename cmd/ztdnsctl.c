@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "cmd/ctl.h"
 #include "core/ctlargs.h"
 #include "core/verdict.h"
 
@@ -52,6 +53,19 @@ static void usage(FILE *f)
 		"                              audit mode: what enforcing would deny, and a\n"
 		"                              proposed \"exceptions\" block (--aggregate: to /24\n"
 		"                              and /64) to review\n"
+		"  audit-report --config [FILE] [--aggregate] [--clear]\n"
+		"                              write the running configuration (every key) with\n"
+		"                              the proposed exceptions added as group\n"
+		"                              \"audit-report\", to FILE (0600) or stdout\n"
+		"  export [FILE|-]             the unexpired allowances as JSON (absolute\n"
+		"                              expiry), to FILE (0600) or stdout; at most 10000\n"
+		"  import FILE|-               add the allowances of an export (root only):\n"
+		"                              every entry checked like a learned one; all or\n"
+		"                              nothing\n"
+		"  top [--interval S] [--once] [--count N]\n"
+		"                              live view of the busiest and most denied\n"
+		"                              destinations, names and users since top started\n"
+		"                              (q quits; --once or no terminal: one frame)\n"
 		"  watch [--verdict accept|drop|reject] [--reason R] [--addr A] [--port P]\n"
 		"        [--proto tcp|udp|icmp|icmpv6] [--count N] [--timeout S]\n"
 		"                              live verdicts (coloured on a terminal)\n"
@@ -94,7 +108,7 @@ static void print_cache(json_t *resp)
 	}
 }
 
-static int connect_to(const char *path)
+int ctl_connect(const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
@@ -119,13 +133,13 @@ static int connect_to(const char *path)
 
 /* Send req, read one response line. Returns a new object or NULL with a
  * message on stderr (unless quiet). */
-static json_t *transact(const char *path, json_t *req, bool quiet)
+json_t *ctl_transact(const char *path, json_t *req, bool quiet)
 {
 	char *text = json_dumps(req, JSON_COMPACT), *buf = NULL;
 	size_t len = 0, cap = 0;
 	json_t *resp = NULL;
 	json_error_t jerr;
-	int fd = connect_to(path);
+	int fd = ctl_connect(path);
 
 	if (fd < 0) {
 		if (!quiet)
@@ -358,7 +372,7 @@ static int wait_ready(const char *path, double timeout)
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		json_t *r = transact(path, req, true);
+		json_t *r = ctl_transact(path, req, true);
 		bool ready = r && json_is_true(json_object_get(r, "ready"));
 
 		json_decref(r);
@@ -439,16 +453,78 @@ static void print_event(const char *line, size_t len, bool json, bool color)
 	json_decref(ev);
 }
 
+static bool stream_ok(const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *r = json_loadb(line, len, 0, &jerr);
+	bool ok = r && json_is_true(json_object_get(r, "ok"));
+
+	if (!ok)
+		fprintf(stderr, "ztdnsctl: %s\n",
+			r ? json_string_value(json_object_get(r, "error")) : "bad response");
+	json_decref(r);
+	return ok;
+}
+
+int ctl_stream_read(struct ctl_stream *st, int (*fn)(void *arg, const char *line, size_t len),
+		    void *arg)
+{
+	ssize_t n = read(st->fd, st->buf + st->len, sizeof(st->buf) - st->len);
+	char *nl;
+
+	if (n <= 0) {
+		fprintf(stderr, "ztdnsctl: the daemon closed the connection\n");
+		return EX_UNAVAILABLE;
+	}
+	st->len += (size_t)n;
+	while ((nl = memchr(st->buf, '\n', st->len))) {
+		size_t l = (size_t)(nl - st->buf);
+		int rc = 0;
+
+		if (st->first) {
+			st->first = false;
+			if (!stream_ok(st->buf, l))
+				return 1;
+		} else {
+			rc = fn(arg, st->buf, l);
+		}
+		memmove(st->buf, nl + 1, st->len - l - 1);
+		st->len -= l + 1;
+		if (rc)
+			return rc;
+	}
+	if (st->len == sizeof(st->buf)) {
+		st->dropped++; /* a line longer than any event: drop it */
+		st->len = 0;
+	}
+	return 0;
+}
+
 /* Subscribe and print verdicts until count lines, timeout seconds (0: no
  * limit) or a signal. */
+struct watch_lines {
+	long count, seen;
+	bool json, color;
+};
+
+static int watch_line(void *arg, const char *line, size_t len)
+{
+	struct watch_lines *wl = arg;
+
+	if (wl->count == 0 || wl->seen < wl->count) {
+		print_event(line, len, wl->json, wl->color);
+		wl->seen++;
+	}
+	return 0;
+}
+
 static int watch(const char *path, json_t *req, long count, long timeout, bool json)
 {
-	char *text = json_dumps(req, JSON_COMPACT), buf[65536];
-	size_t len = 0;
-	long seen = 0;
-	bool first = true, color = !json && isatty(1);
+	char *text = json_dumps(req, JSON_COMPACT);
+	struct watch_lines wl = {.count = count, .json = json, .color = !json && isatty(1)};
+	static struct ctl_stream st;
 	struct timespec start, now;
-	int fd = connect_to(path), rc = 0;
+	int fd = ctl_connect(path), rc = 0;
 
 	if (fd < 0) {
 		fprintf(stderr, "ztdnsctl: cannot connect to %s: %s\n", path, strerror(errno));
@@ -463,49 +539,18 @@ static int watch(const char *path, json_t *req, long count, long timeout, bool j
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!watch_stop && (count == 0 || seen < count)) {
+	st = (struct ctl_stream){.fd = fd, .first = true};
+	while (!watch_stop && (count == 0 || wl.seen < count)) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		ssize_t n;
-		char *nl;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (timeout && now.tv_sec - start.tv_sec >= timeout)
 			break;
 		if (poll(&pfd, 1, 200) <= 0)
 			continue;
-		n = read(fd, buf + len, sizeof(buf) - len);
-		if (n <= 0) {
-			fprintf(stderr, "ztdnsctl: the daemon closed the connection\n");
-			rc = EX_UNAVAILABLE;
+		rc = ctl_stream_read(&st, watch_line, &wl);
+		if (rc)
 			break;
-		}
-		len += (size_t)n;
-		while ((nl = memchr(buf, '\n', len))) {
-			size_t l = (size_t)(nl - buf);
-
-			if (first) {
-				json_error_t jerr;
-				json_t *r = json_loadb(buf, l, 0, &jerr);
-
-				first = false;
-				if (!r || !json_is_true(json_object_get(r, "ok"))) {
-					fprintf(stderr, "ztdnsctl: %s\n",
-						r ? json_string_value(json_object_get(r, "error"))
-						  : "bad response");
-					json_decref(r);
-					rc = 1;
-					goto out;
-				}
-				json_decref(r);
-			} else if (count == 0 || seen < count) {
-				print_event(buf, l, json, color);
-				seen++;
-			}
-			memmove(buf, nl + 1, len - l - 1);
-			len -= l + 1;
-		}
-		if (len == sizeof(buf))
-			len = 0; /* a line longer than any event: drop it */
 	}
 out:
 	close(fd);
@@ -554,33 +599,26 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"ttl", required_argument, NULL, 't'},
-	    {"name", required_argument, NULL, 'N'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"proto", required_argument, NULL, 'P'},
-	    {"from", required_argument, NULL, 'F'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"client", required_argument, NULL, 'C'},
-	    {"verdict", required_argument, NULL, 'V'},
-	    {"reason", required_argument, NULL, 'R'},
-	    {"addr", required_argument, NULL, 'A'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"aggregate", no_argument, NULL, 'G'},
-	    {"clear", no_argument, NULL, 'X'},
-	    {"version", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"complete", required_argument, NULL, 'L'},
-	    {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},	{"json", no_argument, NULL, 'j'},
+	    {"ttl", required_argument, NULL, 't'},	{"name", required_argument, NULL, 'N'},
+	    {"port", required_argument, NULL, 'p'},	{"proto", required_argument, NULL, 'P'},
+	    {"from", required_argument, NULL, 'F'},	{"timeout", required_argument, NULL, 'T'},
+	    {"client", required_argument, NULL, 'C'},	{"verdict", required_argument, NULL, 'V'},
+	    {"reason", required_argument, NULL, 'R'},	{"addr", required_argument, NULL, 'A'},
+	    {"count", required_argument, NULL, 'n'},	{"aggregate", no_argument, NULL, 'G'},
+	    {"clear", no_argument, NULL, 'X'},		{"config", no_argument, NULL, 'K'},
+	    {"interval", required_argument, NULL, 'I'}, {"once", no_argument, NULL, 'O'},
+	    {"version", no_argument, NULL, 'v'},	{"help", no_argument, NULL, 'h'},
+	    {"complete", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("ZTDNS_CONTROL"), *name = NULL, *proto = NULL, *from = NULL;
 	const char *client = NULL, *verdict = NULL, *reason = NULL, *waddr = NULL;
 	long count = 0;
-	bool timeout_set = false, aggregate = false, clear = false;
+	bool timeout_set = false, aggregate = false, clear = false, config = false, once = false;
+	long interval = 2;
 	bool json = false;
 	long ttl = 0, port = -1, timeout = 10;
-	const char *cmd;
+	const char *cmd, *audit_file = NULL;
 	struct ctlargs ca = {0};
 	char why[256];
 	json_t *req, *resp;
@@ -644,6 +682,22 @@ int main(int argc, char **argv)
 		case 'X':
 			ca.opts |= CTLARGS_CLEAR;
 			clear = true;
+			break;
+		case 'K':
+			ca.opts |= CTLARGS_CONFIG;
+			config = true;
+			break;
+		case 'O':
+			ca.opts |= CTLARGS_ONCE;
+			once = true;
+			break;
+		case 'I':
+			ca.opts |= CTLARGS_INTERVAL;
+			if (!parse_long(optarg, 1, 3600, &interval)) {
+				fprintf(stderr, "ztdnsctl: --interval: \"%s\" is not 1..3600\n",
+					optarg);
+				return EX_USAGE;
+			}
 			break;
 		case 'V':
 			ca.opts |= CTLARGS_VERDICT;
@@ -709,6 +763,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "wait-ready") == 0)
 		return wait_ready(path, (double)timeout);
+	if (strcmp(cmd, "export") == 0)
+		return ctl_export(path, optind < argc ? argv[optind] : NULL);
+	if (strcmp(cmd, "import") == 0)
+		return ctl_import(path, argv[optind]);
+	if (strcmp(cmd, "top") == 0)
+		return ctl_top(path, (double)interval, once, count);
 	req = json_pack("{s:s}", "cmd", cmd);
 	if (strcmp(cmd, "break-glass") == 0) {
 		long secs;
@@ -732,6 +792,8 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	if (strcmp(cmd, "audit-report") == 0 && optind < argc)
+		audit_file = argv[optind++];
 	if (strcmp(cmd, "cache") == 0 && optind < argc)
 		json_object_set_new(req, "action", json_string(argv[optind++]));
 	if (strcmp(cmd, "allow") == 0 || strcmp(cmd, "revoke") == 0 ||
@@ -772,12 +834,17 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "reason", json_string(reason));
 	if (waddr)
 		json_object_set_new(req, "addr", json_string(waddr));
+	if (strcmp(cmd, "audit-report") == 0 && config) {
+		rc = ctl_audit_config(path, req, audit_file);
+		json_decref(req);
+		return rc;
+	}
 	if (strcmp(cmd, "watch") == 0) {
 		rc = watch(path, req, count, timeout_set ? timeout : 0, json);
 		json_decref(req);
 		return rc;
 	}
-	resp = transact(path, req, false);
+	resp = ctl_transact(path, req, false);
 	json_decref(req);
 	if (!resp)
 		return EX_UNAVAILABLE;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "core/packet.h"
+#include "policy/conf.h"
 
 struct audit_entry {
 	struct addr dst;
@@ -235,4 +236,89 @@ json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, ui
 	return json_pack("{s:o, s:o, s:I, s:I, s:o}", "entries", entries, "senders",
 			 senders_json(a), "dropped", (json_int_t)a->dropped, "senders_dropped",
 			 (json_int_t)a->senders_dropped, "proposed_exceptions", proposed);
+}
+
+#define AUDIT_GROUP "audit-report"
+
+/* The group object named AUDIT_GROUP in a dumped "exceptions" array. */
+static json_t *audit_group(json_t *exc)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(exc, i, e)
+	{
+		json_t *name = json_object_get(e, "name");
+
+		if (json_is_string(name) && strcmp(json_string_value(name), AUDIT_GROUP) == 0 &&
+		    json_is_array(json_object_get(e, "subnets")))
+			return json_object_get(e, "subnets");
+	}
+	return NULL;
+}
+
+json_t *audit_config(const struct conf *c, json_t *proposed, struct audit_config_counts *n)
+{
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&text, &len);
+	json_t *root = NULL, *exc, *into, *p;
+	json_error_t jerr;
+	unsigned total = c->nexceptions;
+
+	memset(n, 0, sizeof(*n));
+	if (!f)
+		return NULL;
+	conf_dump(c, f);
+	if (fclose(f) == 0)
+		root = json_loadb(text, len, 0, &jerr);
+	free(text);
+	exc = json_object_get(root, "exceptions");
+	if (!root || !json_is_array(exc)) {
+		json_decref(root);
+		return NULL;
+	}
+	into = audit_group(exc);
+	if (!into && c->nexception_groups < CONF_MAX_EXCEPTION_GROUPS) {
+		json_t *g = json_pack("{s:s, s:[]}", "name", AUDIT_GROUP, "subnets");
+
+		if (!g || json_array_append_new(exc, g) < 0) {
+			json_decref(root);
+			return NULL;
+		}
+		into = json_object_get(g, "subnets");
+	}
+	if (!into)
+		into = exc; /* no room for a group: plain prefixes */
+	json_array_foreach(proposed, i, p)
+	{
+		struct prefix pr;
+		bool dup = false;
+
+		if (!json_is_string(p) || addr_prefix_parse(json_string_value(p), &pr) < 0)
+			continue;
+		for (unsigned j = 0; j < c->nexceptions && !dup; j++)
+			dup = c->exceptions[j].len == pr.len &&
+			      addr_equal(&c->exceptions[j].addr, &pr.addr);
+		if (dup) {
+			n->present++;
+		} else if (total >= CONF_MAX_EXCEPTIONS ||
+			   json_array_size(exc) >= CONF_MAX_EXCEPTIONS) {
+			n->omitted++;
+		} else if (json_array_append(into, p) == 0) {
+			n->added++;
+			total++;
+		}
+	}
+	/* An empty group would be refused: leave it out. */
+	if (into != exc && json_array_size(into) == 0) {
+		json_t *e;
+
+		json_array_foreach(exc, i, e) if (json_object_get(e, "subnets") == into)
+		{
+			json_array_remove(exc, i);
+			break;
+		}
+	}
+	return root;
 }

@@ -45,6 +45,24 @@ void audit_record(struct audit *a, const struct addr *dst, uint16_t port, uint8_
  * the proposal. New reference, caller owns. */
 json_t *audit_report(const struct audit *a, unsigned v4_len, unsigned v6_len, uint64_t now_ms);
 
+/* What audit_config() did with the proposal. */
+struct audit_config_counts {
+	unsigned added;	  /* prefixes added to the configuration */
+	unsigned present; /* already an exception of it (an equal prefix) */
+	unsigned omitted; /* past CONF_MAX_EXCEPTIONS */
+};
+
+struct conf;
+
+/* audit-report --config: the canonical configuration of c (conf_dump(),
+ * every key) with the proposed prefixes (audit_report()'s
+ * "proposed_exceptions", CIDR texts) added as the exception group
+ * "audit-report" (or, with no room for another group, as plain
+ * prefixes), leaving out those equal to an existing exception, which the
+ * configuration would refuse as duplicates. Returns a new reference, or
+ * NULL (out of memory). */
+json_t *audit_config(const struct conf *c, json_t *proposed, struct audit_config_counts *n);
+
 uint64_t audit_dropped(const struct audit *a);
 void audit_clear(struct audit *a);
 

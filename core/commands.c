@@ -19,6 +19,7 @@
 #include "core/stats.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "core/xfercmd.h"
 #include "dns/cache.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
@@ -342,6 +343,10 @@ static json_t *cmd_status(struct daemon *d)
 			    json_pack("{s:I, s:I, s:I}", "events", (json_int_t)nw.events, "changes",
 				      (json_int_t)nw.changes, "overrun", (json_int_t)nw.overrun));
 		}
+		json_object_set_new(resp, "import",
+				    json_pack("{s:I, s:I}", "imported",
+					      (json_int_t)d->xfer.imported, "refused",
+					      (json_int_t)d->xfer.refused));
 		/* Every counter of the registry, as Prometheus shows it. */
 		json_object_set_new(resp, "metrics", stats_render_json(d));
 	}
@@ -628,7 +633,8 @@ static json_t *cmd_explain(struct daemon *d, json_t *req)
 	}
 }
 
-/* {"cmd":"audit-report", "v4_prefix":24?, "v6_prefix":64?, "clear":bool?} */
+/* {"cmd":"audit-report", "v4_prefix":24?, "v6_prefix":64?, "clear":bool?,
+ * "config":bool?} */
 static json_t *cmd_audit_report(struct daemon *d, json_t *req)
 {
 	json_t *v4 = json_object_get(req, "v4_prefix"), *v6 = json_object_get(req, "v6_prefix");
@@ -644,6 +650,19 @@ static json_t *cmd_audit_report(struct daemon *d, json_t *req)
 		return control_error("out of memory");
 	json_object_set_new(r, "ok", json_true());
 	json_object_set_new(r, "enforce", json_boolean(d->conf->enforce));
+	if (json_is_true(json_object_get(req, "config"))) {
+		struct audit_config_counts n;
+		json_t *conf = audit_config(d->conf, json_object_get(r, "proposed_exceptions"), &n);
+
+		if (!conf) {
+			json_decref(r);
+			return control_error("out of memory");
+		}
+		json_object_set_new(r, "config", conf);
+		json_object_set_new(r, "config_added", json_integer(n.added));
+		json_object_set_new(r, "config_present", json_integer(n.present));
+		json_object_set_new(r, "config_omitted", json_integer(n.omitted));
+	}
 	if (json_is_true(json_object_get(req, "clear")))
 		audit_clear(d->audit);
 	return r;
@@ -790,5 +809,9 @@ json_t *commands_handle(void *arg, json_t *req, uid_t peer_uid, struct control_c
 		return cmd_break_glass(d, req, peer_uid);
 	if (strcmp(c, "watch") == 0)
 		return cmd_watch(d, req, cl);
+	if (strcmp(c, "export") == 0)
+		return xfercmd_export(d, req);
+	if (strcmp(c, "import") == 0)
+		return xfercmd_import(d, req, peer_uid);
 	return control_error("unknown command \"%s\"", c);
 }

@@ -26,22 +26,27 @@ static const struct cmd_rule rules[] = {
     {"flush", 0, 0, 0, NULL},
     {"reload", 0, 0, 0, NULL},
     {"break-glass", CTLARGS_REASON, 1, 1, "a duration (90, 90s, 15m, 1h) or \"close\""},
-    {"audit-report", CTLARGS_AGGREGATE | CTLARGS_CLEAR, 0, 0, NULL},
+    {"audit-report", CTLARGS_AGGREGATE | CTLARGS_CLEAR | CTLARGS_CONFIG, 0, 1,
+     "a file (with --config)"},
     {"watch",
      CTLARGS_VERDICT | CTLARGS_REASON | CTLARGS_ADDR | CTLARGS_PORT | CTLARGS_PROTO |
 	 CTLARGS_COUNT | CTLARGS_TIMEOUT,
      0, 0, NULL},
     {"wait-ready", CTLARGS_TIMEOUT, 0, 0, NULL},
     {"cache", 0, 0, 1, "stats, list or flush"},
+    {"export", 0, 0, 1, "a file or -"},
+    {"import", 0, 1, 1, "a file or -"},
+    {"top", CTLARGS_INTERVAL | CTLARGS_ONCE | CTLARGS_COUNT, 0, 0, NULL},
 };
 
 const char *const ctlargs_commands[] = {
-    "status",	   "list",	   "allow", "revoke",	  "explain", "flush", "reload",
-    "break-glass", "audit-report", "watch", "wait-ready", "cache",   NULL};
+    "status",	    "list",  "allow",	   "revoke", "explain", "flush",  "reload", "break-glass",
+    "audit-report", "watch", "wait-ready", "cache",  "export",	"import", "top",    NULL};
 
-static const char *const opt_names[] = {
-    "--ttl",	 "--name",   "--port", "--proto", "--from",	 "--timeout", "--client",
-    "--verdict", "--reason", "--addr", "--count", "--aggregate", "--clear"};
+static const char *const opt_names[] = {"--ttl",    "--name",	 "--port",     "--proto",
+					"--from",   "--timeout", "--client",   "--verdict",
+					"--reason", "--addr",	 "--count",    "--aggregate",
+					"--clear",  "--config",	 "--interval", "--once"};
 
 /* The verdicts a line carries (verdictlog_verdict_name()). */
 static const char *const verdicts[] = {"accept", "drop", "reject"};
@@ -109,6 +114,10 @@ int ctlargs_check(const struct ctlargs *a, char *err, size_t errlen)
 	if (strcmp(r->name, "cache") == 0 && a->npos && a->pos0 && strcmp(a->pos0, "stats") != 0 &&
 	    strcmp(a->pos0, "list") != 0 && strcmp(a->pos0, "flush") != 0) {
 		snprintf(err, errlen, "cache: \"%s\" is not stats, list or flush", a->pos0);
+		return -EINVAL;
+	}
+	if (strcmp(r->name, "audit-report") == 0 && a->npos && !(a->opts & CTLARGS_CONFIG)) {
+		snprintf(err, errlen, "audit-report: a file is written only with --config");
 		return -EINVAL;
 	}
 	if (a->verdict && !in_list(a->verdict, verdicts, ARRAY_SIZE(verdicts))) {

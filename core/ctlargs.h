@@ -24,6 +24,9 @@ enum ctlargs_opt {
 	CTLARGS_COUNT = 1u << 10,
 	CTLARGS_AGGREGATE = 1u << 11,
 	CTLARGS_CLEAR = 1u << 12,
+	CTLARGS_CONFIG = 1u << 13,
+	CTLARGS_INTERVAL = 1u << 14,
+	CTLARGS_ONCE = 1u << 15,
 };
 
 /* What was given on the command line (NULL: not given). */

@@ -16,6 +16,7 @@
 
 #include "core/breakglass.h"
 #include "core/journal.h"
+#include "core/xfercmd.h"
 #include "core/packet.h"
 #include "core/verdict.h"
 #include "policy/conf.h"
@@ -106,6 +107,7 @@ struct daemon {
 	bool failed;	 /* a verdict thread died or stalled: exit, rules stay */
 	uint64_t qerr_seen[DAEMON_MAX_QUEUES]; /* queue errors already reported */
 	struct daemon_reloader *reloader;
+	struct xfercmd_stats xfer; /* ztdnsctl import (core/xfercmd.h) */
 };
 
 /* Bring everything up in order: allowset, queues bound, ruleset installed,

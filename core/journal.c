@@ -16,6 +16,7 @@
 #include "core/allowset.h"
 #include "core/log.h"
 #include "core/statefile.h"
+#include "core/transfer.h"
 
 struct save_ctx {
 	FILE *f;
@@ -30,18 +31,10 @@ static int save_one(const struct allowset_view *v, void *arg)
 	char a[ADDR_STRLEN], s[ADDR_STRLEN];
 	json_t *o, *names;
 	char *line;
-	const char *p = v->names;
 
 	if (v->expires_ms <= sc->mono)
 		return 0;
-	names = json_array();
-	while (*p) {
-		const char *sep = strstr(p, ", ");
-		size_t len = sep ? (size_t)(sep - p) : strlen(p);
-
-		json_array_append_new(names, json_stringn(p, len));
-		p += len + (sep ? 2 : 0);
-	}
+	names = transfer_names_json(v->names);
 	o = json_pack("{s:i, s:s?, s:s, s:s, s:I, s:o, s:s}", "v", 1, "scope",
 		      v->scope.family == AF_LOCAL ? "self"
 		      : v->scope.family		  ? addr_format(&v->scope, s, sizeof(s))

@@ -21,6 +21,8 @@ PACKAGES=(
 	prometheus
 	# log rotation of the verdict file (t_lifecycle.sh: SIGUSR1)
 	logrotate
+	# a terminal for ztdnsctl top (t_export.sh: capture-pane)
+	tmux
 	# the Debian package, its unit and man pages (t_packaging.sh)
 	debhelper dpkg-dev lintian man-db adduser systemd
 	# benchmarks (test/bench/run.sh): plots, DNS load, the peers of figure H3

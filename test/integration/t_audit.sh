@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Audit mode: every would-deny is accepted (the far end sees it) and logged
 # with its reason, and `ztdnsctl audit-report` aggregates the events and
-# proposes an exceptions block that `ztdnsd --check` accepts.
+# proposes an exceptions block that `ztdnsd --check` accepts; `audit-report
+# --config` writes the whole configuration with it, which a daemon enforcing
+# then runs: the audited destinations still work, others are denied.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -64,16 +66,43 @@ check_eq "aggregated to /24" '["198.51.100.0/24"]' "$(json_get proposed_exceptio
 # The proposed block, merged into the config, is a valid configuration.
 txt=$(ns_exec "$C" "$ZTC" -s "$SOCK" audit-report)
 check "human report shows the block" grep -q '"exceptions"' <<<"$txt"
-printf '%s\n' "$rep" >"$W/report.json"
-"$ZT_PY" - "$W/ztdns.json" "$W/enforce.json" "$W/report.json" <<'PY'
+# audit-report --config: the whole running configuration with the proposal.
+check "audit-report --config FILE" ns_exec "$C" "$ZTC" -s "$SOCK" audit-report --config "$W/full.json"
+check_eq "the file is 0600" 600 "$(stat -c %a "$W/full.json")"
+check "the written configuration passes ztdnsd --check" "$ZTD" --check -c "$W/full.json"
+"$ZTD" --check -v -c "$W/ztdns.json" >"$W/canonical.json" 2>"$W/canonical.err"
+check_eq "every key of the canonical configuration, same values but the exceptions" "same" \
+	"$("$ZT_PY" - "$W/canonical.json" "$W/full.json" <<'PY'
 import json, sys
-rep = json.load(open(sys.argv[3]))
+def load(f):
+    text = open(f).read()
+    return json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
+a, b = load(sys.argv[1]), load(sys.argv[2])
+def paths(o, p=""):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            yield from paths(v, p + "." + k)
+    else:
+        yield p, o
+pa, pb = dict(paths(a)), dict(paths(b))
+diff = sorted(k for k in set(pa) | set(pb) if k != ".exceptions" and pa.get(k, "<absent>") != pb.get(k, "<absent>"))
+print("same" if not diff and len(pa) >= 40 else "differ: %s (%d keys)" % (diff[:5], len(pa)))
+PY
+)" || diag "$(head -c 600 "$W/canonical.json")" "$(cat "$W/canonical.err")"
+check_eq "the proposal is the exception group audit-report" \
+	'[{"name": "audit-report", "subnets": ["198.51.100.7/32", "198.51.100.9/32"]}]' \
+	"$(json_get exceptions <"$W/full.json")"
+check "stdout when no file is given" bash -c \
+	"ip netns exec $C $ZTC -s $SOCK audit-report --config 2>/dev/null | grep -q '\"audit-report\"'"
+check_eq "a file without --config is a usage error" 64 \
+	"$(ns_exec "$C" "$ZTC" -s "$SOCK" audit-report "$W/x.json" >/dev/null 2>&1; echo $?)"
+"$ZT_PY" - "$W/full.json" "$W/enforce.json" <<'PY'
+import json, sys
 c = json.load(open(sys.argv[1]))
 c["enforce"] = True
-c["exceptions"] = rep["proposed_exceptions"]
 json.dump(c, open(sys.argv[2], "w"))
 PY
-check "the proposed exceptions pass ztdnsd --check" "$ZTD" --check -c "$W/enforce.json"
+check "with enforce: true it passes ztdnsd --check" "$ZTD" --check -c "$W/enforce.json"
 
 # Enforcing with the proposed exceptions: the audited flows still work, a
 # new destination does not.

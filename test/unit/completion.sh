@@ -39,10 +39,11 @@ has --ttl "$(complete_line ztdnsctl status --)" && bad "status --ttl offered" ||
 [ "$(ztdnsctl --complete reasons | wc -l)" -ge 10 ] && ok || bad "reasons list"
 
 # Every option offered for a command is one ztdnsctl accepts there.
-declare -A pos=([allow]=192.0.2.1 [revoke]=192.0.2.1 [explain]=192.0.2.1 [break-glass]=90s)
+declare -A pos=([allow]=192.0.2.1 [revoke]=192.0.2.1 [explain]=192.0.2.1 [break-glass]=90s
+	[import]=x.json)
 declare -A val=([--ttl]=60 [--port]=443 [--proto]=tcp [--from]=192.0.2.2 [--timeout]=1
 	[--client]=self [--verdict]=drop [--reason]=never-resolved [--addr]=192.0.2.3
-	[--count]=1 [--name]=web.test)
+	[--count]=1 [--name]=web.test [--interval]=1)
 for c in $(ztdnsctl --complete commands); do
 	for o in $(complete_line ztdnsctl "$c" --); do
 		args=("$c")

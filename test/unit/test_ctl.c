@@ -82,6 +82,22 @@ int main(void)
 	    {{.cmd = "wait-ready", .opts = CTLARGS_TIMEOUT}, true, NULL},
 	    {{.cmd = "reload", .opts = CTLARGS_TIMEOUT}, false, "reload does not take --timeout"},
 	    {{.cmd = "flush", .npos = 1, .pos0 = "all"}, false, "unexpected argument"},
+	    {{.cmd = "export"}, true, NULL},
+	    {{.cmd = "export", .npos = 1, .pos0 = "-"}, true, NULL},
+	    {{.cmd = "export", .npos = 2, .pos0 = "a"}, false, "unexpected argument"},
+	    {{.cmd = "export", .opts = CTLARGS_TTL}, false, "export does not take --ttl"},
+	    {{.cmd = "import"}, false, "import needs a file or -"},
+	    {{.cmd = "import", .npos = 1, .pos0 = "x.json"}, true, NULL},
+	    {{.cmd = "import", .npos = 2, .pos0 = "x.json"}, false, "unexpected argument"},
+	    {{.cmd = "audit-report", .opts = CTLARGS_CONFIG}, true, NULL},
+	    {{.cmd = "audit-report", .opts = CTLARGS_CONFIG, .npos = 1, .pos0 = "c.json"},
+	     true,
+	     NULL},
+	    {{.cmd = "audit-report", .npos = 1, .pos0 = "c.json"}, false, "only with --config"},
+	    {{.cmd = "top", .opts = CTLARGS_INTERVAL | CTLARGS_ONCE}, true, NULL},
+	    {{.cmd = "top", .npos = 1, .pos0 = "x"}, false, "unexpected argument"},
+	    {{.cmd = "top", .opts = CTLARGS_CONFIG}, false, "top does not take --config"},
+	    {{.cmd = "list", .opts = CTLARGS_ONCE}, false, "list does not take --once"},
 	};
 	unsigned ncmd = 0;
 
@@ -101,11 +117,11 @@ int main(void)
 		char err[256] = "";
 
 		if (strcmp(*c, "allow") && strcmp(*c, "revoke") && strcmp(*c, "explain") &&
-		    strcmp(*c, "break-glass"))
+		    strcmp(*c, "break-glass") && strcmp(*c, "import"))
 			a.npos = 0;
 		CHECK_MSG(ctlargs_check(&a, err, sizeof(err)) == 0, "%s: %s", *c, err);
 	}
-	CHECK(ncmd == 12);
+	CHECK(ncmd == 15);
 	{
 		struct ctlargs a = {.cmd = "cache", .npos = 1, .pos0 = "bogus"};
 		char err[256] = "";
