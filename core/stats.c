@@ -59,6 +59,9 @@
 	  "1 while an operator's break-glass is open.", NOL)                                       \
 	X(BG_OPENED, "ztdns_break_glass_opened_total", COUNTER, "",                                \
 	  "Break-glass openings by an operator.", NOL)                                             \
+	X(IMPORTED, "ztdns_import_entries_total", COUNTER, "",                                     \
+	  "ztdnsctl import: entries added or renewed, and entries refused (dry run or not).",      \
+	  L("outcome"))                                                                            \
 	X(BG_FLOWS, "ztdns_break_glass_flows_total", COUNTER, "",                                  \
 	  "Flows accepted only because the break-glass was open.", NOL)                            \
 	X(PACKET_ERRORS, "ztdns_packet_errors_total", COUNTER, "",                                 \
@@ -322,6 +325,8 @@ static void collect_core(struct stats_out *o, struct daemon *d)
 	E0(o, BG_OPEN, breakglass_is_open(&d->bg, now) ? 1 : 0);
 	E0(o, BG_OPENED, c->break_glass_opened);
 	E0(o, BG_FLOWS, c->break_glass_flows);
+	EL(o, IMPORTED, d->xfer.imported, "imported");
+	EL(o, IMPORTED, d->xfer.refused, "refused");
 	E0(o, VREC_DROPPED, c->records_dropped);
 	for (unsigned e = 1; e < ARRAY_SIZE(c->packet_errors); e++)
 		EL(o, PACKET_ERRORS, c->packet_errors[e], packet_strerror(e));

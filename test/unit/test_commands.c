@@ -323,6 +323,8 @@ static const struct agree agree[] = {
     {"journal/load_bad", "ztdns_journal_loaded_total", {"outcome", "malformed"}},
     {"journal/load_refused", "ztdns_journal_loaded_total", {"outcome", "refused"}},
     {"break_glass/opened_total", "ztdns_break_glass_opened_total", {NULL}},
+    {"import/imported", "ztdns_import_entries_total", {"outcome", "imported"}},
+    {"import/refused", "ztdns_import_entries_total", {"outcome", "refused"}},
     {"break_glass/flows", "ztdns_break_glass_flows_total", {NULL}},
     {"accept_paused/*", "ztdns_accept_paused_total", {"listener", "*"}},
     {"cache/entries", "ztdns_cache_current", {"what", "entries"}},
@@ -516,6 +518,8 @@ static void test_agreement(void)
 	d.cnt.reload_failures = 43;
 	d.cnt.break_glass_opened = 47;
 	d.cnt.break_glass_flows = 53;
+	d.xfer.imported = 59;
+	d.xfer.refused = 61;
 	d.jst = (struct journal_stats){.saves = 67,
 				       .save_errors = 3,
 				       .saved = 71,
