@@ -1436,6 +1436,23 @@ static void conf_listen_one(struct conf_ctx *x, json_t *v, struct conf *c)
 	c->listen[c->nlisten++] = ep;
 }
 
+/* intercept_dns: on by default in host and sidecar mode (the gateway
+ * redirects its LAN's DNS instead, gateway.lan). Redirected to a listener
+ * of the same family, so each family needs one. */
+static void conf_intercept(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	bool v = c->mode != CONF_MODE_GATEWAY;
+
+	if (conf_get_bool(x, root, "intercept_dns", &v) > 0 && v && c->mode == CONF_MODE_GATEWAY) {
+		size_t old = conf_path_key(x, "intercept_dns");
+
+		conf_err(x, "only in host and sidecar mode (a gateway redirects its LAN's DNS)");
+		conf_path_pop(x, old);
+		return;
+	}
+	c->intercept_dns = v;
+}
+
 static void conf_listen(struct conf_ctx *x, json_t *root, struct conf *c)
 {
 	json_t *v = json_object_get(root, "listen");
@@ -2397,6 +2414,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "nat64_prefixes",
 					   "allow_large_exceptions",
 					   "listen_any",
+					   "intercept_dns",
 					   "inbound",
 					   "cache",
 					   "readiness",
@@ -2439,6 +2457,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 	}
 	conf_nat64(x, root, c);
 	conf_listen(x, root, c);
+	conf_intercept(x, root, c);
 
 	for (size_t i = 0; i < ARRAY_SIZE(conf_sections); i++) {
 		if ((o = conf_get_object(x, root, conf_sections[i].key))) {
@@ -2758,6 +2777,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	}
 	json_object_set_new(root, "listen", arr);
 	json_object_set_new(root, "listen_any", json_boolean(c->listen_any));
+	json_object_set_new(root, "intercept_dns", json_boolean(c->intercept_dns));
 
 	o = json_object();
 	json_object_set_new(o, "num", json_integer(c->queue_num));

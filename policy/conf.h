@@ -165,6 +165,10 @@ struct conf {
 	/* listen_any: a host or sidecar stub may listen on 0.0.0.0 / ::
 	 * (default false: refused, it would be an open resolver). */
 	bool listen_any;
+	/* intercept_dns: plain DNS (UDP and TCP port 53) from local processes
+	 * to any address is redirected to the stub (nat OUTPUT), host and
+	 * sidecar mode; default true there, refused in gateway mode. */
+	bool intercept_dns;
 
 	uint16_t queue_num;    /* first NFQUEUE number, default 0 */
 	uint16_t queue_count;  /* queues num..num+count-1, default 1, max 16 */
