@@ -178,6 +178,8 @@ static void ruleset_server_rules(const struct conf_server *servers, unsigned n, 
 	}
 }
 
+static void ldns_accept(const struct conf *c, int family, const char *chain, FILE *out);
+
 static void chain_rules(const struct conf *c, int family, const char *chain, FILE *out)
 {
 	const bool fwd = strcmp(chain, RULESET_CHAIN_FWD) == 0;
@@ -186,8 +188,10 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 	 * flow (verdict foreign-related), which no kernel match checks. */
 	const char *queued = fwd ? "NEW,RELATED" : "NEW";
 
-	if (strcmp(chain, RULESET_CHAIN_OUT) == 0)
+	if (strcmp(chain, RULESET_CHAIN_OUT) == 0) {
 		fprintf(out, "-A %s -o lo -j ACCEPT\n", chain);
+		ldns_accept(c, family, chain, out);
+	}
 	fprintf(out, "-A %s -m conntrack --ctstate %s -j ACCEPT\n", chain,
 		fwd ? "ESTABLISHED" : "ESTABLISHED,RELATED");
 	/* Finding the network: DHCP and DHCPv6 only to where a client sends
@@ -364,6 +368,26 @@ static void ldns_rules(const struct conf *c, int family, FILE *out)
 		fprintf(out, "-A %s -p %s -m %s --dport 53 -j DNAT --to-destination %s%s%s:%u\n",
 			RULESET_CHAIN_LDNS, tcp ? "tcp" : "udp", tcp ? "tcp" : "udp",
 			family == AF_INET6 ? "[" : "", ab, family == AF_INET6 ? "]" : "", port);
+}
+
+/* In ZTDNS-OUT, the first packet of a query ZTDNS-LDNS sent to the stub:
+ * the filter sees it after the DNAT, with the output interface chosen
+ * before it ("-o lo" does not match), so it is accepted by what it is now
+ * (the stub's address and port) and what it was (port 53). */
+static void ldns_accept(const struct conf *c, int family, const char *chain, FILE *out)
+{
+	struct addr a;
+	unsigned port;
+	char ab[ADDR_STRLEN];
+
+	if (!wants_ldns(c) || !local_stub(c, family, &a, &port))
+		return;
+	addr_format(&a, ab, sizeof(ab));
+	for (int tcp = 0; tcp < 2; tcp++)
+		fprintf(out,
+			"-A %s -d %s/%u -p %s -m %s --dport %u -m conntrack --ctstate DNAT "
+			"--ctorigdstport 53 -j ACCEPT\n",
+			chain, ab, addr_bits(&a), tcp ? "tcp" : "udp", tcp ? "tcp" : "udp", port);
 }
 
 /* The FORWARD jumps of LAN interface j: only sources in its client subnets
