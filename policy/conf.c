@@ -1824,6 +1824,16 @@ static void conf_state(struct conf_ctx *x, json_t *o, struct conf *c)
 	conf_get_u32(x, o, "journal_interval_s", 1, 86400, &c->journal_interval);
 }
 
+/* query_log: where the stub's query lines go (dns/querylog.h). */
+static void conf_query_log(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"file", "journal", NULL};
+
+	conf_check_keys(x, o, keys);
+	conf_get_path(x, o, "file", true, CONF_PATH_MAX, &c->query_log_file);
+	conf_get_bool(x, o, "journal", &c->query_log_journal);
+}
+
 /* readiness: what READY waits for. The default depends on the mode, which
  * conf_root reads before the sections; conf_readiness_default fills it in
  * when the section does not say. */
@@ -2385,6 +2395,7 @@ static const struct {
     {"control", conf_control},
     {"state", conf_state},
     {"readiness", conf_readiness},
+    {"query_log", conf_query_log},
     {"privileges", conf_privileges},
     {"metrics", conf_metrics},
     {"ruleset", conf_ruleset},
@@ -2415,6 +2426,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "allow_large_exceptions",
 					   "listen_any",
 					   "intercept_dns",
+					   "query_log",
 					   "inbound",
 					   "cache",
 					   "readiness",
@@ -2815,6 +2827,11 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(root, "log", o);
 
 	o = json_object();
+	json_object_set_new(o, "file", conf_json_str(c->query_log_file));
+	json_object_set_new(o, "journal", json_boolean(c->query_log_journal));
+	json_object_set_new(root, "query_log", o);
+
+	o = json_object();
 	json_object_set_new(o, "socket", conf_json_str(c->control_socket));
 	json_object_set_new(o, "uid", json_integer(c->control_uid));
 	json_object_set_new(root, "control", o);
@@ -2920,6 +2937,7 @@ void conf_free(struct conf **cp)
 	free(c->client_cert);
 	free(c->client_key);
 	free(c->verdict_log);
+	free(c->query_log_file);
 	free(c->control_socket);
 	free(c->journal);
 	free(c->break_glass);

@@ -183,6 +183,12 @@ struct conf {
 	char *verdict_log;		 /* file path; NULL = stdout */
 	enum conf_log_format log_format; /* verdict log format; default json */
 
+	/* query_log: one JSON line per answered query (dns/querylog.h), to
+	 * query_log.file (NULL: none) and/or journald (query_log.journal);
+	 * both off by default. */
+	char *query_log_file;
+	bool query_log_journal;
+
 	char *control_socket; /* default /run/ztdns/control.sock */
 	uint32_t control_uid; /* besides root, this uid may use it; default 0 */
 
