@@ -16,6 +16,9 @@
 #       (ztdnsctl allow) port 53 still goes to the stub; after SIGKILL the
 #       lockdown stays (no answer, nothing at the far end); --remove-ruleset
 #       removes the nat chain too.
+#       The query log (query_log.file) has a JSON line for each answer
+#       (client, uid, name, type, rcode, learned, server, cache, latency),
+#       counted in the metrics, reopened by its name on SIGUSR1.
 #  (I2) intercept_dns false: the same query gets no answer and nothing
 #       reaches the resolver; allowed (ztdnsctl allow), the resolver
 #       answers with its own address (the control: the path works).
@@ -45,7 +48,7 @@ if [ "$(id -u)" != 0 ]; then
 	not_ok "integration tests need root (network namespaces)"
 	exit 1
 fi
-for tool in unbound dig setpriv; do
+for tool in unbound dig setpriv curl; do
 	command -v $tool >/dev/null || { not_ok "$tool is installed"; exit 1; }
 done
 [ -x "$ZTD" ] && [ -x "$ZTC" ] || { not_ok "ztdnsd and ztdnsctl are built in $BUILD"; exit 1; }
@@ -178,8 +181,9 @@ check_eq "baseline: the rogue resolver answers over IPv6" "NOERROR 2001:db8:10::
 check "baseline: 198.51.100.10 reachable without ztdnsd" tcp_probe 198.51.100.10
 
 # ================================================================== I1
-echo "# (I1) host mode, intercept_dns by default"
-conf_write "$ZT_TMP/i1.json" host
+echo "# (I1) host mode, intercept_dns by default; query_log to a file"
+QLOG=$ZT_TMP/queries.log
+conf_write "$ZT_TMP/i1.json" host '"query_log":{"file":"'"$QLOG"'"},"metrics":{"listen":"127.0.0.1:9154"}'
 out=$(timeout 5 "$ZTD" --print-ruleset -c "$ZT_TMP/i1.json" 2>&1)
 check "(I1) --print-ruleset: UDP and TCP port 53 DNATed to 127.0.0.1:53 and [::1]:53" bash -c '
 	grep -q -- "-A ZTDNS-LDNS -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53" <<<"$1" &&
@@ -211,6 +215,37 @@ check_eq "(I1) the Protective DNS server logged the four queries" "$((p0 + 4))" 
 check_eq "(I1) the stub counted 3 UDP queries" "$((u0 + 3))" "$(st dns.udp_queries)"
 check_eq "(I1) the stub counted 1 TCP query" "$((t0 + 1))" "$(st dns.tcp_queries)"
 diag "(I1) owner_unknown (uid not found for a redirected query): $k0 -> $(st dns.owner_unknown)"
+# ---- the query log (query_log): one JSON line per answered query
+out=$(timeout 8 ip netns exec "$C" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	dig +tries=1 +time=2 @127.0.0.1 nx.test A 2>&1)
+wait_for 5 grep -q '"name":"nx.test"' "$QLOG"
+diag "$(head -n 6 "$QLOG")"
+ql() { grep -F "$1" "$QLOG" | grep -F "$2" | head -n 1; }
+line=$(ql '"type":"A",' '"client":"192.0.2.1:')
+check_eq "(I1) query log: the intercepted A query (client 192.0.2.1), its rcode, what it learned, the server" \
+	'"name":"web.test" "type":"A" "rcode":"NOERROR" "learned":["198.51.100.10"] "removed":[] "server":"pdns" "cache":false' \
+	"$(grep -o '"name":"[^"]*"\|"type":"[^"]*"\|"rcode":"[^"]*"\|"learned":\[[^]]*\]\|"removed":\[[^]]*\]\|"server":"[^"]*"\|"cache":[a-z]*' <<<"$line" | tr '\n' ' ' | sed 's/ $//')"
+check "(I1) query log: a time and a latency" bash -c \
+	'grep -Eq "^\{\"time\":\"20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\"" <<<"$1" && grep -Eq "\"latency_us\":[0-9]+\}$" <<<"$1"' _ "$line"
+check "(I1) query log: the AAAA answer over IPv6 (client [2001:db8:1::1])" bash -c \
+	'grep -F "\"client\":\"[2001:db8:1::1]:" <<<"$1" | grep -qF "\"learned\":[\"2001:db8:10::10\"]"' _ "$(cat "$QLOG")"
+check_eq "(I1) query log: 4 lines for web.test (UDP v4, TCP v4, UDP v6, uid 65534)" 4 "$(grep -c '"name":"web.test"' "$QLOG")"
+line=$(ql '"name":"nx.test"' '"rcode"')
+check "(I1) query log: nx.test NXDOMAIN from uid 65534 (asked on 127.0.0.1), nothing learned" bash -c \
+	'grep -qF "\"uid\":65534," <<<"$1" && grep -qF "\"rcode\":\"NXDOMAIN\"" <<<"$1" && grep -qF "\"learned\":[]" <<<"$1"' _ "$line"
+line=$(ql '"name":"web.test"' '"uid":65534')
+if [ -n "$line" ]; then ok "(I1) query log: the intercepted query of uid 65534 carries its uid"
+else diag "(I1) the intercepted query of uid 65534 has no uid in the query log: $(grep -c . "$QLOG") lines"; fi
+check "(I1) metrics: ztdns_query_log_lines_total{outcome=written}" bash -c \
+	"ip netns exec $C curl -s --max-time 3 http://127.0.0.1:9154/metrics | grep -q '^ztdns_query_log_lines_total{outcome=\"written\"} [1-9]'"
+# logrotate: moved away, SIGUSR1, the next line goes to a new file by the name.
+mv "$QLOG" "$QLOG.1"
+kill -USR1 "$ZTD_PID"
+wait_for 5 test -e "$QLOG"
+ask 127.0.0.1 web.test A >/dev/null
+wait_for 5 grep -q '"name":"web.test"' "$QLOG"
+check_eq "(I1) after SIGUSR1 the query log is reopened by its name (1 new line)" 1 "$(grep -c . "$QLOG" 2>/dev/null)"
+check "(I1) ...the old file kept its lines" test "$(grep -c . "$QLOG.1")" -ge 5
 check "(I1) after the intercepted lookup 198.51.100.10 is reachable" tcp_probe 198.51.100.10
 check "(I1) ...and the far end saw the SYN" test "$(far 4 web-syn)" -gt "$c0"
 check_eq "(I1) DNS to port 5353 of the resolver: no answer (denied as any flow)" NONE "$(ask $ROGUE web.test A -p 5353)"
