@@ -353,6 +353,10 @@ static void owner_of(struct stub *s, bool tcp, const struct sockaddr_storage *lo
 		    ((const struct sockaddr_in6 *)peer)->sin6_addr;
 	if (s->pu)
 		rc = peeruid_lookup(s->pu, tcp, &here, peer, &uid);
+	/* Not found: it may have been sent to another address's port 53 and
+	 * redirected here (intercept_dns). */
+	if (rc == -ENOENT && s->pu && s->c->intercept_dns)
+		rc = peeruid_lookup_redirected(s->pu, tcp, peer, &uid);
 	if (rc == 0) {
 		owner_uid(owner, uid);
 		return;

@@ -10,7 +10,8 @@
 #       DNS answer; the rogue resolver received nothing (far-end counters,
 #       its query log), the stub counted the queries and the Protective
 #       DNS server logged them; the name's address, denied before, is then
-#       reachable; an unprivileged uid is intercepted as well; DNS on
+#       reachable; unprivileged uids are intercepted as well, and the
+#       stub finds the uid of every intercepted query (owner_unknown); DNS on
 #       another port (5353) of the same resolver is denied as any flow
 #       (no answer, nothing at the far end); even with the resolver allowed
 #       (ztdnsctl allow) port 53 still goes to the stub; after SIGKILL the
@@ -208,13 +209,16 @@ check_eq "(I1) dig @$ROGUE6 web.test AAAA (UDP): the Protective DNS answer" "NOE
 out=$(timeout 8 ip netns exec "$C" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	dig +tries=1 +time=2 @$ROGUE web.test A +short 2>&1)
 check_eq "(I1) uid 65534 asking $ROGUE: the Protective DNS answer" 198.51.100.10 "$out"
+out=$(timeout 8 ip netns exec "$C" setpriv --reuid=65533 --regid=65533 --clear-groups \
+	dig +tries=1 +time=2 +tcp @$ROGUE web.test A +short 2>&1)
+check_eq "(I1) uid 65533 asking $ROGUE over TCP: the Protective DNS answer" 198.51.100.10 "$out"
 sleep 0.3
 check_eq "(I1) the rogue resolver received nothing (UDP v4, TCP v4, UDP v6, 5353)" "$r0" "$(rogue_all)"
 check_eq "(I1) the rogue resolver logged no query" "$l0" "$(logged "$RG" web.test)"
-check_eq "(I1) the Protective DNS server logged the four queries" "$((p0 + 4))" "$(logged "$UB" web.test)"
+check_eq "(I1) the Protective DNS server logged the five queries" "$((p0 + 5))" "$(logged "$UB" web.test)"
 check_eq "(I1) the stub counted 3 UDP queries" "$((u0 + 3))" "$(st dns.udp_queries)"
-check_eq "(I1) the stub counted 1 TCP query" "$((t0 + 1))" "$(st dns.tcp_queries)"
-diag "(I1) owner_unknown (uid not found for a redirected query): $k0 -> $(st dns.owner_unknown)"
+check_eq "(I1) the stub counted 2 TCP queries" "$((t0 + 2))" "$(st dns.tcp_queries)"
+check_eq "(I1) the uid of every intercepted query was found (status dns.owner_unknown unchanged)" "$k0" "$(st dns.owner_unknown)"
 # ---- the query log (query_log): one JSON line per answered query
 out=$(timeout 8 ip netns exec "$C" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	dig +tries=1 +time=2 @127.0.0.1 nx.test A 2>&1)
@@ -229,13 +233,16 @@ check "(I1) query log: a time and a latency" bash -c \
 	'grep -Eq "^\{\"time\":\"20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\"" <<<"$1" && grep -Eq "\"latency_us\":[0-9]+\}$" <<<"$1"' _ "$line"
 check "(I1) query log: the AAAA answer over IPv6 (client [2001:db8:1::1])" bash -c \
 	'grep -F "\"client\":\"[2001:db8:1::1]:" <<<"$1" | grep -qF "\"learned\":[\"2001:db8:10::10\"]"' _ "$(cat "$QLOG")"
-check_eq "(I1) query log: 4 lines for web.test (UDP v4, TCP v4, UDP v6, uid 65534)" 4 "$(grep -c '"name":"web.test"' "$QLOG")"
+check_eq "(I1) query log: 5 lines for web.test (UDP v4, TCP v4, UDP v6, uid 65534, uid 65533 TCP)" 5 "$(grep -c '"name":"web.test"' "$QLOG")"
 line=$(ql '"name":"nx.test"' '"rcode"')
 check "(I1) query log: nx.test NXDOMAIN from uid 65534 (asked on 127.0.0.1), nothing learned" bash -c \
 	'grep -qF "\"uid\":65534," <<<"$1" && grep -qF "\"rcode\":\"NXDOMAIN\"" <<<"$1" && grep -qF "\"learned\":[]" <<<"$1"' _ "$line"
-line=$(ql '"name":"web.test"' '"uid":65534')
-if [ -n "$line" ]; then ok "(I1) query log: the intercepted query of uid 65534 carries its uid"
-else diag "(I1) the intercepted query of uid 65534 has no uid in the query log: $(grep -c . "$QLOG") lines"; fi
+check "(I1) query log: the intercepted UDP query of uid 65534 carries its uid" bash -c \
+	'grep -F "\"uid\":65534," <<<"$1" | grep -qF "\"name\":\"web.test\""' _ "$(cat "$QLOG")"
+check "(I1) query log: the intercepted TCP query of uid 65533 carries its uid" bash -c \
+	'grep -F "\"uid\":65533," <<<"$1" | grep -qF "\"name\":\"web.test\""' _ "$(cat "$QLOG")"
+check "(I1) query log: the intercepted queries of root carry uid 0" bash -c \
+	'grep -F "\"uid\":0," <<<"$1" | grep -qF "\"client\":\"192.0.2.1:"' _ "$(cat "$QLOG")"
 check "(I1) metrics: ztdns_query_log_lines_total{outcome=written}" bash -c \
 	"ip netns exec $C curl -s --max-time 3 http://127.0.0.1:9154/metrics | grep -q '^ztdns_query_log_lines_total{outcome=\"written\"} [1-9]'"
 # logrotate: moved away, SIGUSR1, the next line goes to a new file by the name.
@@ -245,7 +252,7 @@ wait_for 5 test -e "$QLOG"
 ask 127.0.0.1 web.test A >/dev/null
 wait_for 5 grep -q '"name":"web.test"' "$QLOG"
 check_eq "(I1) after SIGUSR1 the query log is reopened by its name (1 new line)" 1 "$(grep -c . "$QLOG" 2>/dev/null)"
-check "(I1) ...the old file kept its lines" test "$(grep -c . "$QLOG.1")" -ge 5
+check "(I1) ...the old file kept its lines" test "$(grep -c . "$QLOG.1")" -ge 6
 check "(I1) after the intercepted lookup 198.51.100.10 is reachable" tcp_probe 198.51.100.10
 check "(I1) ...and the far end saw the SYN" test "$(far 4 web-syn)" -gt "$c0"
 check_eq "(I1) DNS to port 5353 of the resolver: no answer (denied as any flow)" NONE "$(ask $ROGUE web.test A -p 5353)"
