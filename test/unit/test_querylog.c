@@ -183,5 +183,17 @@ int main(void)
 	unlink(path);
 	unlink(moved);
 	CHECK(querylog_open("/nonexistent-dir/q.log", false) == NULL);
+	/* journald only (standard error here, not under systemd): no file,
+	 * each line counted as it is sent. */
+	q = querylog_open(NULL, true);
+	CHECK(q != NULL);
+	if (q) {
+		querylog_add(q, &e);
+		querylog_flush(q);
+		querylog_get_stats(q, &st);
+		CHECK(st.lines == 1 && st.dropped == 0);
+		CHECK(querylog_reopen(q) == 0);
+	}
+	querylog_close(&q);
 	CHECK_DONE();
 }
