@@ -1451,6 +1451,22 @@ static void conf_intercept(struct conf_ctx *x, json_t *root, struct conf *c)
 		return;
 	}
 	c->intercept_dns = v;
+	for (int fam = 0; v && fam < 2; fam++) {
+		int family = fam ? AF_INET6 : AF_INET;
+		bool have = false;
+
+		for (unsigned i = 0; i < c->nlisten; i++)
+			have |= c->listen[i].addr.family == family;
+		if (!have) {
+			size_t old = conf_path_key(x, "intercept_dns");
+
+			conf_warn(x,
+				  "no %s listen address: local plain DNS over %s is not redirected "
+				  "to the stub (it is dropped like any other flow)",
+				  fam ? "IPv6" : "IPv4", fam ? "IPv6" : "IPv4");
+			conf_path_pop(x, old);
+		}
+	}
 }
 
 static void conf_listen(struct conf_ctx *x, json_t *root, struct conf *c)

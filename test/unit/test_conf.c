@@ -1454,6 +1454,16 @@ static void test_intercept(void)
 		   "],'intercept_dns':true,'gateway':{'lan_interfaces':['lan0']}}",
 		   "intercept_dns: only in host and sidecar mode");
 	expect_bad(HOST(",'intercept_dns':1"), "intercept_dns: expected true or false");
+	/* A family without a listener: its plain DNS is not redirected. */
+	c = expect_good(HOST(",'listen':['127.0.0.1:53']"));
+	CHECK(c && errs.nwarn == 1);
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "t.json: intercept_dns: warning: no IPv6 listen address: local plain DNS "
+		      "over IPv6 is not redirected"));
+	conf_free(&c);
+	c = expect_good(HOST(",'listen':['127.0.0.1:53'],'intercept_dns':false"));
+	CHECK(c && errs.nwarn == 0);
+	conf_free(&c);
 }
 
 static void test_example(void)
