@@ -27,6 +27,7 @@
 #include "core/statefile.h"
 #include "core/util.h"
 #include "core/verdictlog.h"
+#include "dns/querylog.h"
 #include "core/vplane.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
@@ -267,7 +268,16 @@ static int open_vlog(const struct conf *c, struct verdictlog **out);
 static void reopen_logs(struct daemon *d)
 {
 	struct verdictlog *n = NULL;
+	int rc;
 
+	if (d->qlog && d->conf->query_log_file) {
+		rc = querylog_reopen(d->qlog);
+		if (rc < 0)
+			log_err("SIGUSR1: cannot reopen %s (%s); still writing to the old file",
+				d->conf->query_log_file, strerror(-rc));
+		else
+			log_info("SIGUSR1: reopened %s", d->conf->query_log_file);
+	}
 	if (!d->vlog || !d->conf->verdict_log) {
 		log_info("SIGUSR1: no log file to reopen");
 		return;
@@ -441,6 +451,7 @@ static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 	daemon_counters_sync(d);
 	if (d->vlog)
 		verdictlog_flush(d->vlog);
+	querylog_flush(d->qlog);
 }
 
 static int open_vlog(const struct conf *c, struct verdictlog **out)
@@ -741,6 +752,15 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	rc = open_vlog(c, &d->vlog);
 	if (rc < 0)
 		return rc;
+	if (c->query_log_file || c->query_log_journal) {
+		d->qlog = querylog_open(c->query_log_file, c->query_log_journal);
+		if (!d->qlog) {
+			rc = -errno;
+			log_warn("cannot open the query log %s",
+				 c->query_log_file ? c->query_log_file : "(journal)");
+			return rc;
+		}
+	}
 
 	/* Bind the queues before the rules send anything to them; each
 	 * gets its verdict thread, which reads the snapshot published here. */
@@ -806,6 +826,7 @@ int daemon_start(struct daemon *d, struct ev_loop *loop, struct conf *c)
 	}
 	upstream_set_install(d, c, &ups);
 	stub_set_learn_hook(d->stub, on_learn, d);
+	stub_set_querylog(d->stub, d->qlog);
 	d->control = control_new(loop, c->control_socket, c->control_uid, commands_handle, d, &err);
 	if (!d->control) {
 		log_err("cannot open control socket %s: %s", c->control_socket, strerror(-err));
@@ -903,6 +924,7 @@ void daemon_stop(struct daemon *d, bool clean)
 		ev_prepare_stop(d->loop, &d->flush);
 	}
 	verdictlog_close(&d->vlog);
+	querylog_close(&d->qlog);
 	exceptions_free(&d->exceptions);
 	audit_free(&d->audit);
 	crossing_free(&d->crossing);
@@ -977,6 +999,10 @@ static void restart_needed(const struct conf *o, const struct conf *n)
 	if ((o->metrics || n->metrics) &&
 	    (!o->metrics || !n->metrics || strcmp(o->metrics, n->metrics) != 0))
 		log_warnx("reload: metrics.listen changed; it takes effect after a restart");
+	if (o->query_log_journal != n->query_log_journal ||
+	    !o->query_log_file != !n->query_log_file ||
+	    (o->query_log_file && strcmp(o->query_log_file, n->query_log_file) != 0))
+		log_warnx("reload: query_log changed; it takes effect after a restart");
 	if (strcmp(o->control_socket, n->control_socket) != 0 || o->control_uid != n->control_uid)
 		log_warnx("reload: control socket settings changed; they take effect after a "
 			  "restart");

@@ -79,6 +79,7 @@ struct daemon {
 	struct audit *audit;	   /* would-deny aggregation (audit mode) */
 	struct fastpath *fastpath; /* ruleset.fast_path; NULL when off */
 	struct verdictlog *vlog;
+	struct querylog *qlog;	   /* query_log; NULL when off */
 	struct crossing *crossing; /* gateway: denied outbound SYNs (core/crossing.h) */
 	/* gateway: ifindex of each lan_interfaces[i] (0: not found), which
 	 * tells a forwarded flow from the LAN from one toward it */

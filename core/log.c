@@ -175,15 +175,19 @@ bool log_to_syslog(void)
 	return log_syslog;
 }
 
-void log_verdict_fields(const char *line, const struct log_field *fields, unsigned n)
+void log_record(const char *msgid, const char *line, const struct log_field *fields, unsigned n)
 {
 	if (!log_syslog) {
 		fprintf(stderr, "%s\n", line);
 		return;
 	}
-	if (strchr(line, '\n') ||
-	    !journal_sendv(LOG_INFO, LOG_MSGID_VERDICT, line, NULL, fields, n))
-		syslog(LOG_INFO, "[%s] %s", LOG_MSGID_VERDICT, line);
+	if (strchr(line, '\n') || !journal_sendv(LOG_INFO, msgid, line, NULL, fields, n))
+		syslog(LOG_INFO, "[%s] %s", msgid, line);
+}
+
+void log_verdict_fields(const char *line, const struct log_field *fields, unsigned n)
+{
+	log_record(LOG_MSGID_VERDICT, line, fields, n);
 }
 
 void log_verdict(const char *line)

@@ -55,6 +55,12 @@ struct log_field {
  * no journald or it refuses the line; to stderr in the foreground. */
 void log_verdict_fields(const char *line, const struct log_field *fields, unsigned n);
 
+/* The stable journald MESSAGE_ID of query log lines (dns/querylog.h). */
+#define LOG_MSGID_QUERY "3c1f6a9e2d8b4e7fa05c9b3d7e1f2a64"
+
+/* log_verdict_fields() with another MESSAGE_ID (msgid: 32 hex digits). */
+void log_record(const char *msgid, const char *line, const struct log_field *fields, unsigned n);
+
 /* log_verdict_fields() without fields. */
 void log_verdict(const char *line);
 

@@ -178,6 +178,8 @@ static void ruleset_server_rules(const struct conf_server *servers, unsigned n, 
 	}
 }
 
+static void ldns_accept(const struct conf *c, int family, const char *chain, FILE *out);
+
 static void chain_rules(const struct conf *c, int family, const char *chain, FILE *out)
 {
 	const bool fwd = strcmp(chain, RULESET_CHAIN_FWD) == 0;
@@ -186,8 +188,10 @@ static void chain_rules(const struct conf *c, int family, const char *chain, FIL
 	 * flow (verdict foreign-related), which no kernel match checks. */
 	const char *queued = fwd ? "NEW,RELATED" : "NEW";
 
-	if (strcmp(chain, RULESET_CHAIN_OUT) == 0)
+	if (strcmp(chain, RULESET_CHAIN_OUT) == 0) {
 		fprintf(out, "-A %s -o lo -j ACCEPT\n", chain);
+		ldns_accept(c, family, chain, out);
+	}
 	fprintf(out, "-A %s -m conntrack --ctstate %s -j ACCEPT\n", chain,
 		fwd ? "ESTABLISHED" : "ESTABLISHED,RELATED");
 	/* Finding the network: DHCP and DHCPv6 only to where a client sends
@@ -264,17 +268,31 @@ static bool wants_fwd(const struct conf *c)
 	return c->mode == CONF_MODE_GATEWAY;
 }
 
+static bool wants_ldns(const struct conf *c)
+{
+	return c->mode != CONF_MODE_GATEWAY && c->intercept_dns;
+}
+
+static bool is_loopback(const struct addr *a)
+{
+	return (a->family == AF_INET && a->b[0] == 127) ||
+	       (a->family == AF_INET6 && a->b[15] == 1 &&
+		memcmp(a->b, (const uint8_t[15]){0}, 15) == 0);
+}
+
+static bool is_unspecified(const struct addr *a)
+{
+	return memcmp(a->b, (const uint8_t[16]){0}, a->family == AF_INET ? 4 : 16) == 0;
+}
+
 /* The stub's port for redirected LAN DNS: the first listener of the family
  * that is not loopback (REDIRECT sends to the LAN interface's address). */
 static unsigned stub_port(const struct conf *c, int family)
 {
 	for (unsigned i = 0; i < c->nlisten; i++) {
 		const struct addr *a = &c->listen[i].addr;
-		bool loop = (a->family == AF_INET && a->b[0] == 127) ||
-			    (a->family == AF_INET6 && a->b[15] == 1 &&
-			     memcmp(a->b, (const uint8_t[15]){0}, 15) == 0);
 
-		if (a->family == family && !loop)
+		if (a->family == family && !is_loopback(a))
 			return c->listen[i].port;
 	}
 	return 53;
@@ -291,6 +309,85 @@ static void dns_rules(const struct conf *c, int family, FILE *out)
 		RULESET_CHAIN_DNS, port);
 	for (unsigned i = 0; i < c->nlan_ifaces; i++)
 		fprintf(out, "-I PREROUTING 1 -i %s -j %s\n", c->lan_ifaces[i], RULESET_CHAIN_DNS);
+}
+
+/* The stub's listener that local DNS of family is redirected to: a loopback
+ * one first, then a wildcard one (reached at the loopback address), then
+ * any. Returns false when the stub has none of that family. */
+static bool local_stub(const struct conf *c, int family, struct addr *a, unsigned *port)
+{
+	int best = -1, rank = 3;
+
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		const struct addr *l = &c->listen[i].addr;
+		int r;
+
+		if (l->family != family)
+			continue;
+		r = is_loopback(l) ? 0 : is_unspecified(l) ? 1 : 2;
+		if (r < rank) {
+			rank = r;
+			best = (int)i;
+		}
+	}
+	if (best < 0)
+		return false;
+	*a = c->listen[best].addr;
+	*port = c->listen[best].port;
+	if (rank == 1) {
+		memset(a->b, 0, sizeof(a->b));
+		if (family == AF_INET) {
+			a->b[0] = 127;
+			a->b[3] = 1;
+		} else {
+			a->b[15] = 1;
+		}
+	}
+	return true;
+}
+
+/* ZTDNS-LDNS (nat OUTPUT, host and sidecar): plain DNS that a local
+ * process sends to port 53 of any address is answered by the stub, so a
+ * resolver an application or DHCP/RDNSS configured is ignored instead of
+ * failing, and nothing leaves in plain text. DNAT rather than REDIRECT:
+ * the stub may listen on another loopback address or port. Nothing else
+ * is redirected: DNS on another port is judged as any other flow. Without
+ * a listener of the family the chain is empty, and the filter drops such
+ * queries as before (never-resolved). */
+static void ldns_rules(const struct conf *c, int family, FILE *out)
+{
+	struct addr a;
+	unsigned port;
+	char ab[ADDR_STRLEN];
+
+	fprintf(out, "-I OUTPUT 1 -j %s\n", RULESET_CHAIN_LDNS);
+	if (!local_stub(c, family, &a, &port))
+		return;
+	addr_format(&a, ab, sizeof(ab));
+	for (int tcp = 0; tcp < 2; tcp++)
+		fprintf(out, "-A %s -p %s -m %s --dport 53 -j DNAT --to-destination %s%s%s:%u\n",
+			RULESET_CHAIN_LDNS, tcp ? "tcp" : "udp", tcp ? "tcp" : "udp",
+			family == AF_INET6 ? "[" : "", ab, family == AF_INET6 ? "]" : "", port);
+}
+
+/* In ZTDNS-OUT, the first packet of a query ZTDNS-LDNS sent to the stub:
+ * the filter sees it after the DNAT, with the output interface chosen
+ * before it ("-o lo" does not match), so it is accepted by what it is now
+ * (the stub's address and port) and what it was (port 53). */
+static void ldns_accept(const struct conf *c, int family, const char *chain, FILE *out)
+{
+	struct addr a;
+	unsigned port;
+	char ab[ADDR_STRLEN];
+
+	if (!wants_ldns(c) || !local_stub(c, family, &a, &port))
+		return;
+	addr_format(&a, ab, sizeof(ab));
+	for (int tcp = 0; tcp < 2; tcp++)
+		fprintf(out,
+			"-A %s -d %s/%u -p %s -m %s --dport %u -m conntrack --ctstate DNAT "
+			"--ctorigdstport 53 -j ACCEPT\n",
+			chain, ab, addr_bits(&a), tcp ? "tcp" : "udp", tcp ? "tcp" : "udp", port);
 }
 
 /* The FORWARD jumps of LAN interface j: only sources in its client subnets
@@ -332,13 +429,6 @@ static void queue_rule(const struct conf *c, const char *chain, const char *matc
 			c->queue_num, c->queue_num + c->queue_count - 1);
 	else
 		fprintf(out, "-A %s %s -j NFQUEUE --queue-num %u\n", chain, match, c->queue_num);
-}
-
-static bool is_loopback(const struct addr *a)
-{
-	return (a->family == AF_INET && a->b[0] == 127) ||
-	       (a->family == AF_INET6 && a->b[15] == 1 &&
-		memcmp(a->b, (const uint8_t[15]){0}, 15) == 0);
 }
 
 /* First in ZTDNS-OUT (host, sidecar): the SYN-ACKs this machine answers a
@@ -429,6 +519,7 @@ static const struct ruleset_chain chains[] = {
     {"filter", RULESET_CHAIN_OUT, wants_out},	{"filter", RULESET_CHAIN_FWD, wants_fwd},
     {"filter", RULESET_CHAIN_SPOOF, wants_fwd}, {"nat", RULESET_CHAIN_DNS, wants_fwd},
     {"filter", RULESET_CHAIN_IN, wants_in},	{"filter", RULESET_CHAIN_WAN, wants_fwd},
+    {"nat", RULESET_CHAIN_LDNS, wants_ldns},
 };
 
 static bool line_is(const char *p, size_t len, const char *prefix, const char *name)
@@ -502,6 +593,8 @@ static void render_table(const struct conf *c, int family, const char *table, co
 		if (c && ch->wanted(c)) {
 			if (strcmp(ch->name, RULESET_CHAIN_DNS) == 0) {
 				dns_rules(c, family, out);
+			} else if (strcmp(ch->name, RULESET_CHAIN_LDNS) == 0) {
+				ldns_rules(c, family, out);
 			} else if (strcmp(ch->name, RULESET_CHAIN_SPOOF) == 0) {
 				fprintf(out, "-A %s -j DROP\n", ch->name);
 			} else if (strcmp(ch->name, RULESET_CHAIN_IN) == 0 ||
@@ -828,6 +921,9 @@ int ruleset_lockdown(const struct conf *c)
 	int rc = 0;
 
 	strict.fast_path = false;
+	/* Nor the interception: the lockdown must not depend on the nat
+	 * table, and without it plain DNS is dropped like any other flow. */
+	strict.intercept_dns = false;
 	for (int i = 0; i < 2; i++) {
 		int family = i == 0 ? AF_INET : AF_INET6;
 		int present, r;

@@ -25,6 +25,8 @@ struct ev_loop;
 #define RULESET_CHAIN_DNS "ZTDNS-DNS" /* nat: LAN DNS redirected to the stub */
 #define RULESET_CHAIN_SPOOF                                                                        \
 	"ZTDNS-SPOOF" /* gateway: LAN packets from outside their interface's client subnets */
+#define RULESET_CHAIN_LDNS                                                                         \
+	"ZTDNS-LDNS" /* nat, host and sidecar: local plain DNS redirected to the stub */
 #define RULESET_CHAIN_IN  "ZTDNS-IN"  /* host, sidecar: flows a peer starts (INPUT) */
 #define RULESET_CHAIN_WAN "ZTDNS-WAN" /* gateway: from the WAN side to the LAN */
 

@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "core/verdictlog.h"
 #include "core/vplane.h"
+#include "dns/querylog.h"
 #include "dns/cache.h"
 #include "dns/stub.h"
 #include "dns/upstream.h"
@@ -139,6 +140,9 @@
 	  "Answer cache events (ztdnsctl cache stats), by event.", L("event"))                     \
 	X(CACHE_NOW, "ztdns_cache_current", GAUGE, "",                                             \
 	  "Answer cache now: entries, bytes, negative entries.", L("what"))                        \
+	X(QLOG_LINES, "ztdns_query_log_lines_total", COUNTER, "",                                  \
+	  "Query log lines, by outcome: written, dropped (buffer full), error (write failed).",    \
+	  L("outcome"))                                                                            \
 	X(DNS_QUERIES, "ztdns_dns_queries_total", COUNTER, "", "Queries received by the stub.",    \
 	  L("transport"))                                                                          \
 	X(DNS_ANSWERS, "ztdns_dns_answers_total", COUNTER, "",                                     \
@@ -534,6 +538,14 @@ static void collect_stub(struct stats_out *o, struct daemon *d)
 	E0(o, DNS_LOCAL_PFX, ss.local_prefixes_dropped);
 	E0(o, DNS_PENDING, ss.pending);
 	EL(o, ACCEPT_PAUSED, ss.accept_paused, "stub");
+	if (d->qlog) {
+		struct querylog_stats qs;
+
+		querylog_get_stats(d->qlog, &qs);
+		EL(o, QLOG_LINES, qs.lines, "written");
+		EL(o, QLOG_LINES, qs.dropped, "dropped");
+		EL(o, QLOG_LINES, qs.errors, "error");
+	}
 	if (d->stub && stub_cache(d->stub)) {
 		struct cache_counter cn[CACHE_COUNTERS];
 		struct cache_stats cst;

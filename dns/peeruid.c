@@ -2,6 +2,7 @@
 #include "dns/peeruid.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -145,5 +146,93 @@ int peeruid_lookup_sock(struct peeruid *p, int tcp, const struct sockaddr_storag
 		goto out;
 	}
 out:
+	return rc;
+}
+
+/* RFC-less kernel ABI: linux/inet_diag.h. One S_EQ test on the socket's
+ * own port: accept (len 0 after "yes") or reject (len < 0 after "no"). */
+struct peeruid_bc {
+	struct inet_diag_bc_op op, port;
+};
+
+int peeruid_lookup_redirected(struct peeruid *p, int tcp, const struct sockaddr_storage *peer,
+			      uint32_t *uid)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct inet_diag_req_v2 r;
+		struct nlattr na;
+		struct peeruid_bc bc;
+	} req;
+	union {
+		struct nlmsghdr nh;
+		uint8_t b[8192];
+	} rep;
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	__be16 pport;
+	__be32 paddr[4] = {0};
+	size_t alen = peer->ss_family == AF_INET ? 4 : 16;
+	uint32_t seq, found = 0;
+	unsigned matches = 0;
+	bool conflict = false, done = false;
+	int rc = -ENOENT;
+
+	if (peer->ss_family != AF_INET && peer->ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	put_end(&pport, paddr, peer);
+	seq = ++p->seq;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.nh.nlmsg_seq = seq;
+	req.r.sdiag_family = peer->ss_family;
+	req.r.sdiag_protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+	req.r.idiag_states = ~0u;
+	req.na.nla_len = sizeof(req.na) + sizeof(req.bc);
+	req.na.nla_type = INET_DIAG_REQ_BYTECODE;
+	req.bc.op = (struct inet_diag_bc_op){
+	    .code = INET_DIAG_BC_S_EQ, .yes = sizeof(req.bc), .no = sizeof(req.bc) + 4};
+	req.bc.port.no = ntohs(pport);
+	if (sendto(p->fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -errno;
+	/* Bounded: a dump of a handful of sockets, read until NLMSG_DONE. */
+	for (unsigned i = 0; i < 64 && !done; i++) {
+		ssize_t n = recv(p->fd, rep.b, sizeof(rep.b), 0);
+		const struct nlmsghdr *nh;
+		size_t left;
+
+		if (n < 0)
+			return errno == EAGAIN ? -ENOENT : -errno;
+		left = (size_t)n;
+		for (nh = &rep.nh; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+			const struct inet_diag_msg *m;
+
+			if (nh->nlmsg_seq != seq)
+				continue; /* a late reply to an earlier question */
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR)
+				return -EPROTO;
+			if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+				return -EPROTO;
+			m = NLMSG_DATA(nh);
+			if (m->id.idiag_sport != pport || m->id.idiag_dport != htons(53) ||
+			    memcmp(m->id.idiag_src, paddr, alen) != 0)
+				continue;
+			if (matches++ && m->idiag_uid != found)
+				conflict = true;
+			found = m->idiag_uid;
+		}
+	}
+	if (!done)
+		return -EPROTO;
+	if (matches && !conflict) {
+		*uid = found;
+		rc = 0;
+	}
 	return rc;
 }

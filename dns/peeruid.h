@@ -38,4 +38,16 @@ int peeruid_lookup(struct peeruid *p, int tcp, const struct sockaddr_storage *lo
 int peeruid_lookup_sock(struct peeruid *p, int tcp, const struct sockaddr_storage *local,
 			const struct sockaddr_storage *peer, uint32_t *uid, uint64_t *inode);
 
+/* The uid of a query that the nat table sent to the stub (intercept_dns,
+ * core/ruleset.c): the application's socket is connected to another
+ * address's port 53, so the exact lookup above does not find it. Found
+ * instead by a dump of the sockets whose own end is the peer's port
+ * (filtered in the kernel), keeping those whose own address is exactly
+ * the peer's address (a remote client's address is no local socket's) and
+ * whose remote port is 53. All matches must share one uid (SO_REUSEPORT
+ * sockets do). Returns as peeruid_lookup(); -ENOENT when none or when
+ * their uids differ. */
+int peeruid_lookup_redirected(struct peeruid *p, int tcp, const struct sockaddr_storage *peer,
+			      uint32_t *uid);
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "core/util.h"
 #include "dns/cache.h"
 #include "dns/peeruid.h"
+#include "dns/querylog.h"
 #include "dns/upstream.h"
 #include "dns/wire.h"
 #include "policy/conf.h"
@@ -71,6 +73,7 @@ struct stub_pending {
 	uint32_t ifindex;  /* gateway: the LAN interface it came from */
 	uint64_t link;	   /* gateway: allowset_link() of the client, 0 for self */
 	struct addr owner; /* who it counts against (dns/peeruid.h) */
+	uint64_t t0_us;	   /* when it arrived (CLOCK_MONOTONIC), for the query log */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	int udp_fd;	      /* -1 for TCP */
@@ -146,8 +149,9 @@ struct stub {
 	bool closing;
 	stub_learn_cb learn_cb;
 	void *learn_arg;
-	struct peeruid *pu;  /* NULL: every local socket is "unknown" */
-	struct cache *cache; /* NULL: cache.enabled false */
+	struct peeruid *pu;    /* NULL: every local socket is "unknown" */
+	struct cache *cache;   /* NULL: cache.enabled false */
+	struct querylog *qlog; /* NULL: query_log off */
 };
 
 static void tcp_close(struct stub_tcp *t);
@@ -349,6 +353,10 @@ static void owner_of(struct stub *s, bool tcp, const struct sockaddr_storage *lo
 		    ((const struct sockaddr_in6 *)peer)->sin6_addr;
 	if (s->pu)
 		rc = peeruid_lookup(s->pu, tcp, &here, peer, &uid);
+	/* Not found: it may have been sent to another address's port 53 and
+	 * redirected here (intercept_dns). */
+	if (rc == -ENOENT && s->pu && s->c->intercept_dns)
+		rc = peeruid_lookup_redirected(s->pu, tcp, peer, &uid);
 	if (rc == 0) {
 		owner_uid(owner, uid);
 		return;
@@ -731,6 +739,76 @@ static void send_answer(struct stub *s, struct stub_pending *p, const struct wir
 	}
 }
 
+/* ---- the query log (dns/querylog.h) ---- */
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+#define STUB_QLOG_ADDRS 128 /* addresses per line; the rest are counted */
+
+/* One line for p, answered with rcode (s->fate: what this answer proved). */
+static void qlog_answered(struct stub *s, const struct stub_pending *p, unsigned rcode,
+			  const char *server, bool cache_hit)
+{
+	static const char *const why[] = {
+	    [STUB_LEARNED] = NULL,
+	    [STUB_OVER_CAP] = "over-cap",
+	    [STUB_FULL] = "allowset-full",
+	    [STUB_NEVER_LEARN] = "never-learn",
+	};
+	struct querylog_addr qa[STUB_QLOG_ADDRS];
+	char name[WIRE_NAME_STRLEN];
+	struct querylog_entry e = {
+	    .client = &p->peer,
+	    .qtype = p->qtype,
+	    .rcode = rcode,
+	    .addrs = qa,
+	    .server = server,
+	    .cache_hit = cache_hit,
+	};
+	struct timespec now;
+
+	if (!s->qlog)
+		return;
+	if (p->owner.family == AF_LOCAL && p->owner.b[4] == OWNER_UID) {
+		e.has_uid = true;
+		memcpy(&e.uid, p->owner.b, sizeof(e.uid));
+	}
+	wire_name_format(&p->qname, name, sizeof(name));
+	e.name = name;
+	for (size_t i = 0; i < s->nfate; i++) {
+		if (e.naddrs == STUB_QLOG_ADDRS) {
+			e.more++;
+			continue;
+		}
+		qa[e.naddrs].addr = s->fate[i].addr;
+		qa[e.naddrs].why = why[s->fate[i].why];
+		e.naddrs++;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	e.time_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+	e.latency_us = mono_us() - p->t0_us;
+	querylog_add(s->qlog, &e);
+}
+
+/* A pending query answered with an error of ours (nothing proved). */
+static void qlog_error(struct stub *s, const struct stub_pending *p, unsigned rcode,
+		       const char *server)
+{
+	s->nfate = 0;
+	qlog_answered(s, p, rcode, server, false);
+}
+
+void stub_set_querylog(struct stub *s, struct querylog *q)
+{
+	s->qlog = q;
+}
+
 /* ---- the answer cache (dns/cache.h) ---- */
 
 static struct upstream *upstream_for(const struct stub *s, const struct stub_pending *p);
@@ -814,6 +892,7 @@ static bool cache_answer(struct stub *s, struct stub_pending *p)
 		return false;
 	}
 	send_answer(s, p, &m);
+	qlog_answered(s, p, m.rcode & 0xf, server, true);
 	return true;
 }
 
@@ -847,6 +926,7 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 	unsigned rcode = WIRE_RCODE_SERVFAIL;
 	enum wire_err e;
 
+	s->nfate = 0;
 	if (s->closing || (p->tcp && p->tcp->closed))
 		goto done;
 	if (status < 0) {
@@ -863,7 +943,6 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 		goto fail;
 	}
 	/* Invariant 2: the allowset first, the answer after. */
-	s->nfate = 0;
 	if (m.rcode == WIRE_RCODE_NOERROR && !learn(s, p, &m, server))
 		goto fail;
 	/* Invariant 7: the answer carries no address the allowset lacks. */
@@ -898,10 +977,12 @@ static void on_upstream(void *arg, int status, const uint8_t *answer, size_t len
 		s->st.answers_filtered++;
 	}
 	send_answer(s, p, &m);
+	qlog_answered(s, p, m.rcode & 0xf, server, false);
 	cache_store(s, p, &m, server);
 	goto done;
 fail:
 	reply_error(s, p->qbuf, p->qlen, rcode, p->edns, p->udp_fd, &p->peer, p->peerlen, p->tcp);
+	qlog_answered(s, p, rcode, server, false);
 done:
 	pending_put(s, p);
 }
@@ -1006,6 +1087,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	}
 	p = pending_get(s);
 	p->s = s;
+	p->t0_us = s->qlog ? mono_us() : 0;
 	p->client = client;
 	p->owner = *owner;
 	owner_hold(s, owner);
@@ -1039,6 +1121,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	if (wire_build_query(p->up_id, &q.qname, q.qtype, true, STUB_UPSTREAM_EDNS, up, sizeof(up),
 			     &uplen) != WIRE_OK) {
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		qlog_error(s, p, WIRE_RCODE_SERVFAIL, NULL);
 		pending_put(s, p);
 		return;
 	}
@@ -1052,6 +1135,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 		    "stub: %s holds its fair share of upstream slots (%u of %u pending)",
 		    owner_format(owner, a, sizeof(a)), mine, s->npending - 1);
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		qlog_error(s, p, WIRE_RCODE_SERVFAIL, NULL);
 		pending_put(s, p);
 		return;
 	}
@@ -1059,6 +1143,7 @@ static void handle_query(struct stub *s, const uint8_t *buf, size_t len,
 	if (rc < 0) {
 		s->st.upstream_errors++;
 		reply_error(s, buf, len, WIRE_RCODE_SERVFAIL, q.edns, udp_fd, peer, peerlen, tcp);
+		qlog_error(s, p, WIRE_RCODE_SERVFAIL, NULL);
 		pending_put(s, p);
 	}
 }

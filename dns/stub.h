@@ -144,4 +144,9 @@ typedef void (*stub_learn_cb)(void *arg, const struct addr *scope, const struct 
 			      uint64_t expires_ms, uint64_t now_ms);
 void stub_set_learn_hook(struct stub *s, stub_learn_cb cb, void *arg);
 
+/* Log each answered query to q (dns/querylog.h; NULL: none). Borrowed: the
+ * caller keeps it valid, or sets another, until stub_free(). */
+struct querylog;
+void stub_set_querylog(struct stub *s, struct querylog *q);
+
 #endif

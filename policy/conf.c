@@ -1416,6 +1416,39 @@ static void conf_listen_one(struct conf_ctx *x, json_t *v, struct conf *c)
 	c->listen[c->nlisten++] = ep;
 }
 
+/* intercept_dns: on by default in host and sidecar mode (the gateway
+ * redirects its LAN's DNS instead, gateway.lan). Redirected to a listener
+ * of the same family, so each family needs one. */
+static void conf_intercept(struct conf_ctx *x, json_t *root, struct conf *c)
+{
+	bool v = c->mode != CONF_MODE_GATEWAY;
+
+	if (conf_get_bool(x, root, "intercept_dns", &v) > 0 && v && c->mode == CONF_MODE_GATEWAY) {
+		size_t old = conf_path_key(x, "intercept_dns");
+
+		conf_err(x, "only in host and sidecar mode (a gateway redirects its LAN's DNS)");
+		conf_path_pop(x, old);
+		return;
+	}
+	c->intercept_dns = v;
+	for (int fam = 0; v && fam < 2; fam++) {
+		int family = fam ? AF_INET6 : AF_INET;
+		bool have = false;
+
+		for (unsigned i = 0; i < c->nlisten; i++)
+			have |= c->listen[i].addr.family == family;
+		if (!have) {
+			size_t old = conf_path_key(x, "intercept_dns");
+
+			conf_warn(x,
+				  "no %s listen address: local plain DNS over %s is not redirected "
+				  "to the stub (it is dropped like any other flow)",
+				  fam ? "IPv6" : "IPv4", fam ? "IPv6" : "IPv4");
+			conf_path_pop(x, old);
+		}
+	}
+}
+
 static void conf_listen(struct conf_ctx *x, json_t *root, struct conf *c)
 {
 	json_t *v = json_object_get(root, "listen");
@@ -1785,6 +1818,16 @@ static void conf_state(struct conf_ctx *x, json_t *o, struct conf *c)
 	conf_get_path(x, o, "journal", true, CONF_PATH_MAX, &c->journal);
 	conf_get_path(x, o, "break_glass", true, CONF_PATH_MAX, &c->break_glass);
 	conf_get_u32(x, o, "journal_interval_s", 1, 86400, &c->journal_interval);
+}
+
+/* query_log: where the stub's query lines go (dns/querylog.h). */
+static void conf_query_log(struct conf_ctx *x, json_t *o, struct conf *c)
+{
+	static const char *const keys[] = {"file", "journal", NULL};
+
+	conf_check_keys(x, o, keys);
+	conf_get_path(x, o, "file", true, CONF_PATH_MAX, &c->query_log_file);
+	conf_get_bool(x, o, "journal", &c->query_log_journal);
 }
 
 /* readiness: what READY waits for. The default depends on the mode, which
@@ -2348,6 +2391,7 @@ static const struct {
     {"control", conf_control},
     {"state", conf_state},
     {"readiness", conf_readiness},
+    {"query_log", conf_query_log},
     {"privileges", conf_privileges},
     {"metrics", conf_metrics},
     {"ruleset", conf_ruleset},
@@ -2377,6 +2421,8 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 					   "nat64_prefixes",
 					   "allow_large_exceptions",
 					   "listen_any",
+					   "intercept_dns",
+					   "query_log",
 					   "inbound",
 					   "cache",
 					   "readiness",
@@ -2419,6 +2465,7 @@ static void conf_root(struct conf_ctx *x, json_t *root, struct conf *c)
 	}
 	conf_nat64(x, root, c);
 	conf_listen(x, root, c);
+	conf_intercept(x, root, c);
 
 	for (size_t i = 0; i < ARRAY_SIZE(conf_sections); i++) {
 		if ((o = conf_get_object(x, root, conf_sections[i].key))) {
@@ -2737,6 +2784,7 @@ void conf_dump(const struct conf *c, FILE *f)
 	}
 	json_object_set_new(root, "listen", arr);
 	json_object_set_new(root, "listen_any", json_boolean(c->listen_any));
+	json_object_set_new(root, "intercept_dns", json_boolean(c->intercept_dns));
 
 	o = json_object();
 	json_object_set_new(o, "num", json_integer(c->queue_num));
@@ -2772,6 +2820,11 @@ void conf_dump(const struct conf *c, FILE *f)
 	json_object_set_new(o, "verdict_file", conf_json_str(c->verdict_log));
 	json_object_set_new(o, "format", json_string(conf_format_names[c->log_format]));
 	json_object_set_new(root, "log", o);
+
+	o = json_object();
+	json_object_set_new(o, "file", conf_json_str(c->query_log_file));
+	json_object_set_new(o, "journal", json_boolean(c->query_log_journal));
+	json_object_set_new(root, "query_log", o);
 
 	o = json_object();
 	json_object_set_new(o, "socket", conf_json_str(c->control_socket));
@@ -2879,6 +2932,7 @@ void conf_free(struct conf **cp)
 	free(c->client_cert);
 	free(c->client_key);
 	free(c->verdict_log);
+	free(c->query_log_file);
 	free(c->control_socket);
 	free(c->journal);
 	free(c->break_glass);

@@ -165,6 +165,10 @@ struct conf {
 	/* listen_any: a host or sidecar stub may listen on 0.0.0.0 / ::
 	 * (default false: refused, it would be an open resolver). */
 	bool listen_any;
+	/* intercept_dns: plain DNS (UDP and TCP port 53) from local processes
+	 * to any address is redirected to the stub (nat OUTPUT), host and
+	 * sidecar mode; default true there, refused in gateway mode. */
+	bool intercept_dns;
 
 	uint16_t queue_num;    /* first NFQUEUE number, default 0 */
 	uint16_t queue_count;  /* queues num..num+count-1, default 1, max 16 */
@@ -178,6 +182,12 @@ struct conf {
 	bool log_verdicts;		 /* one JSON line per verdict; default false */
 	char *verdict_log;		 /* file path; NULL = stdout */
 	enum conf_log_format log_format; /* verdict log format; default json */
+
+	/* query_log: one JSON line per answered query (dns/querylog.h), to
+	 * query_log.file (NULL: none) and/or journald (query_log.journal);
+	 * both off by default. */
+	char *query_log_file;
+	bool query_log_journal;
 
 	char *control_socket; /* default /run/ztdns/control.sock */
 	uint32_t control_uid; /* besides root, this uid may use it; default 0 */

@@ -236,6 +236,16 @@ ruleset_save() {
 	done
 }
 
+# ruleset_nat_unrelated NS: an unrelated rule in the nat OUTPUT chain of
+# each family, so that the nat tables exist before the daemon jumps from
+# them (intercept_dns, ZTDNS-LDNS): the kernel's base chains stay after
+# the removal, which iptables cannot delete; what must go is every rule of
+# ours, and "as before" then compares rules.
+ruleset_nat_unrelated() {
+	ns_exec "$1" iptables -w 5 -t nat -A OUTPUT -d 203.0.113.99 -j RETURN &&
+		ns_exec "$1" ip6tables -w 5 -t nat -A OUTPUT -d 2001:db8:ffff::99 -j RETURN
+}
+
 # nft_save NS: the whole nf_tables ruleset of NS (tables iptables-save does
 # not show, e.g. a native nft fast path, would appear here).
 nft_save() { ns_exec "$1" nft list ruleset 2>&1; }

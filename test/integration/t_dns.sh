@@ -733,7 +733,9 @@ trials() {
 
 # ================================================================== R1: DoH
 echo "# R1: one DoH server (pdns1, pinned)"
-conf_write "$ZT_TMP/r1.json" "$DOH1"
+# intercept_dns off: part (3) shows plain DNS to a rogue resolver dropped,
+# not answered by the stub (t_intercept.sh tests the interception).
+conf_write "$ZT_TMP/r1.json" "$DOH1" '"intercept_dns":false'
 if daemon_start R1-doh "$ZT_TMP/r1.json"; then
 	expect_reason "(1) DoH: before any lookup" 198.51.100.128 never-resolved
 	trials "(1) DoH A" A doh4 198.51.100.128/27 "${T4_DOH[@]}"

@@ -256,6 +256,7 @@ ns_exec "$C" iptables -w 5 -N UNRELATED
 ns_exec "$C" iptables -w 5 -A UNRELATED -j RETURN
 ns_exec "$C" iptables -w 5 -A OUTPUT -p udp --dport 9999 -j UNRELATED
 ns_exec "$C" iptables -w 5 -t nat -A POSTROUTING -d 203.0.113.99 -j RETURN
+ruleset_nat_unrelated "$C"
 ns_exec "$C" ip6tables -w 5 -A INPUT -p tcp --dport 2222 -m comment --comment "ztdns-test unrelated v6" -j ACCEPT
 ns_exec "$C" ip6tables -w 5 -A OUTPUT -p udp --dport 9999 -j RETURN
 

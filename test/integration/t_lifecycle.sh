@@ -180,6 +180,7 @@ check "the test configuration passes --check" "$ZTD" --check -c "$GOOD"
 # exist, so that "as before" compares something).
 ns_exec "$C" iptables -w 5 -A INPUT -p tcp --dport 2222 -m comment --comment "ztdns-test unrelated" -j ACCEPT
 ns_exec "$C" ip6tables -w 5 -A OUTPUT -p udp --dport 9999 -j RETURN
+ruleset_nat_unrelated "$C"
 
 echo "# baseline: no daemon, no ZTDNS rules: the server is reachable"
 all_reach "baseline"

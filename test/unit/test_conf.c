@@ -1171,7 +1171,7 @@ static bool conf_same(const struct conf *a, const struct conf *b)
 	    !SAME(log_level) || !SAME(log_verdicts) || !SAMESTR(verdict_log) || !SAME(log_format) ||
 	    !SAMESTR(control_socket) || !SAME(control_uid) || !SAME(keep_on_stop) ||
 	    !SAME(deny_action) || !SAME(nlan_ifaces) || !SAME(gateway_enforce_output) ||
-	    !SAME(shared_allowances))
+	    !SAME(shared_allowances) || !SAME(intercept_dns))
 		return false;
 	for (unsigned i = 0; i < a->nservers; i++) {
 		const struct conf_server *x = &a->servers[i], *y = &b->servers[i];
@@ -1415,6 +1415,57 @@ static void test_round_trip(void)
 	}
 }
 
+/* intercept_dns: on by default in host and sidecar mode, off (and
+ * refused when asked for) in gateway mode, dumped and reloaded. */
+static void test_intercept(void)
+{
+	struct conf *c = expect_good(HOST(""));
+	char *d;
+
+	CHECK(c && c->intercept_dns);
+	if (c) {
+		d = dump_string(c);
+		CHECK(strstr(d, "\"intercept_dns\": true") != NULL);
+		free(d);
+	}
+	conf_free(&c);
+	c = expect_good("{'mode':'sidecar','servers':[" DOT "]}");
+	CHECK(c && c->intercept_dns);
+	conf_free(&c);
+	c = expect_good(HOST(",'intercept_dns':false"));
+	CHECK(c && !c->intercept_dns);
+	if (c) {
+		d = dump_string(c);
+		CHECK(strstr(d, "\"intercept_dns\": false") != NULL);
+		free(d);
+		round_trip(c, "intercept_dns false");
+	}
+	conf_free(&c);
+	c = expect_good(GW(""));
+	CHECK(c && !c->intercept_dns);
+	if (c)
+		round_trip(c, "gateway intercept_dns");
+	conf_free(&c);
+	c = expect_good("{'mode':'gateway','servers':[" DOH
+			"],'intercept_dns':false,'gateway':{'lan_interfaces':['lan0']}}");
+	CHECK(c && !c->intercept_dns);
+	conf_free(&c);
+	expect_bad("{'mode':'gateway','servers':[" DOH
+		   "],'intercept_dns':true,'gateway':{'lan_interfaces':['lan0']}}",
+		   "intercept_dns: only in host and sidecar mode");
+	expect_bad(HOST(",'intercept_dns':1"), "intercept_dns: expected true or false");
+	/* A family without a listener: its plain DNS is not redirected. */
+	c = expect_good(HOST(",'listen':['127.0.0.1:53']"));
+	CHECK(c && errs.nwarn == 1);
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "t.json: intercept_dns: warning: no IPv6 listen address: local plain DNS "
+		      "over IPv6 is not redirected"));
+	conf_free(&c);
+	c = expect_good(HOST(",'listen':['127.0.0.1:53'],'intercept_dns':false"));
+	CHECK(c && errs.nwarn == 0);
+	conf_free(&c);
+}
+
 static void test_example(void)
 {
 	struct conf *c = NULL;
@@ -1452,6 +1503,7 @@ int main(void)
 	test_warnings();
 	test_nulls_and_print();
 	test_round_trip();
+	test_intercept();
 	test_exception_groups();
 	test_example();
 	CHECK_DONE();
