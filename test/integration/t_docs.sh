@@ -89,3 +89,17 @@ print(" ".join(sorted(k for k in keys(dump) - keys(example) if not k.startswith(
 PY
 )
 check_eq "packaging/ztdns.example.json shows every key of --check -v" "" "$missing"
+
+# The README's ztdnsctl table and ztdnsctl(8) have an entry for every
+# command the client knows (ztdnsctl --complete commands, the list its
+# argument checks use), and the table no other.
+cmds=$("$BUILD/ztdnsctl" --complete commands | sort -u | tr '\n' ' ')
+table=$(awk '/^## ztdnsctl$/ { on = 1; next } on && /^## / { exit }
+	on && /^\| `/ { sub(/^\| `/, ""); split($0, w, /[ `]/); print w[1] }' "$TOP/README.md" |
+	sort -u | tr '\n' ' ')
+check_eq "the README's ztdnsctl table has a row for each command, and no other" "$cmds" "$table"
+nodoc=
+for c in $cmds; do
+	grep -Eq "^\.B[RI]? \"?${c//-/\\\\-}( |\"|$)" "$TOP/packaging/man/ztdnsctl.8" || nodoc="$nodoc $c"
+done
+check_eq "ztdnsctl(8) describes each command" "" "$nodoc"
