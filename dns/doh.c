@@ -37,6 +37,7 @@
 #include "core/addr.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "dns/tls.h"
 
 #define DOH_MEDIA_TYPE	 "application/dns-message"
 #define DOH_DNS_HDR_LEN	 12 /* RFC 1035 §4.1.1 */
@@ -576,7 +577,9 @@ static struct doh_req *doh_req_new(struct doh_client *c)
 	DOH_SETOPT(e, CURLOPT_WRITEDATA, req);
 	DOH_SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)UPSTREAM_MAX_ANSWER);
 	/* Identity: chain + name always, SPKI pins when configured. */
+	/* The same TLS policy as DoT (dns/tls.h). */
 	DOH_SETOPT(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	DOH_SETOPT(e, CURLOPT_SSL_CIPHER_LIST, TLS_CIPHERS_12);
 	DOH_SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	DOH_SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->ca_file) {

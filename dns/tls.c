@@ -18,10 +18,6 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
-/* TLS 1.2 only: forward secrecy and AEAD (RFC 7525 §4.2, RFC 8310 §9).
- * TLS 1.3 suites are all acceptable and keep OpenSSL's defaults. */
-#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20"
-
 /* "what: first OpenSSL error" into err; clears the queue. */
 static void tls_errmsg(char *err, size_t errlen, const char *what, const char *arg)
 {

@@ -19,6 +19,12 @@
 
 #include "policy/conf.h"
 
+/* The TLS policy of both transports (DoT here, DoH through libcurl's
+ * CURLOPT_SSLVERSION and CURLOPT_SSL_CIPHER_LIST): TLS 1.2 or later, and
+ * for TLS 1.2 only forward secrecy with AEAD (RFC 7525 §4.2, RFC 8310 §9).
+ * TLS 1.3 suites are all acceptable and keep OpenSSL's defaults. */
+#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20"
+
 /*
  * A client context for server s: TLS 1.2 or later (1.3 preferred), ECDHE
  * AEAD suites only for 1.2, SSL_VERIFY_PEER against s->ca_file (the system

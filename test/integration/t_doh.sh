@@ -24,7 +24,8 @@
 # 100 in parallel, on one connection, (3) identity: wrong CA, wrong pin,
 # wrong name, URL host != tls_name, right pin, (4) proxy variables ignored,
 # (5) mTLS through nginx, (6) timeout, (7) connection refused, (8) client
-# freed from its own callback.
+# freed from its own callback, (9) the TLS policy: a TLS 1.2 server that
+# offers only a CBC suite is refused (as DoT refuses it).
 #
 # ZT_KEEP_TMP=1 keeps /tmp/zt-doh-PID (unbound, nginx and driver logs).
 # DQ_WRAP="valgrind --leak-check=full --error-exitcode=99" runs every driver
@@ -60,6 +61,7 @@ SRV6=2001:db8:53::53
 HANG=192.0.2.54
 DOWN=192.0.2.55
 MTLS=192.0.2.56
+WEAK=192.0.2.57
 PROXY=192.0.2.99
 URL=https://pdns.test/dns-query
 P=$ZT_TMP/pki
@@ -111,7 +113,7 @@ ns_addr "$C" c0 "$CLI4/24"
 ns_addr "$C" c0 "$CLI6/64"
 ns_addr "$S" s0 "$SRV/24"
 ns_addr "$S" s0 "$SRV6/64"
-for a in $HANG $DOWN $MTLS $PROXY; do ns_addr "$S" s0 "$a/32"; done
+for a in $HANG $DOWN $MTLS $WEAK $PROXY; do ns_addr "$S" s0 "$a/32"; done
 
 mkdir -p "$P" "$U" "$B" "$N"
 pki_init "$P"
@@ -164,6 +166,16 @@ stream {
 		ssl_alpn h2;
 		proxy_pass 127.0.0.1:8443;
 	}
+	# (9) TLS 1.2 with a CBC suite only: outside the transports' policy.
+	server {
+		listen $WEAK:443 ssl;
+		ssl_certificate $P/pdns.pem;
+		ssl_certificate_key $P/pdns.key;
+		ssl_protocols TLSv1.2;
+		ssl_ciphers ECDHE-ECDSA-AES128-SHA256;
+		ssl_alpn h2;
+		proxy_pass 127.0.0.1:8443;
+	}
 }
 EOF
 bg_start nginx "$S" nginx -p "$N" -e "$N/error.log" -c "$N/nginx.conf"
@@ -192,6 +204,7 @@ ctr_add "$S" 4 syn443 -d "$SRV" -p tcp --dport 443 --syn
 ctr_add "$S" 4 synproxy -d "$PROXY" -p tcp --syn
 ctr_add "$S" 4 toproxy -d "$PROXY"
 ctr_add "$S" 4 synmtls -d "$MTLS" -p tcp --dport 443 --syn
+ctr_add "$S" 4 synweak -d "$WEAK" -p tcp --dport 443 --syn
 
 # ------------------------------------------------------------------ (1) answers
 
@@ -313,6 +326,23 @@ ms=$(((t1 - t0) / 1000000))
 expect_rc "(7) server down: connection error (exit 4)" 4
 check "(7) status -ECONNREFUSED" grep -q 'error status=-111 ' <<<"$DQ_OUT"
 check "(7) quickly (${ms} ms <= 1000)" test "$ms" -le 1000
+
+# ------------------------------------------------------------------ (9) TLS policy
+
+# The same policy as DoT (dns/tls.h): TLS 1.2 only with ECDHE and AEAD. A
+# server that offers TLS 1.2 with a CBC suite alone is refused, although
+# it completes a handshake with a client that accepts that suite.
+wout=$(timeout 10 ip netns exec "$C" openssl s_client -connect "$WEAK:443" -servername pdns.test \
+	-CAfile "$P/ca.pem" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256 </dev/null 2>&1)
+check "(9) the CBC-only server completes a TLS 1.2 handshake with a client that allows CBC" \
+	grep -q 'Cipher is ECDHE-ECDSA-AES128-SHA256' <<<"$wout"
+before_syn=$(syns synweak)
+delivered=$(backend_queries)
+dq --url "$URL" --bootstrap "$WEAK" --ca "$P/ca.pem" web.test A
+if [ "$DQ_RC" != 0 ]; then ok "(9) DoH to a TLS 1.2 CBC-only server fails (exit $DQ_RC)"; else not_ok "(9) DoH to a CBC-only server fails" "$DQ_OUT"; fi
+no_answer "(9) CBC-only server: no answer"
+check "(9) ... the TLS connection was really tried" test "$(syns synweak)" -gt "$before_syn"
+check_eq "(9) nothing was delivered to the backend" "$delivered" "$(backend_queries)"
 
 # ------------------------------------------------------------------ (8) free from a callback
 
