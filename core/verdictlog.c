@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/sbuf.h"
 
 struct verdictlog {
 	FILE *f;
@@ -71,47 +72,6 @@ unsigned long verdictlog_errors(const struct verdictlog *vl)
 	return vl->errors;
 }
 
-struct sbuf {
-	char *p;
-	size_t len, used;
-	bool full;
-};
-
-static void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *sb, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (sb->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(sb->p + sb->used, sb->len - sb->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sb->len - sb->used) {
-		sb->full = true;
-		sb->p[sb->used] = '\0';
-		return;
-	}
-	sb->used += (size_t)n;
-}
-
-/* JSON string contents: names come from DNS answers, so escape. */
-static void sb_json_str(struct sbuf *sb, const char *s)
-{
-	for (; *s && !sb->full; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			sb_printf(sb, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			sb_printf(sb, "\\u%04x", ch);
-		else
-			sb_printf(sb, "%c", ch);
-	}
-}
-
 /* Text form: a process's name may hold anything; spaces, quotes and
  * control bytes would split or forge fields, so they become '_'. */
 static void sb_text_str(struct sbuf *sb, const char *s)
@@ -119,7 +79,8 @@ static void sb_text_str(struct sbuf *sb, const char *s)
 	for (; *s && !sb->full; s++) {
 		unsigned char ch = (unsigned char)*s;
 
-		sb_printf(sb, "%c", ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '=' ? '_' : ch);
+		sbuf_printf(sb, "%c",
+			    ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '=' ? '_' : ch);
 	}
 }
 
@@ -152,33 +113,33 @@ static void sb_owner(struct sbuf *sb, bool json, const struct owner_info *w)
 	if (!w || w->status == OWNER_UNSUPPORTED)
 		return;
 	if (w->status != OWNER_FOUND) {
-		sb_printf(sb, json ? ",\"owner\":\"%s\"" : " owner=%s",
-			  owner_status_name(w->status));
+		sbuf_printf(sb, json ? ",\"owner\":\"%s\"" : " owner=%s",
+			    owner_status_name(w->status));
 		return;
 	}
 	if (json) {
-		sb_printf(sb, ",\"pid\":%u,\"comm\":\"", w->pid);
-		sb_json_str(sb, w->comm);
-		sb_printf(sb, "\",\"cgroup\":\"");
-		sb_json_str(sb, w->cgroup);
-		sb_printf(sb, "\"");
+		sbuf_printf(sb, ",\"pid\":%u,\"comm\":\"", w->pid);
+		sbuf_json_str(sb, w->comm);
+		sbuf_printf(sb, "\",\"cgroup\":\"");
+		sbuf_json_str(sb, w->cgroup);
+		sbuf_printf(sb, "\"");
 		if (w->unit[0]) {
-			sb_printf(sb, ",\"unit\":\"");
-			sb_json_str(sb, w->unit);
-			sb_printf(sb, "\"");
+			sbuf_printf(sb, ",\"unit\":\"");
+			sbuf_json_str(sb, w->unit);
+			sbuf_printf(sb, "\"");
 		}
 		if (w->container[0])
-			sb_printf(sb, ",\"container\":\"%s\"", w->container);
+			sbuf_printf(sb, ",\"container\":\"%s\"", w->container);
 		return;
 	}
-	sb_printf(sb, " pid=%u comm=", w->pid);
+	sbuf_printf(sb, " pid=%u comm=", w->pid);
 	sb_text_str(sb, w->comm);
 	if (w->unit[0]) {
-		sb_printf(sb, " unit=");
+		sbuf_printf(sb, " unit=");
 		sb_text_str(sb, w->unit);
 	}
 	if (w->container[0])
-		sb_printf(sb, " container=%s", w->container);
+		sbuf_printf(sb, " container=%s", w->container);
 }
 
 size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_packet *qp,
@@ -204,88 +165,88 @@ size_t verdictlog_format(char *buf, size_t len, bool json, const struct nfqueue_
 		addr_format(&pkt->dst, dst, sizeof(dst));
 	}
 	if (json) {
-		sb_printf(&sb, "{\"time\":\"%s\",\"verdict\":\"%s\",\"reason\":\"%s%s\"", when,
-			  verdict,
-			  r->break_glass  ? "break-glass:"
-			  : r->would_deny ? "would-deny:"
-					  : "",
-			  verdict_reason_name(r->reason));
+		sbuf_printf(&sb, "{\"time\":\"%s\",\"verdict\":\"%s\",\"reason\":\"%s%s\"", when,
+			    verdict,
+			    r->break_glass  ? "break-glass:"
+			    : r->would_deny ? "would-deny:"
+					    : "",
+			    verdict_reason_name(r->reason));
 		if (pkt && perr == PACKET_OK)
-			sb_printf(&sb,
-				  ",\"proto\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\",\"sport\":%u,"
-				  "\"dport\":%u",
-				  proto, src, dst, pkt->sport, pkt->dport);
+			sbuf_printf(&sb,
+				    ",\"proto\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\",\"sport\":%u,"
+				    "\"dport\":%u",
+				    proto, src, dst, pkt->sport, pkt->dport);
 		else if (pkt) /* unparsable past the IP header: the addresses are known */
-			sb_printf(&sb, ",\"src\":\"%s\",\"dst\":\"%s\",\"error\":\"%s\"", src, dst,
-				  packet_strerror(perr));
+			sbuf_printf(&sb, ",\"src\":\"%s\",\"dst\":\"%s\",\"error\":\"%s\"", src,
+				    dst, packet_strerror(perr));
 		else
-			sb_printf(&sb, ",\"error\":\"%s\"", packet_strerror(perr));
+			sbuf_printf(&sb, ",\"error\":\"%s\"", packet_strerror(perr));
 		if (pkt && perr == PACKET_OK && (pkt->proto == 1 || pkt->proto == 58))
-			sb_printf(&sb, ",\"icmp_type\":%u,\"icmp_code\":%u", pkt->icmp_type,
-				  pkt->icmp_code);
+			sbuf_printf(&sb, ",\"icmp_type\":%u,\"icmp_code\":%u", pkt->icmp_type,
+				    pkt->icmp_code);
 		if (qp && qp->has_uid)
-			sb_printf(&sb, ",\"uid\":%u", qp->uid);
+			sbuf_printf(&sb, ",\"uid\":%u", qp->uid);
 		if (qp && qp->has_gid)
-			sb_printf(&sb, ",\"gid\":%u", qp->gid);
+			sbuf_printf(&sb, ",\"gid\":%u", qp->gid);
 		sb_owner(&sb, true, who);
 		if (has_entry && r->view.nnames) {
-			sb_printf(&sb, ",\"names\":\"");
-			sb_json_str(&sb, r->view.names);
-			sb_printf(&sb, "\"");
+			sbuf_printf(&sb, ",\"names\":\"");
+			sbuf_json_str(&sb, r->view.names);
+			sbuf_printf(&sb, "\"");
 		}
 		if (has_entry && r->view.server[0]) {
-			sb_printf(&sb, ",\"server\":\"");
-			sb_json_str(&sb, r->view.server);
-			sb_printf(&sb, "\"");
+			sbuf_printf(&sb, ",\"server\":\"");
+			sbuf_json_str(&sb, r->view.server);
+			sbuf_printf(&sb, "\"");
 		}
 		if ((r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL))
-			sb_printf(&sb, ",\"expires_in_s\":%llu",
-				  (unsigned long long)((r->view.expires_ms - now_ms) / 1000));
+			sbuf_printf(&sb, ",\"expires_in_s\":%llu",
+				    (unsigned long long)((r->view.expires_ms - now_ms) / 1000));
 		if (r->reason == VERDICT_EXPIRED)
-			sb_printf(&sb, ",\"expired_ago_s\":%llu",
-				  (unsigned long long)(r->expired_ago_ms / 1000));
+			sbuf_printf(&sb, ",\"expired_ago_s\":%llu",
+				    (unsigned long long)(r->expired_ago_ms / 1000));
 		if (r->reason == VERDICT_EXCEPTION) {
-			sb_printf(&sb, ",\"subnet\":\"%s\"",
-				  addr_prefix_format(&r->subnet, sub, sizeof(sub)));
+			sbuf_printf(&sb, ",\"subnet\":\"%s\"",
+				    addr_prefix_format(&r->subnet, sub, sizeof(sub)));
 			if (r->group[0]) {
-				sb_printf(&sb, ",\"group\":\"");
-				sb_json_str(&sb, r->group);
-				sb_printf(&sb, "\"");
+				sbuf_printf(&sb, ",\"group\":\"");
+				sbuf_json_str(&sb, r->group);
+				sbuf_printf(&sb, "\"");
 			}
 		}
-		sb_printf(&sb, "}");
+		sbuf_printf(&sb, "}");
 	} else {
-		sb_printf(&sb, "%s %-6s %s%-14s", when, verdict,
-			  r->break_glass  ? "break-glass:"
-			  : r->would_deny ? "would-deny:"
-					  : "",
-			  verdict_reason_name(r->reason));
+		sbuf_printf(&sb, "%s %-6s %s%-14s", when, verdict,
+			    r->break_glass  ? "break-glass:"
+			    : r->would_deny ? "would-deny:"
+					    : "",
+			    verdict_reason_name(r->reason));
 		if (pkt && perr != PACKET_OK)
-			sb_printf(&sb, " %s -> %s (%s)", src, dst, packet_strerror(perr));
+			sbuf_printf(&sb, " %s -> %s (%s)", src, dst, packet_strerror(perr));
 		else if (pkt && pkt->src.family)
-			sb_printf(&sb, " %s %s -> %s", proto,
-				  host_port(&pkt->src, pkt->sport, hs, sizeof(hs)),
-				  host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
+			sbuf_printf(&sb, " %s %s -> %s", proto,
+				    host_port(&pkt->src, pkt->sport, hs, sizeof(hs)),
+				    host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
 		else if (pkt) /* "explain" without --from */
-			sb_printf(&sb, " %s -> %s", proto,
-				  host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
+			sbuf_printf(&sb, " %s -> %s", proto,
+				    host_port(&pkt->dst, pkt->dport, hd, sizeof(hd)));
 		else
-			sb_printf(&sb, " (%s)", packet_strerror(perr));
+			sbuf_printf(&sb, " (%s)", packet_strerror(perr));
 		if (qp && qp->has_uid)
-			sb_printf(&sb, " uid=%u", qp->uid);
+			sbuf_printf(&sb, " uid=%u", qp->uid);
 		sb_owner(&sb, false, who);
 		if (has_entry && r->view.nnames)
-			sb_printf(&sb, " names=[%s]", r->view.names);
+			sbuf_printf(&sb, " names=[%s]", r->view.names);
 		if (r->reason == VERDICT_LEARNED || r->reason == VERDICT_MANUAL)
-			sb_printf(&sb, " expires_in=%llus",
-				  (unsigned long long)((r->view.expires_ms - now_ms) / 1000));
+			sbuf_printf(&sb, " expires_in=%llus",
+				    (unsigned long long)((r->view.expires_ms - now_ms) / 1000));
 		if (r->reason == VERDICT_EXPIRED)
-			sb_printf(&sb, " expired %llus ago",
-				  (unsigned long long)(r->expired_ago_ms / 1000));
+			sbuf_printf(&sb, " expired %llus ago",
+				    (unsigned long long)(r->expired_ago_ms / 1000));
 		if (r->reason == VERDICT_EXCEPTION)
-			sb_printf(&sb, " subnet=%s%s%s",
-				  addr_prefix_format(&r->subnet, sub, sizeof(sub)),
-				  r->group[0] ? " group=" : "", r->group);
+			sbuf_printf(&sb, " subnet=%s%s%s",
+				    addr_prefix_format(&r->subnet, sub, sizeof(sub)),
+				    r->group[0] ? " group=" : "", r->group);
 	}
 	return sb.used;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/sbuf.h"
 #include "core/util.h"
 
 struct querylog {
@@ -113,47 +114,6 @@ void querylog_get_stats(const struct querylog *q, struct querylog_stats *st)
 
 /* ---- formatting ---- */
 
-struct sb {
-	char *p;
-	size_t len, used;
-	bool full;
-};
-
-static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->used, b->len - b->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= b->len - b->used) {
-		b->full = true;
-		b->p[b->used] = '\0';
-		return;
-	}
-	b->used += (size_t)n;
-}
-
-/* A name from the wire, as a JSON string's contents. */
-static void sb_json_str(struct sb *b, const char *s)
-{
-	for (; *s && !b->full; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			sb_printf(b, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			sb_printf(b, "\\u%04x", ch);
-		else
-			sb_printf(b, "%c", ch);
-	}
-}
-
 static const char *type_name(uint16_t t, char *buf, size_t len)
 {
 	static const struct {
@@ -208,7 +168,7 @@ static void client_format(const struct sockaddr_storage *ss, char *buf, size_t l
 
 size_t querylog_format(char *buf, size_t len, const struct querylog_entry *e)
 {
-	struct sb b = {.p = buf, .len = len};
+	struct sbuf b = {.p = buf, .len = len};
 	char tb[64], cl[ADDR_STRLEN + 16], nb[16], rb[16], a[ADDR_STRLEN];
 	time_t secs = (time_t)(e->time_ms / 1000);
 	struct tm tm;
@@ -221,18 +181,18 @@ size_t querylog_format(char *buf, size_t len, const struct querylog_entry *e)
 	gmtime_r(&secs, &tm);
 	strftime(tb, sizeof(tb), "%Y-%m-%dT%H:%M:%S", &tm);
 	client_format(e->client, cl, sizeof(cl));
-	sb_printf(&b, "{\"time\":\"%s.%03uZ\",\"client\":\"%s\"", tb, (unsigned)(e->time_ms % 1000),
-		  cl);
+	sbuf_printf(&b, "{\"time\":\"%s.%03uZ\",\"client\":\"%s\"", tb,
+		    (unsigned)(e->time_ms % 1000), cl);
 	if (e->has_uid)
-		sb_printf(&b, ",\"uid\":%u", e->uid);
-	sb_printf(&b, ",\"name\":\"");
-	sb_json_str(&b, e->name);
-	sb_printf(&b, "\",\"type\":\"%s\",\"rcode\":\"%s\"", type_name(e->qtype, nb, sizeof(nb)),
-		  rcode_name(e->rcode, rb, sizeof(rb)));
+		sbuf_printf(&b, ",\"uid\":%u", e->uid);
+	sbuf_printf(&b, ",\"name\":\"");
+	sbuf_json_str(&b, e->name);
+	sbuf_printf(&b, "\",\"type\":\"%s\",\"rcode\":\"%s\"", type_name(e->qtype, nb, sizeof(nb)),
+		    rcode_name(e->rcode, rb, sizeof(rb)));
 	/* Room is kept for the fields after the lists: an answer with many
 	 * addresses loses the last ones, counted in "more". */
 	for (int removed = 0; removed < 2; removed++) {
-		sb_printf(&b, removed ? ",\"removed\":[" : ",\"learned\":[");
+		sbuf_printf(&b, removed ? ",\"removed\":[" : ",\"learned\":[");
 		first = true;
 		for (size_t i = 0; i < e->naddrs; i++) {
 			const struct querylog_addr *x = &e->addrs[i];
@@ -245,26 +205,26 @@ size_t querylog_format(char *buf, size_t len, const struct querylog_entry *e)
 			}
 			addr_format(&x->addr, a, sizeof(a));
 			if (removed)
-				sb_printf(&b, "%s{\"addr\":\"%s\",\"why\":\"%s\"}",
-					  first ? "" : ",", a, x->why);
+				sbuf_printf(&b, "%s{\"addr\":\"%s\",\"why\":\"%s\"}",
+					    first ? "" : ",", a, x->why);
 			else
-				sb_printf(&b, "%s\"%s\"", first ? "" : ",", a);
+				sbuf_printf(&b, "%s\"%s\"", first ? "" : ",", a);
 			first = false;
 		}
-		sb_printf(&b, "]");
+		sbuf_printf(&b, "]");
 	}
 	if (more)
-		sb_printf(&b, ",\"more\":%zu", more);
-	sb_printf(&b, ",\"server\":");
+		sbuf_printf(&b, ",\"more\":%zu", more);
+	sbuf_printf(&b, ",\"server\":");
 	if (e->server) {
-		sb_printf(&b, "\"");
-		sb_json_str(&b, e->server);
-		sb_printf(&b, "\"");
+		sbuf_printf(&b, "\"");
+		sbuf_json_str(&b, e->server);
+		sbuf_printf(&b, "\"");
 	} else {
-		sb_printf(&b, "null");
+		sbuf_printf(&b, "null");
 	}
-	sb_printf(&b, ",\"cache\":%s,\"latency_us\":%llu}", e->cache_hit ? "true" : "false",
-		  (unsigned long long)e->latency_us);
+	sbuf_printf(&b, ",\"cache\":%s,\"latency_us\":%llu}", e->cache_hit ? "true" : "false",
+		    (unsigned long long)e->latency_us);
 	return b.used;
 }
 
