@@ -367,7 +367,7 @@ int plain_client_query(struct plain_client *c, const uint8_t *qm, size_t len, ui
 		c->st.inflight_refused++;
 		return -EAGAIN;
 	}
-	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id))
 		return -EAGAIN;
 	q = calloc(1, sizeof(*q) + len);
 	if (!q)
