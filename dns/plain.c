@@ -216,9 +216,8 @@ static void complete(struct plain_q *q, int status, const uint8_t *a, size_t len
 		ans[0] = (uint8_t)(q->orig_id >> 8);
 		ans[1] = (uint8_t)q->orig_id;
 	}
-	free(q->tbuf);
-	q->tbuf = NULL;
 	cb(arg, status, ans, status == 0 ? len : 0);
+	free(q->tbuf); /* after cb: a TCP answer is borrowed from it */
 	free(q);
 }
 
