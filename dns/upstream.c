@@ -418,6 +418,16 @@ unsigned upstream_count(const struct upstream *u)
 	return u->n;
 }
 
+unsigned upstream_zone_count(const struct upstream *u)
+{
+	return u->nzones;
+}
+
+const struct upstream *upstream_zone(const struct upstream *u, unsigned i)
+{
+	return i < u->nzones ? u->zone_up[i] : NULL;
+}
+
 void upstream_get_server_stats(const struct upstream *u, unsigned i,
 			       struct upstream_server_stats *st)
 {

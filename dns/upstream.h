@@ -126,6 +126,11 @@ int upstream_when_answered(struct upstream *u, void (*cb)(void *arg), void *arg)
 
 unsigned upstream_count(const struct upstream *u);
 
+/* The service of forward zone i (0 .. upstream_zone_count()), in the order
+ * of conf->fzones; borrowed, lives as long as u. NULL past the end. */
+unsigned upstream_zone_count(const struct upstream *u);
+const struct upstream *upstream_zone(const struct upstream *u, unsigned i);
+
 /* A transport of the caller's own in place of DoH/DoT, for the replay tests
  * (test/unit/test_stub.c, test_failover.c): recorded answers, no network.
  * query() keeps the transport contract above (server: the configured name;

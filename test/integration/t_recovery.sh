@@ -437,6 +437,10 @@ check_eq "(R7) a cluster.local name answered by K" "NOERROR 198.51.100.4" "$(dns
 k1=$(ctr_get "$N" 4 k-udp53)
 check "(R7) ... over plain UDP 53 at K (counter $k0 -> $k1)" test "${k1:-0}" -gt "${k0:-0}"
 zt_expect_reach "(R7) the address K gave was learned" tcp 198.51.100.4
+check_eq "(R7) status: the zone's server speaks dns" "cluster.local true kube-dns dns" \
+	"$(st dns.forward_zones.0.zone) $(st dns.forward_zones.0.insecure_plain_dns) $(st dns.forward_zones.0.servers.0.name) $(st dns.forward_zones.0.servers.0.protocol)"
+check_eq "(R7) status: its transport counted the answer, no protocol error" "1 0" \
+	"$(st dns.forward_zones.0.servers.0.transport.answers) $(st dns.forward_zones.0.servers.0.transport.protocol_errors)"
 check_eq "(R7) K's never-learn address (127.0.0.9) removed from its answer" "NOERROR 198.51.100.2" "$(dnsq mixed.default.svc.cluster.local)"
 fresh
 name=$FRESH
