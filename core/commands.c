@@ -114,6 +114,20 @@ static json_t *dns_json(struct daemon *d)
 	    (json_int_t)st.learned, "learn_refused", (json_int_t)st.learn_refused, "learn_special",
 	    (json_int_t)st.learn_special, "addrs_dropped", (json_int_t)st.addrs_dropped, "servers",
 	    servers_json(d->upstream), "identities", ids, "answers", answers);
+	if (o && d->conf) {
+		/* forward_zones: each zone's servers, with their transport
+		 * counters (plain DNS ones included). */
+		json_t *zones = json_array();
+
+		for (unsigned i = 0; i < upstream_zone_count(d->upstream) && i < d->conf->nfzones;
+		     i++)
+			json_array_append_new(
+			    zones,
+			    json_pack("{s:s, s:b, s:o}", "zone", d->conf->fzones[i].zone,
+				      "insecure_plain_dns", d->conf->fzones[i].insecure_plain_dns,
+				      "servers", servers_json(upstream_zone(d->upstream, i))));
+		json_object_set_new(o, "forward_zones", zones);
+	}
 	if (o) {
 		/* Gateway scope refusals (dns/stub.c gateway_scope()). */
 		json_object_set_new(o, "scope_refused", json_integer((json_int_t)st.scope_refused));

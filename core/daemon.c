@@ -79,9 +79,13 @@ void daemon_policy_from_conf(struct verdict_policy *p, const struct conf *c)
 			p->infra[p->ninfra].port = c->servers[i].port;
 			p->ninfra++;
 		}
+	/* Plain-DNS servers are not infra here: only the kernel rule that
+	 * matches the daemon's socket mark lets packets reach them
+	 * (core/ruleset.c), never a verdict on address and port alone. */
 	for (unsigned z = 0; z < c->nfzones; z++)
 		for (unsigned i = 0; i < c->fzones[z].nservers; i++)
 			for (unsigned j = 0;
+			     c->fzones[z].servers[i].proto != CONF_PROTO_DNS &&
 			     j < c->fzones[z].servers[i].naddrs && p->ninfra < VERDICT_MAX_INFRA;
 			     j++) {
 				p->infra[p->ninfra].addr = c->fzones[z].servers[i].addrs[j];

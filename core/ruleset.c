@@ -20,6 +20,7 @@
 #include "core/nfqueue.h"
 #include "core/onlink.h"
 #include "core/util.h"
+#include "dns/plain.h"
 #include "policy/conf.h"
 
 #define LISTING_MAX (4 * 1024 * 1024)
@@ -171,9 +172,22 @@ static void ruleset_server_rules(const struct conf_server *servers, unsigned n, 
 		for (unsigned j = 0; j < s->naddrs; j++) {
 			if (s->addrs[j].family != family)
 				continue;
-			fprintf(out, "-A %s -d %s/%u -p tcp -m tcp --dport %u -j ACCEPT\n", chain,
-				addr_format(&s->addrs[j], a, sizeof(a)), addr_bits(&s->addrs[j]),
-				s->port);
+			addr_format(&s->addrs[j], a, sizeof(a));
+			if (s->proto != CONF_PROTO_DNS) {
+				fprintf(out, "-A %s -d %s/%u -p tcp -m tcp --dport %u -j ACCEPT\n",
+					chain, a, addr_bits(&s->addrs[j]), s->port);
+				continue;
+			}
+			/* Plain DNS (insecure_plain_dns): UDP and TCP, and only
+			 * from the daemon's own sockets (SO_MARK needs
+			 * CAP_NET_ADMIN), so no other process reaches the
+			 * server through this rule. */
+			for (int tcp = 0; tcp < 2; tcp++)
+				fprintf(out,
+					"-A %s -d %s/%u -p %s -m %s --dport %u -m mark --mark 0x%x "
+					"-j ACCEPT\n",
+					chain, a, addr_bits(&s->addrs[j]), tcp ? "tcp" : "udp",
+					tcp ? "tcp" : "udp", s->port, PLAIN_SOCKET_MARK);
 		}
 	}
 }
@@ -363,6 +377,25 @@ static void ldns_rules(const struct conf *c, int family, FILE *out)
 	fprintf(out, "-I OUTPUT 1 -j %s\n", RULESET_CHAIN_LDNS);
 	if (!local_stub(c, family, &a, &port))
 		return;
+	/* The daemon's own plain DNS to a forward zone's server (marked,
+	 * dns/plain.h) goes where it was sent: only to that server and port. */
+	for (unsigned z = 0; z < c->nfzones; z++)
+		for (unsigned i = 0; i < c->fzones[z].nservers; i++) {
+			const struct conf_server *s = &c->fzones[z].servers[i];
+
+			for (unsigned j = 0; s->proto == CONF_PROTO_DNS && j < s->naddrs; j++) {
+				if (s->addrs[j].family != family)
+					continue;
+				addr_format(&s->addrs[j], ab, sizeof(ab));
+				for (int tcp = 0; tcp < 2; tcp++)
+					fprintf(out,
+						"-A %s -d %s/%u -p %s -m %s --dport %u -m mark "
+						"--mark 0x%x -j RETURN\n",
+						RULESET_CHAIN_LDNS, ab, addr_bits(&s->addrs[j]),
+						tcp ? "tcp" : "udp", tcp ? "tcp" : "udp", s->port,
+						PLAIN_SOCKET_MARK);
+			}
+		}
 	addr_format(&a, ab, sizeof(ab));
 	for (int tcp = 0; tcp < 2; tcp++)
 		fprintf(out, "-A %s -p %s -m %s --dport 53 -j DNAT --to-destination %s%s%s:%u\n",

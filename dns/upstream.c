@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "dns/doh.h"
 #include "dns/dot.h"
+#include "dns/plain.h"
 #include "dns/wire.h"
 #include "policy/conf.h"
 
@@ -21,6 +22,7 @@ struct upstream_server {
 	int priority;
 	struct doh_client *doh;
 	struct dot_client *dot;
+	struct plain_client *plain;		/* forward zone with insecure_plain_dns */
 	const struct upstream_replay_ops *rops; /* replay transport: neither doh nor dot */
 	void *rctx;
 	unsigned fails;	     /* consecutive */
@@ -74,8 +76,8 @@ static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* One service over servers[0 .. n). */
 static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_server *servers,
-				       unsigned n, uint32_t timeout_ms, const char *client_cert,
-				       const char *client_key,
+				       unsigned n, bool plain_ok, uint32_t timeout_ms,
+				       const char *client_cert, const char *client_key,
 				       const struct upstream_replay_ops *rops, void *rctx, int *err)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
@@ -103,9 +105,11 @@ static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_s
 			continue;
 		if (cs->proto == CONF_PROTO_DOH)
 			s->doh = doh_client_new(loop, cs, client_cert, client_key, &rc);
-		else
+		else if (cs->proto == CONF_PROTO_DOT)
 			s->dot = dot_client_new(loop, cs, client_cert, client_key, &rc);
-		if (!s->doh && !s->dot) {
+		else if (plain_ok)
+			s->plain = plain_client_new(loop, cs, PLAIN_SOCKET_MARK, &rc);
+		if (!s->doh && !s->dot && !s->plain) {
 			log_err("server %s: cannot set up its client: %s", s->name, strerror(-rc));
 			u->n = i;
 			upstream_free(&u);
@@ -133,7 +137,7 @@ static struct upstream *upstream_new_with(struct ev_loop *loop, const struct con
 					  int *err)
 {
 	struct upstream *u =
-	    upstream_build(loop, c->servers, c->nservers, c->limits.upstream_timeout_ms,
+	    upstream_build(loop, c->servers, c->nservers, false, c->limits.upstream_timeout_ms,
 			   client_cert, client_key, rops, rctx, err);
 
 	for (unsigned i = 0; u && i < c->nfzones; i++) {
@@ -144,9 +148,9 @@ static struct upstream *upstream_new_with(struct ev_loop *loop, const struct con
 			upstream_free(&u);
 			break;
 		}
-		u->zone_up[i] =
-		    upstream_build(loop, z->servers, z->nservers, c->limits.upstream_timeout_ms,
-				   client_cert, client_key, rops, rctx, err);
+		u->zone_up[i] = upstream_build(loop, z->servers, z->nservers, z->insecure_plain_dns,
+					       c->limits.upstream_timeout_ms, client_cert,
+					       client_key, rops, rctx, err);
 		if (!u->zone_up[i]) {
 			log_err("forward zone %s: cannot set up its servers", z->zone);
 			upstream_free(&u);
@@ -215,6 +219,7 @@ void upstream_free(struct upstream **up)
 			u->servers[i].rops->cancel(u->servers[i].rctx, u->servers[i].name);
 		doh_client_free(&u->servers[i].doh);
 		dot_client_free(&u->servers[i].dot);
+		plain_client_free(&u->servers[i].plain);
 	}
 	for (unsigned i = 0; i < u->nzones; i++)
 		upstream_free(&u->zone_up[i]);
@@ -227,9 +232,10 @@ unsigned upstream_slots(const struct upstream *u)
 	unsigned slots = 0;
 
 	for (unsigned i = 0; i < u->n; i++) {
-		unsigned b = u->servers[i].rops	 ? u->servers[i].rops->slots
-			     : u->servers[i].doh ? DOH_MAX_INFLIGHT
-						 : DOT_MAX_INFLIGHT;
+		unsigned b = u->servers[i].rops	   ? u->servers[i].rops->slots
+			     : u->servers[i].doh   ? DOH_MAX_INFLIGHT
+			     : u->servers[i].plain ? PLAIN_MAX_INFLIGHT
+						   : DOT_MAX_INFLIGHT;
 
 		if (!slots || b < slots)
 			slots = b;
@@ -324,6 +330,8 @@ static int send_attempt(struct upstream_req *r, uint64_t now)
 		rc = s->rops->query(s->rctx, s->name, r->q, r->len, budget, on_answer, r);
 	else if (s->doh)
 		rc = doh_client_query(s->doh, r->q, r->len, budget, on_answer, r);
+	else if (s->plain)
+		rc = plain_client_query(s->plain, r->q, r->len, budget, on_answer, r);
 	else
 		rc = dot_client_query(s->dot, r->q, r->len, budget, on_answer, r);
 	return rc;
@@ -410,6 +418,16 @@ unsigned upstream_count(const struct upstream *u)
 	return u->n;
 }
 
+unsigned upstream_zone_count(const struct upstream *u)
+{
+	return u->nzones;
+}
+
+const struct upstream *upstream_zone(const struct upstream *u, unsigned i)
+{
+	return i < u->nzones ? u->zone_up[i] : NULL;
+}
+
 void upstream_get_server_stats(const struct upstream *u, unsigned i,
 			       struct upstream_server_stats *st)
 {
@@ -417,7 +435,7 @@ void upstream_get_server_stats(const struct upstream *u, unsigned i,
 
 	memset(st, 0, sizeof(*st));
 	st->name = s->name;
-	st->proto = s->proto == CONF_PROTO_DOH ? "doh" : "dot";
+	st->proto = s->proto == CONF_PROTO_DOH ? "doh" : s->proto == CONF_PROTO_DNS ? "dns" : "dot";
 	st->priority = s->priority;
 	st->healthy = healthy(s, now_ms(u));
 	st->consecutive_failures = s->fails;
@@ -430,6 +448,8 @@ void upstream_get_server_stats(const struct upstream *u, unsigned i,
 		doh_client_get_stats(s->doh, &st->t);
 	else if (s->dot)
 		dot_client_get_stats(s->dot, &st->t);
+	else if (s->plain)
+		plain_client_get_stats(s->plain, &st->t);
 }
 
 void upstream_reset_backoff(struct upstream *u)

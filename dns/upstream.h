@@ -3,7 +3,10 @@
  * Upstream: the Protective DNS servers as one service. It picks a server by
  * priority and health, sends a query over that server's encrypted transport
  * (dns/doh.c or dns/dot.c), fails over once to the next server on timeout or
- * error, and calls back exactly once. It never sends plain DNS anywhere.
+ * error, and calls back exactly once. It sends plain DNS (dns/plain.c) only
+ * to the servers of a forward zone with insecure_plain_dns, whose answers
+ * come over a channel nothing authenticates (the status 0 clause below does
+ * not hold for them).
  *
  * The transport contract shared by doh_client and dot_client:
  *   - *_query() copies the query; on success the callback runs exactly once,
@@ -66,7 +69,7 @@ typedef void (*upstream_answer_cb)(void *arg, int status, const uint8_t *answer,
 
 struct upstream_server_stats {
 	const char *name;
-	const char *proto; /* "doh" / "dot" */
+	const char *proto; /* "doh" / "dot" / "dns" */
 	int priority;
 	bool healthy;
 	unsigned consecutive_failures;
@@ -122,6 +125,11 @@ bool upstream_answered(const struct upstream *u);
 int upstream_when_answered(struct upstream *u, void (*cb)(void *arg), void *arg);
 
 unsigned upstream_count(const struct upstream *u);
+
+/* The service of forward zone i (0 .. upstream_zone_count()), in the order
+ * of conf->fzones; borrowed, lives as long as u. NULL past the end. */
+unsigned upstream_zone_count(const struct upstream *u);
+const struct upstream *upstream_zone(const struct upstream *u, unsigned i);
 
 /* A transport of the caller's own in place of DoH/DoT, for the replay tests
  * (test/unit/test_stub.c, test_failover.c): recorded answers, no network.

@@ -49,7 +49,7 @@ struct conf_ctx {
 };
 
 static const char *const conf_mode_names[] = {"host", "gateway", "sidecar"};
-static const char *const conf_proto_names[] = {"doh", "dot"};
+static const char *const conf_proto_names[] = {"doh", "dot", "dns"};
 static const char *const conf_level_names[] = {"error", "warning", "info", "debug"};
 static const char *const conf_format_names[] = {"json", "text"};
 static const char *const conf_deny_names[] = {"drop", "reject"};
@@ -802,7 +802,10 @@ static bool conf_tls_name_valid(const char *s)
 	return conf_hostname_valid(s, strlen(s)) || addr_parse(s, &a) == 0;
 }
 
-static void conf_server(struct conf_ctx *x, json_t *o, unsigned idx, struct conf_server *s)
+/* plain_ok: protocol "dns" is accepted (a forward zone's servers; the zone
+ * checks its insecure_plain_dns key). */
+static void conf_server(struct conf_ctx *x, json_t *o, unsigned idx, bool plain_ok,
+			struct conf_server *s)
 {
 	static const char *const keys[] = {"name",	"protocol", "url",	"address",
 					   "bootstrap", "port",	    "tls_name", "ca_file",
@@ -817,8 +820,18 @@ static void conf_server(struct conf_ctx *x, json_t *o, unsigned idx, struct conf
 	if (!json_object_get(o, "protocol"))
 		conf_missing(x, "protocol", "(\"doh\" or \"dot\")");
 	else if (conf_get_enum(x, o, "protocol", conf_proto_names, ARRAY_SIZE(conf_proto_names),
-			       &proto) > 0)
-		s->proto = (enum conf_proto)proto;
+			       &proto) > 0) {
+		if (proto == CONF_PROTO_DNS && !plain_ok) {
+			size_t old = conf_path_key(x, "protocol");
+
+			conf_err(x, "\"dns\" (plain DNS) is only for the servers of a forward "
+				    "zone with \"insecure_plain_dns\": true");
+			conf_path_pop(x, old);
+			proto = -1;
+		} else {
+			s->proto = (enum conf_proto)proto;
+		}
+	}
 
 	if (conf_get_str(x, o, "name", &str) > 0) {
 		size_t old = conf_path_key(x, "name");
@@ -877,6 +890,22 @@ static void conf_server(struct conf_ctx *x, json_t *o, unsigned idx, struct conf
 		if (!json_object_get(o, "tls_name"))
 			conf_missing(x, "tls_name",
 				     "for protocol \"dot\" (the name in the server's certificate)");
+	} else if (proto == CONF_PROTO_DNS) {
+		static const char *const no_tls[] = {"url", "bootstrap", "tls_name", "ca_file",
+						     "spki_pins"};
+
+		for (size_t i = 0; i < ARRAY_SIZE(no_tls); i++)
+			conf_forbid(x, o, no_tls[i],
+				    "with protocol \"dns\" (plain DNS: nothing is encrypted or "
+				    "authenticated)");
+		if (!json_object_get(o, "address"))
+			conf_missing(x, "address", "for protocol \"dns\"");
+		else
+			conf_server_addrs(x, o, "address", true, s);
+		s->port = 53;
+		if (conf_get_int(x, o, "port", 1, 65535, &n) > 0)
+			s->port = (uint16_t)n;
+		goto prio; /* no TLS keys */
 	}
 
 	if (conf_get_str(x, o, "tls_name", &str) > 0) {
@@ -896,6 +925,7 @@ static void conf_server(struct conf_ctx *x, json_t *o, unsigned idx, struct conf
 
 	conf_get_path(x, o, "ca_file", true, CONF_PATH_MAX, &s->ca_file);
 	conf_server_pins(x, o, s);
+prio:
 	if (conf_get_int(x, o, "priority", 0, 1000, &n) > 0)
 		s->priority = (int)n;
 }
@@ -911,8 +941,8 @@ static void conf_servers_free(struct conf_server *servers)
 }
 
 /* The array v (path already pushed) into servers[0 .. *np). */
-static void conf_server_list(struct conf_ctx *x, json_t *v, struct conf_server *servers,
-			     unsigned *np)
+static void conf_server_list(struct conf_ctx *x, json_t *v, bool plain_ok,
+			     struct conf_server *servers, unsigned *np)
 {
 	size_t n = conf_array(x, v, CONF_MAX_SERVERS, "servers are");
 	for (size_t i = 0; i < n; i++) {
@@ -922,7 +952,7 @@ static void conf_server_list(struct conf_ctx *x, json_t *v, struct conf_server *
 		if (!json_is_object(o))
 			conf_err(x, "expected an object, got %s", conf_type_name(o));
 		else
-			conf_server(x, o, (unsigned)i, &servers[i]);
+			conf_server(x, o, (unsigned)i, plain_ok, &servers[i]);
 		conf_path_pop(x, o2);
 	}
 	*np = (unsigned)n;
@@ -955,7 +985,7 @@ static void conf_servers(struct conf_ctx *x, json_t *root, struct conf *c)
 		return;
 	}
 	old = conf_path_key(x, "servers");
-	conf_server_list(x, v, c->servers, &c->nservers);
+	conf_server_list(x, v, false, c->servers, &c->nservers);
 	conf_path_pop(x, old);
 }
 
@@ -1009,8 +1039,9 @@ bad:
 
 static void conf_forward_zone(struct conf_ctx *x, json_t *o, struct conf_forward_zone *z)
 {
-	static const char *const keys[] = {"zone", "servers", NULL};
+	static const char *const keys[] = {"zone", "servers", "insecure_plain_dns", NULL};
 	const char *str = NULL;
+	unsigned nplain = 0;
 	json_t *v;
 
 	conf_check_keys(x, o, keys);
@@ -1028,9 +1059,28 @@ static void conf_forward_zone(struct conf_ctx *x, json_t *o, struct conf_forward
 	} else {
 		size_t old = conf_path_key(x, "servers");
 
-		conf_server_list(x, v, z->servers, &z->nservers);
+		conf_server_list(x, v, true, z->servers, &z->nservers);
 		conf_path_pop(x, old);
 	}
+	conf_get_bool(x, o, "insecure_plain_dns", &z->insecure_plain_dns);
+	for (unsigned i = 0; i < z->nservers; i++)
+		nplain += z->servers[i].proto == CONF_PROTO_DNS;
+	if (nplain && !z->insecure_plain_dns)
+		conf_err(x,
+			 "%u of the servers of zone \"%s\" use plain DNS (protocol \"dns\"), "
+			 "which needs \"insecure_plain_dns\": true on the zone",
+			 nplain, z->zone ? z->zone : "?");
+	else if (nplain)
+		conf_warn(x,
+			  "insecure_plain_dns: zone \"%s\" is asked in plain DNS, which "
+			  "anyone on the path can read and forge; what a forged answer names "
+			  "becomes allowed",
+			  z->zone ? z->zone : "?");
+	else if (z->insecure_plain_dns)
+		conf_warn(x,
+			  "insecure_plain_dns has no effect: no server of zone \"%s\" uses "
+			  "protocol \"dns\"",
+			  z->zone ? z->zone : "?");
 }
 
 static void conf_forward_zones(struct conf_ctx *x, json_t *root, struct conf *c)
@@ -2656,6 +2706,13 @@ static json_t *conf_json_server(const struct conf_server *s)
 
 	json_object_set_new(o, "name", conf_json_str(s->name));
 	json_object_set_new(o, "protocol", json_string(conf_proto_names[s->proto]));
+	if (s->proto == CONF_PROTO_DNS) {
+		json_object_set_new(o, "address", conf_json_addrs(s->addrs, s->naddrs));
+		json_object_set_new(o, "port", json_integer(s->port));
+		json_object_set_new(o, "priority", json_integer(s->priority));
+		json_decref(pins);
+		return o;
+	}
 	if (s->proto == CONF_PROTO_DOH) {
 		json_object_set_new(o, "url", conf_json_str(s->url));
 		json_object_set_new(o, "bootstrap", conf_json_addrs(s->addrs, s->naddrs));
@@ -2715,6 +2772,8 @@ static void conf_forward_zones_dump(const struct conf *c, json_t *root)
 		json_t *o = json_object(), *arr = json_array();
 
 		json_object_set_new(o, "zone", json_string(c->fzones[i].zone));
+		if (c->fzones[i].insecure_plain_dns)
+			json_object_set_new(o, "insecure_plain_dns", json_true());
 		for (unsigned j = 0; j < c->fzones[i].nservers; j++)
 			json_array_append_new(arr, conf_json_server(&c->fzones[i].servers[j]));
 		json_object_set_new(o, "servers", arr);

@@ -43,7 +43,7 @@
 #define CONF_ERR_LEN	       512
 
 enum conf_mode { CONF_MODE_HOST, CONF_MODE_GATEWAY, CONF_MODE_SIDECAR };
-enum conf_proto { CONF_PROTO_DOH, CONF_PROTO_DOT };
+enum conf_proto { CONF_PROTO_DOH, CONF_PROTO_DOT, CONF_PROTO_DNS }; /* dns: forward zones only */
 enum conf_deny_action { CONF_DENY_DROP, CONF_DENY_REJECT };
 enum conf_log_level { CONF_LOG_ERR, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
 enum conf_log_format { CONF_LOG_JSON, CONF_LOG_TEXT };
@@ -57,9 +57,10 @@ struct conf_endpoint {
 struct conf_server {
 	char *name; /* label for logs/metrics; default "server<i>" */
 	enum conf_proto proto;
-	char *url;	/* DoH: "https://host[:port]/path"; NULL for DoT */
+	char *url;	/* DoH: "https://host[:port]/path"; NULL for DoT, DNS */
 	char *tls_name; /* name checked in the certificate; DoH default: URL host */
-	uint16_t port;	/* DoH: from the URL (default 443); DoT: "port" (default 853) */
+	uint16_t port;	/* DoH: from the URL (default 443); DoT: "port" (default 853);
+			 * DNS: "port" (default 53) */
 	struct addr addrs[CONF_MAX_SERVER_ADDRS]; /* DoH "bootstrap" / DoT "address"(es) */
 	unsigned naddrs;			  /* >= 1 */
 	char *ca_file;				  /* NULL: system store */
@@ -74,6 +75,9 @@ struct conf_forward_zone {
 	char *zone; /* presentation form, lowercase, no trailing dot */
 	struct conf_server servers[CONF_MAX_SERVERS];
 	unsigned nservers; /* >= 1 */
+	/* insecure_plain_dns: servers of protocol "dns" (plain DNS, dns/plain.h)
+	 * are accepted; without it they are refused. A trust decision. */
+	bool insecure_plain_dns;
 };
 
 struct conf_limits {

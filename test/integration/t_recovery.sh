@@ -20,6 +20,13 @@
 #       goes to the second (its answer differs); an address added on the
 #       client's link: the next query goes to the preferred one again.
 #  (R5) DoH, the same 15 s outage as R1 (measured).
+#  (R6) forward_zones: cluster.local to a kube-dns stand-in (unbound K, DoT).
+#  (R7) the same zone over plain DNS (insecure_plain_dns): refused without
+#       the key, a warning with it; a cluster.local name answered by K over
+#       UDP 53 (K's counter) and its address reachable only then; a name
+#       outside the zone from A; an application's own plain DNS to K's
+#       address still answered by the stub (K's counter unchanged); an
+#       unprivileged process cannot set the daemon's socket mark.
 #
 # Topology: rcc$$ (client, ztdnsd) c0 192.0.2.1/24 <-> rcn$$ n0 192.0.2.2/24
 # with unbound A (pdns.test) on 192.0.2.53 (DoT 853, DoH 443), unbound B
@@ -63,7 +70,7 @@ UBA_PID=
 UBB_PID=
 QSEQ=0 # fresh names: q1.test, q2.test, ...
 # a subset: ZT_RECOVERY_ONLY="R4 R6" (R0 includes R1 and R2)
-ONLY=${ZT_RECOVERY_ONLY:-R0 R5 R3 R4 R6}
+ONLY=${ZT_RECOVERY_ONLY:-R0 R5 R3 R4 R6 R7}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 H8_DOT_OUTAGE=none
 H8_DOT_RESTART=none
@@ -223,7 +230,9 @@ ns_addr "$N" n0 192.0.2.54/32
 ns_addr "$N" n0 192.0.2.60/32
 ip -n "$N" route add local 198.51.100.0/24 dev lo
 ctr_setup "$N" || { not_ok "server counting chains"; exit 1; }
-for a in 198.51.100.1 198.51.100.2 198.51.100.3; do
+ctr_add "$N" 4 k-udp53 -d 192.0.2.60 -p udp --dport 53
+ctr_add "$N" 4 k-tcp53 -d 192.0.2.60 -p tcp --dport 53 --syn
+for a in 198.51.100.1 198.51.100.2 198.51.100.3 198.51.100.4; do
 	ctr_add "$N" 4 "tcp-$a" -d "$a" -p tcp --dport "$TCP_PORT" --syn
 done
 bg_start web "$N" "${ZT_NET[@]}" serve --tcp $TCP_PORT --udp $UDP_PORT --log "$ZT_TMP/web-server.log" --max-seconds 900
@@ -252,8 +261,11 @@ mkdir -p "$ZT_TMP/ubk"
 	echo "web.default.svc.cluster.local. 30 A 198.51.100.3"
 	echo "mixed.default.svc.cluster.local. 30 A 198.51.100.2"
 	echo "mixed.default.svc.cluster.local. 30 A 127.0.0.9"
+	echo "plain.default.svc.cluster.local. 30 A 198.51.100.4"
+	echo "only-k.test. 30 A 198.51.100.4"
 } >"$ZT_TMP/k.data"
-pdns_unbound_conf "$ZT_TMP/ubk" 192.0.2.60 "$PKI/kube.pem" "$PKI/kube.key" "$ZT_TMP/k.data" >"$ZT_TMP/ubk/unbound.conf"
+# K also answers plain DNS on port 53 (R7).
+pdns_unbound_conf "$ZT_TMP/ubk" 192.0.2.60 "$PKI/kube.pem" "$PKI/kube.key" "$ZT_TMP/k.data" 53 >"$ZT_TMP/ubk/unbound.conf"
 pdns_unbound_start "$N" "$ZT_TMP/ubk" && ZT_PIDS+=("$PDNS_PID") && ZT_PID_LABELS+=("unbound-k") &&
 	pdns_wait_port "$N" 192.0.2.60 853 || { not_ok "unbound K started" "$(cat "$ZT_TMP/ubk/unbound.log")"; exit 1; }
 ok "unbound A (DoT+DoH, 192.0.2.53) and B (DoT, 192.0.2.54) listening"
@@ -403,6 +415,54 @@ check_eq "(R6) A never asked for a cluster.local name" 0 "$(grep -c "cluster.loc
 check_eq "(R6) a name only A knows is not sent to K: notcluster.local.test" "NXDOMAIN" "$(dnsq notcluster.local.test | awk '{ print $1 }')"
 daemon_down
 
+fi
+
+# ================================================================== R7
+if want R7; then
+echo "# (R7) forward_zones over plain DNS (insecure_plain_dns) to unbound K on 192.0.2.60:53"
+SRV_K_DNS='{"name":"kube-dns","protocol":"dns","address":"192.0.2.60"}'
+conf_write "$ZT_TMP/r7-nokey.json" "$SRV_A_DOT" '"forward_zones":[{"zone":"cluster.local","servers":['"$SRV_K_DNS"']}]'
+out=$(timeout 5 "$ZTD" --check -c "$ZT_TMP/r7-nokey.json" 2>&1)
+rc=$?
+check_eq "(R7) without insecure_plain_dns, --check refuses the plain server" 1 "$((rc != 0))"
+check "(R7) ... naming the key" grep -q 'needs "insecure_plain_dns": true' <<<"$out"
+conf_write "$ZT_TMP/r7.json" "$SRV_A_DOT" '"forward_zones":[{"zone":"cluster.local","insecure_plain_dns":true,"servers":['"$SRV_K_DNS"']}]'
+out=$(timeout 5 "$ZTD" --check -c "$ZT_TMP/r7.json" 2>&1)
+check "(R7) with the key, --check warns of the trust decision" grep -q 'warning: insecure_plain_dns: zone "cluster.local" is asked in plain DNS' <<<"$out"
+daemon_up R7 "$ZT_TMP/r7.json" || exit 1
+check "(R7) the start warns too" grep -q 'insecure_plain_dns: zone "cluster.local"' "$ZT_TMP/$ZTD_LOG.log"
+zt_expect_deny "(R7) 198.51.100.4 before any answer names it" tcp 198.51.100.4
+k0=$(ctr_get "$N" 4 k-udp53)
+check_eq "(R7) a cluster.local name answered by K" "NOERROR 198.51.100.4" "$(dnsq plain.default.svc.cluster.local)"
+k1=$(ctr_get "$N" 4 k-udp53)
+check "(R7) ... over plain UDP 53 at K (counter $k0 -> $k1)" test "${k1:-0}" -gt "${k0:-0}"
+zt_expect_reach "(R7) the address K gave was learned" tcp 198.51.100.4
+check_eq "(R7) status: the zone's server speaks dns" "cluster.local true kube-dns dns" \
+	"$(st dns.forward_zones.0.zone) $(st dns.forward_zones.0.insecure_plain_dns) $(st dns.forward_zones.0.servers.0.name) $(st dns.forward_zones.0.servers.0.protocol)"
+check_eq "(R7) status: its transport counted the answer, no protocol error" "1 0" \
+	"$(st dns.forward_zones.0.servers.0.transport.answers) $(st dns.forward_zones.0.servers.0.transport.protocol_errors)"
+check_eq "(R7) K's never-learn address (127.0.0.9) removed from its answer" "NOERROR 198.51.100.2" "$(dnsq mixed.default.svc.cluster.local)"
+fresh
+name=$FRESH
+check_eq "(R7) a name outside the zone answered by A" "NOERROR 198.51.100.$((QSEQ % 3 + 1))" "$(dnsq "$name")"
+check_eq "(R7) K never asked for $name" 0 "$(grep -c "$name" "$ZT_TMP/ubk/unbound.log")"
+# An application's own plain DNS to K: redirected to the stub, which sends
+# only-k.test (outside the zone) to A: NXDOMAIN, and K sees nothing.
+k0=$(ctr_get "$N" 4 k-udp53)
+t0=$(ctr_get "$N" 4 k-tcp53)
+out=$(timeout 8 ip netns exec "$C" dig @192.0.2.60 +time=3 +tries=1 only-k.test A 2>&1)
+check "(R7) an application's dig @192.0.2.60 only-k.test is answered by the stub (NXDOMAIN from A)" grep -q 'status: NXDOMAIN' <<<"$out"
+out=$(timeout 8 ip netns exec "$C" dig @192.0.2.60 +tcp +time=3 +tries=1 only-k.test A 2>&1)
+check "(R7) ... and over TCP" grep -q 'status: NXDOMAIN' <<<"$out"
+check_eq "(R7) K's port 53 counters unchanged by the application's queries" "$k0 $t0" "$(ctr_get "$N" 4 k-udp53) $(ctr_get "$N" 4 k-tcp53)"
+check_eq "(R7) K never asked for only-k.test" 0 "$(grep -c "only-k.test" "$ZT_TMP/ubk/unbound.log")"
+# The exemption is the daemon's socket mark: SO_MARK needs CAP_NET_ADMIN
+# (root can set it, uid 65534 cannot).
+setmark='import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, 36, 0x5a7d0053); print("mark set")'
+check_eq "(R7) root sets the daemon's socket mark (control)" "mark set" "$(timeout 5 ip netns exec "$C" "$ZT_PY" -c "$setmark" 2>&1)"
+out=$(timeout 5 ip netns exec "$C" setpriv --reuid=65534 --regid=65534 --clear-groups "$ZT_PY" -c "$setmark" 2>&1)
+check "(R7) uid 65534 cannot set it (EPERM)" grep -q 'PermissionError' <<<"$out"
+daemon_down
 fi
 
 diag "figure H8 DoT: fresh name answered ${H8_DOT_OUTAGE} ms after a ${OUTAGE_S} s outage, ${H8_DOT_RESTART} ms after a server restart; DoH: ${H8_DOH_OUTAGE} ms after the outage"

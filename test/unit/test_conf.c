@@ -505,6 +505,76 @@ static void test_forward_zones_readiness(void)
 		   "readiness.require_answer: expected true or false");
 }
 
+#define PLAIN "{'protocol':'dns','address':'10.96.0.10'}"
+
+static char *dump_string(const struct conf *c);
+static void round_trip(struct conf *c, const char *what);
+
+/* forward_zones[].insecure_plain_dns: plain DNS only with the key, a warning
+ * with it, never among the main servers, no TLS keys, port 53 by default. */
+static void test_plain_dns_zones(void)
+{
+	struct conf *c;
+	char *d;
+
+	c = expect_good(HOST(",'forward_zones':[{'zone':'cluster.local','insecure_plain_dns':true,"
+			     "'servers':[" PLAIN ",{'name':'kd2','protocol':'dns','address':["
+			     "'10.96.0.11','2001:db8::53'],'port':5353}]}]"));
+	CHECK(c && c->nfzones == 1 && c->fzones[0].insecure_plain_dns);
+	CHECK(c && c->fzones[0].nservers == 2);
+	CHECK(c && c->fzones[0].servers[0].proto == CONF_PROTO_DNS &&
+	      c->fzones[0].servers[0].port == 53 && c->fzones[0].servers[0].naddrs == 1);
+	CHECK(c && c->fzones[0].servers[1].port == 5353 && c->fzones[0].servers[1].naddrs == 2);
+	CHECK(c && !c->fzones[0].servers[0].tls_name && !c->fzones[0].servers[0].url);
+	CHECK(errs.nwarn == 1);
+	CHECK(has_msg(errs.warn, errs.nwarn,
+		      "t.json: forward_zones[0]: warning: insecure_plain_dns: zone "
+		      "\"cluster.local\" is asked in plain DNS"));
+	if (c) {
+		d = dump_string(c);
+		CHECK(d && strstr(d, "\"insecure_plain_dns\": true") && strstr(d, "\"dns\""));
+		free(d);
+		round_trip(c, "plain dns zone");
+	}
+	conf_free(&c);
+
+	/* Without the key: refused, naming the key. */
+	expect_bad(HOST(",'forward_zones':[{'zone':'cluster.local','servers':[" PLAIN "]}]"),
+		   "forward_zones[0]: 1 of the servers of zone \"cluster.local\" use plain DNS "
+		   "(protocol \"dns\"), which needs \"insecure_plain_dns\": true");
+	expect_bad(HOST(",'forward_zones':[{'zone':'cluster.local','insecure_plain_dns':false,"
+			"'servers':[" DOT "," PLAIN "]}]"),
+		   "forward_zones[0]: 1 of the servers of zone \"cluster.local\" use plain DNS");
+	expect_bad(HOST(",'forward_zones':[{'zone':'cluster.local','insecure_plain_dns':'yes',"
+			"'servers':[" PLAIN "]}]"),
+		   "forward_zones[0].insecure_plain_dns: expected true or false");
+	/* Never a Protective DNS server, key or no key. */
+	expect_bad("{'mode':'host','servers':[" PLAIN "]}",
+		   "servers[0].protocol: \"dns\" (plain DNS) is only for the servers of a "
+		   "forward zone");
+	expect_bad("{'mode':'host','insecure_plain_dns':true,'servers':[" PLAIN "]}",
+		   "insecure_plain_dns: unknown key");
+	/* No TLS keys, an address required. */
+	expect_bad(HOST(",'forward_zones':[{'zone':'c.test','insecure_plain_dns':true,'servers':["
+			"{'protocol':'dns','address':'10.96.0.10','tls_name':'kd'}]}]"),
+		   "forward_zones[0].servers[0].tls_name: not allowed with protocol \"dns\"");
+	expect_bad(HOST(",'forward_zones':[{'zone':'c.test','insecure_plain_dns':true,'servers':["
+			"{'protocol':'dns','address':'10.96.0.10','spki_pins':[]}]}]"),
+		   "forward_zones[0].servers[0].spki_pins: not allowed");
+	expect_bad(HOST(",'forward_zones':[{'zone':'c.test','insecure_plain_dns':true,'servers':["
+			"{'protocol':'dns'}]}]"),
+		   "forward_zones[0].servers[0].address: required");
+	expect_bad(HOST(",'forward_zones':[{'zone':'c.test','insecure_plain_dns':true,'servers':["
+			"{'protocol':'dns','address':'10.96.0.10','port':0}]}]"),
+		   "forward_zones[0].servers[0].port:");
+	/* The key without a plain server: a warning, nothing else. */
+	c = expect_good(HOST(",'forward_zones':[{'zone':'c.test','insecure_plain_dns':true,"
+			     "'servers':[" DOT "]}]"));
+	CHECK(c && errs.nwarn == 1);
+	CHECK(has_msg(errs.warn, errs.nwarn, "insecure_plain_dns has no effect"));
+	conf_free(&c);
+}
+
 static void test_bad_table(void)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
@@ -1485,6 +1555,7 @@ int main(void)
 {
 	test_bad_table();
 	test_forward_zones_readiness();
+	test_plain_dns_zones();
 	test_bounds();
 	test_too_many_servers();
 	test_too_many_exceptions();

@@ -79,6 +79,50 @@ static void expect(const char *js, int family, const char *const *want, const ch
 	conf_free(&c);
 }
 
+/* A forward zone over plain DNS (insecure_plain_dns): its server is
+ * reached on UDP and TCP only with the daemon's socket mark, which also
+ * exempts those packets (and only those: that server, that port) from the
+ * DNAT to the stub, ahead of it; unmarked ones are still redirected. */
+static void test_plain_zone(void)
+{
+	static const char *const want[] = {
+	    "-A ZTDNS-OUT -d 198.51.100.10/32 -p udp -m udp --dport 53 -m mark --mark 0x5a7d0053 "
+	    "-j ACCEPT\n",
+	    "-A ZTDNS-OUT -d 198.51.100.10/32 -p tcp -m tcp --dport 53 -m mark --mark 0x5a7d0053 "
+	    "-j ACCEPT\n",
+	    "-A ZTDNS-LDNS -d 198.51.100.10/32 -p udp -m udp --dport 53 -m mark --mark 0x5a7d0053 "
+	    "-j RETURN\n",
+	    "-A ZTDNS-LDNS -d 198.51.100.10/32 -p tcp -m tcp --dport 53 -m mark --mark 0x5a7d0053 "
+	    "-j RETURN\n",
+	    NULL};
+	/* No unmarked accept of the server, no RETURN of another kind. */
+	static const char *const not [] = {"-d 198.51.100.10/32 -p tcp -m tcp --dport 53 -j ACCEPT",
+					   "-d 198.51.100.10/32 -p udp -m udp --dport 53 -j ACCEPT",
+					   NULL};
+	struct conf *c = load("{'mode':'host','servers':[" DOT_SRV "],'forward_zones':[{'zone':"
+			      "'cluster.local','insecure_plain_dns':true,'servers':[{'protocol':"
+			      "'dns','address':['198.51.100.10','2001:db8::10']}]}]}");
+	char *r, *ret, *dnat;
+
+	expect("{'mode':'host','servers':[" DOT_SRV "],'forward_zones':[{'zone':'cluster.local',"
+	       "'insecure_plain_dns':true,'servers':[{'protocol':'dns','address':['198.51.100.10',"
+	       "'2001:db8::10']}]}]}",
+	       AF_INET, want, not );
+	if (!c)
+		return;
+	r = render(c, AF_INET);
+	ret = r ? strstr(r, "-j RETURN") : NULL;
+	dnat = r ? strstr(r, "-j DNAT") : NULL;
+	CHECK(ret && dnat && ret < dnat);
+	free(r);
+	r = render(c, AF_INET6);
+	CHECK(r && strstr(r, "-A ZTDNS-LDNS -d 2001:db8::10/128 -p udp -m udp --dport 53 -m mark "
+			     "--mark 0x5a7d0053 -j RETURN\n"));
+	CHECK(r && !strstr(r, "198.51.100.10"));
+	free(r);
+	conf_free(&c);
+}
+
 int main(void)
 {
 	static const char *const v4[] = {
@@ -144,5 +188,6 @@ int main(void)
 	}
 	conf_free(&on);
 	conf_free(&off);
+	test_plain_zone();
 	CHECK_DONE();
 }
