@@ -25,6 +25,10 @@
 #define VMSG_MAX  64
 /* MNL_SOCKET_BUFFER_SIZE is a run-time value; these are fixed bounds. */
 #define RBUF_SIZE (0xffff + 4096)
+/* One recvmmsg() buffer: RBUF_SIZE rounded up so that every buffer, and so
+ * every netlink header read into it, is 8-byte aligned (UBSan caught the
+ * odd size). */
+#define MBUF_SIZE ((RBUF_SIZE + 7) & ~(size_t)7)
 #define CBUF_SIZE 8192
 
 /* Counters have one writer (the thread that owns the queue) and are read
@@ -44,9 +48,9 @@ struct nfqueue {
 	size_t vlen;
 	unsigned vcount;
 	char vbuf[VBUF_SIZE];
-	char rbuf[RBUF_SIZE];
+	char rbuf[RBUF_SIZE] __attribute__((aligned(8)));
 	/* nfqueue_read_wait(): one recvmmsg() fills up to NFQUEUE_MMSG. */
-	char mbuf[NFQUEUE_MMSG][RBUF_SIZE];
+	char mbuf[NFQUEUE_MMSG][MBUF_SIZE] __attribute__((aligned(8)));
 	int timeo_ms; /* SO_RCVTIMEO set on the socket; 0: none yet */
 	/* Replay (nfqueue_new_replay): no socket; flushed verdicts collect
 	 * here for nfqueue_replay_take(). */
@@ -223,7 +227,7 @@ int nfqueue_read_wait(struct nfqueue *q, int timeout_ms)
 		int n;
 
 		for (unsigned k = 0; k < NFQUEUE_MMSG; k++) {
-			iov[k] = (struct iovec){.iov_base = q->mbuf[k], .iov_len = RBUF_SIZE};
+			iov[k] = (struct iovec){.iov_base = q->mbuf[k], .iov_len = MBUF_SIZE};
 			mm[k] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[k], .msg_iovlen = 1}};
 		}
 		/* The first receive waits (at most timeout_ms), the rest do
