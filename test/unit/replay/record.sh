@@ -49,3 +49,4 @@ PY
 	cat "$tmp/answers.h"
 	printf '#endif\n'
 } > "$here/../replay_answers.h"
+clang-format -i "$here/../replay_answers.h"
