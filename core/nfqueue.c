@@ -115,9 +115,13 @@ static int handle_packet(struct nfqueue *q, const struct nlmsghdr *nlh)
 	 * big-endian seconds and microseconds): the queue-wait histogram's start. */
 	if (attr[NFQA_TIMESTAMP] && mnl_attr_get_payload_len(attr[NFQA_TIMESTAMP]) >=
 					sizeof(struct nfqnl_msg_packet_timestamp)) {
-		const struct nfqnl_msg_packet_timestamp *ts =
-		    mnl_attr_get_payload(attr[NFQA_TIMESTAMP]);
-		uint64_t sec = be64toh(ts->sec), usec = be64toh(ts->usec);
+		/* Attributes are only 4-byte aligned: copy, never cast. */
+		struct nfqnl_msg_packet_timestamp ts;
+		uint64_t sec, usec;
+
+		memcpy(&ts, mnl_attr_get_payload(attr[NFQA_TIMESTAMP]), sizeof(ts));
+		sec = be64toh(ts.sec);
+		usec = be64toh(ts.usec);
 
 		if (usec < 1000000 && sec < UINT64_MAX / 1000000000ull) {
 			pkt.has_ts = true;
