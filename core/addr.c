@@ -165,23 +165,6 @@ bool addr_prefix_is_global(const struct prefix *p)
 	return true;
 }
 
-bool addr_is_global(const struct addr *a)
-{
-	const char *const *list = a->family == AF_INET ? special_v4 : special_v6;
-	size_t n = a->family == AF_INET ? sizeof(special_v4) / sizeof(special_v4[0])
-					: sizeof(special_v6) / sizeof(special_v6[0]);
-	struct prefix p;
-
-	if (a->family != AF_INET && a->family != AF_INET6)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (addr_prefix_parse(list[i], &p) == 0 && addr_prefix_contains(&p, a))
-			return false;
-	if (a->family == AF_INET6 && (a->b[0] & 0xe0) != 0x20)
-		return false; /* only 2000::/3 is global unicast */
-	return true;
-}
-
 /* ---- the never-learn table ---- */
 
 static const char *const class_names[ADDR_CLASS__COUNT] = {

@@ -49,11 +49,6 @@ bool addr_prefix_contains(const struct prefix *p, const struct addr *a);
 /* Number of address bits for a family: 32 or 128. */
 unsigned addr_bits(const struct addr *a);
 
-/* Is the address globally routable? False for loopback, private, link-local,
- * multicast, documentation, benchmark, CGNAT, ULA, unspecified... Used to warn
- * about exceptions that are probably mistakes. */
-bool addr_is_global(const struct addr *a);
-
 /*
  * The never-learn table: addresses that no DNS answer may open and no
  * operator may allow, because they point back at the host, at its link, or
@@ -109,8 +104,10 @@ enum addr_class addr_never_learn(const struct addr *a, const struct addr_local *
 const char *addr_class_name(enum addr_class c);
 
 /* Does the prefix hold at least one globally routable address? False only
- * when it lies wholly inside a range addr_is_global() refuses (10.0.0.0/16,
- * fd00::/8), not when it merely starts in one (0.0.0.0/1). */
+ * when it lies wholly inside a range that is not (loopback, private,
+ * link-local, multicast, documentation, benchmark, CGNAT, ULA, unspecified:
+ * 10.0.0.0/16, fd00::/8), not when it merely starts in one (0.0.0.0/1).
+ * Used to warn about exceptions that are probably mistakes. */
 bool addr_prefix_is_global(const struct prefix *p);
 
 #endif

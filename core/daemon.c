@@ -1297,7 +1297,8 @@ int daemon_reload(struct daemon *d, daemon_reload_done done, void *arg)
 	return 0;
 }
 
-bool daemon_reload_busy(const struct daemon *d)
+/* Is a reload's ruleset still going in? */
+static bool daemon_reload_busy(const struct daemon *d)
 {
 	return d->reloader && d->reloader->cur;
 }

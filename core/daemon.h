@@ -149,9 +149,6 @@ int daemon_break_glass(struct daemon *d, unsigned seconds, const char *reason, u
  * finished (done may be NULL). */
 int daemon_reload(struct daemon *d, daemon_reload_done done, void *arg);
 
-/* Is a reload's ruleset still going in? */
-bool daemon_reload_busy(const struct daemon *d);
-
 /* Mirror an allowance into the kernel fast path, if there is one. */
 void daemon_fastpath_add(struct daemon *d, const struct addr *scope, const struct addr *a,
 			 uint64_t expires_ms, uint64_t now_ms);

@@ -190,11 +190,6 @@ void log_verdict_fields(const char *line, const struct log_field *fields, unsign
 	log_record(LOG_MSGID_VERDICT, line, fields, n);
 }
 
-void log_verdict(const char *line)
-{
-	log_verdict_fields(line, NULL, 0);
-}
-
 void log_msg(int level, const char *fmt, ...)
 {
 	va_list ap;
@@ -217,16 +212,6 @@ void log_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_WARNING, fmt, ap, suffix);
 	va_end(ap);
-}
-
-void log_fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(LOG_ERR, fmt, ap, NULL);
-	va_end(ap);
-	exit(1);
 }
 
 void log_limited(struct log_ratelimit *rl, int level, const char *fmt, ...)

@@ -19,8 +19,6 @@ bool log_enabled(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Like log_msg at LOG_WARNING, with ": strerror(errno)" appended. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Log at LOG_ERR and exit(1): start-up failures and broken invariants only. */
-void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warnx(...) log_msg(LOG_WARNING, __VA_ARGS__)
@@ -60,9 +58,6 @@ void log_verdict_fields(const char *line, const struct log_field *fields, unsign
 
 /* log_verdict_fields() with another MESSAGE_ID (msgid: 32 hex digits). */
 void log_record(const char *msgid, const char *line, const struct log_field *fields, unsigned n);
-
-/* log_verdict_fields() without fields. */
-void log_verdict(const char *line);
 
 /* Lines that went to syslog because journald refused them. */
 uint64_t log_journal_fallbacks(void);

@@ -158,7 +158,8 @@ static void process(struct nfqueue *q, const char *buf, size_t len, uint32_t seq
 	}
 }
 
-void nfqueue_flush(struct nfqueue *q)
+/* Send every queued verdict now, in one sendmsg(). */
+static void nfqueue_flush(struct nfqueue *q)
 {
 	if (q->vlen == 0)
 		return;
@@ -408,11 +409,6 @@ void nfqueue_get_stats(const struct nfqueue *q, struct nfqueue_stats *st)
 	st->nl_errors = STAT_GET(q, nl_errors);
 	st->batches = STAT_GET(q, batches);
 	st->batch_max = STAT_GET(q, batch_max);
-}
-
-int nfqueue_fd(const struct nfqueue *q)
-{
-	return q->nl ? mnl_socket_get_fd(q->nl) : -1;
 }
 
 struct nfqueue *nfqueue_new_replay(uint16_t queue_num, nfqueue_cb cb, void *arg)

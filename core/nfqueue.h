@@ -98,9 +98,6 @@ enum nfqueue_verdict { NFQUEUE_ACCEPT, NFQUEUE_DROP, NFQUEUE_REJECT };
  * of the nfqueue_read_wait() that handed the packet over). */
 void nfqueue_verdict(struct nfqueue *q, uint32_t id, enum nfqueue_verdict v);
 
-/* Send every queued verdict now, in one sendmsg(). */
-void nfqueue_flush(struct nfqueue *q);
-
 /* For the queue's verdict thread: wait at most timeout_ms for the first
  * packet (SO_RCVTIMEO, set once), then take what is waiting (up to
  * NFQUEUE_MMSG datagrams per recvmmsg(), NFQUEUE_READ_BUDGET in all), hand
@@ -108,9 +105,6 @@ void nfqueue_flush(struct nfqueue *q);
  * Returns 0 (also when nothing came), or -errno for a socket error other
  * than EAGAIN, EINTR and ENOBUFS (counted). A replay queue only sleeps. */
 int nfqueue_read_wait(struct nfqueue *q, int timeout_ms);
-
-/* The netlink socket (for poll), -1 for a replay queue. */
-int nfqueue_fd(const struct nfqueue *q);
 
 /* A queue without a socket, for replay tests: nfqueue_replay_feed() parses
  * recorded netlink messages (buf, len bytes: NFQNL_MSG_PACKET messages as

@@ -51,7 +51,8 @@ static const struct tool *pick_tool(int family, char *restore, char *list, size_
 	return NULL;
 }
 
-int ruleset_have_ipv6(void)
+/* Is IPv6 available in this network namespace? */
+static int ruleset_have_ipv6(void)
 {
 	return access("/proc/net/if_inet6", F_OK) == 0;
 }

@@ -65,7 +65,4 @@ int ruleset_lockdown(const struct conf *c);
  * Returns 0 or -errno. */
 int ruleset_remove(void);
 
-/* Is IPv6 available in this network namespace? */
-int ruleset_have_ipv6(void);
-
 #endif
