@@ -16,14 +16,24 @@
 #include "dns/wire.h"
 #include "policy/conf.h"
 
+/* One transport (DoH, DoT, plain DNS, the test-only replay): the only place
+ * upstream.c touches a client. ctx is the client (replay: the struct
+ * upstream_server itself, which holds rops and rctx). */
+struct upstream_ops {
+	unsigned slots; /* in-flight bound; 0: ask the replay ops */
+	int (*query)(void *ctx, const uint8_t *q, size_t len, uint32_t timeout_ms,
+		     upstream_done_cb cb, void *cb_arg);
+	void (*stats)(const void *ctx, struct upstream_transport_stats *st);
+	void (*close)(void *ctx);
+};
+
 struct upstream_server {
 	char name[64];
 	enum conf_proto proto;
 	int priority;
-	struct doh_client *doh;
-	struct dot_client *dot;
-	struct plain_client *plain;		/* forward zone with insecure_plain_dns */
-	const struct upstream_replay_ops *rops; /* replay transport: neither doh nor dot */
+	const struct upstream_ops *ops;
+	void *client;				/* ops' context; NULL: not set up */
+	const struct upstream_replay_ops *rops; /* replay transport only */
 	void *rctx;
 	unsigned fails;	     /* consecutive */
 	uint64_t down_until; /* monotonic ms; 0 = healthy */
@@ -72,6 +82,92 @@ static uint64_t now_ms(const struct upstream *u)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static int doh_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
+		     void *arg)
+{
+	return doh_client_query(c, q, len, t, cb, arg);
+}
+
+static void doh_stats(const void *c, struct upstream_transport_stats *st)
+{
+	doh_client_get_stats(c, st);
+}
+
+static void doh_close(void *c)
+{
+	struct doh_client *d = c;
+
+	doh_client_free(&d);
+}
+
+static int dot_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
+		     void *arg)
+{
+	return dot_client_query(c, q, len, t, cb, arg);
+}
+
+static void dot_stats(const void *c, struct upstream_transport_stats *st)
+{
+	dot_client_get_stats(c, st);
+}
+
+static void dot_close(void *c)
+{
+	struct dot_client *d = c;
+
+	dot_client_free(&d);
+}
+
+static int plain_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
+		       void *arg)
+{
+	return plain_client_query(c, q, len, t, cb, arg);
+}
+
+static void plain_stats(const void *c, struct upstream_transport_stats *st)
+{
+	plain_client_get_stats(c, st);
+}
+
+static void plain_close(void *c)
+{
+	struct plain_client *d = c;
+
+	plain_client_free(&d);
+}
+
+static int replay_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
+			void *arg)
+{
+	struct upstream_server *s = c;
+
+	return s->rops->query(s->rctx, s->name, q, len, t, cb, arg);
+}
+
+static void replay_stats(const void *c, struct upstream_transport_stats *st)
+{
+	(void)c;
+	(void)st; /* the replay transport keeps no transport counters */
+}
+
+static void replay_close(void *c)
+{
+	struct upstream_server *s = c;
+
+	s->rops->cancel(s->rctx, s->name);
+}
+
+static const struct upstream_ops doh_ops = {DOH_MAX_INFLIGHT, doh_query, doh_stats, doh_close};
+static const struct upstream_ops dot_ops = {DOT_MAX_INFLIGHT, dot_query, dot_stats, dot_close};
+static const struct upstream_ops plain_ops = {PLAIN_MAX_INFLIGHT, plain_query, plain_stats,
+					      plain_close};
+static const struct upstream_ops replay_ops = {0, replay_query, replay_stats, replay_close};
+
+static const char *proto_name(enum conf_proto p)
+{
+	return p == CONF_PROTO_DOH ? "doh" : p == CONF_PROTO_DNS ? "dns" : "dot";
+}
+
 static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* One service over servers[0 .. n). */
@@ -101,15 +197,20 @@ static struct upstream *upstream_build(struct ev_loop *loop, const struct conf_s
 		s->priority = cs->priority;
 		s->rops = rops;
 		s->rctx = rctx;
-		if (rops)
-			continue;
-		if (cs->proto == CONF_PROTO_DOH)
-			s->doh = doh_client_new(loop, cs, client_cert, client_key, &rc);
-		else if (cs->proto == CONF_PROTO_DOT)
-			s->dot = dot_client_new(loop, cs, client_cert, client_key, &rc);
-		else if (plain_ok)
-			s->plain = plain_client_new(loop, cs, PLAIN_SOCKET_MARK, &rc);
-		if (!s->doh && !s->dot && !s->plain) {
+		if (rops) {
+			s->ops = &replay_ops;
+			s->client = s;
+		} else if (cs->proto == CONF_PROTO_DOH) {
+			s->ops = &doh_ops;
+			s->client = doh_client_new(loop, cs, client_cert, client_key, &rc);
+		} else if (cs->proto == CONF_PROTO_DOT) {
+			s->ops = &dot_ops;
+			s->client = dot_client_new(loop, cs, client_cert, client_key, &rc);
+		} else if (plain_ok) {
+			s->ops = &plain_ops;
+			s->client = plain_client_new(loop, cs, PLAIN_SOCKET_MARK, &rc);
+		}
+		if (!s->client) {
 			log_err("server %s: cannot set up its client: %s", s->name, strerror(-rc));
 			u->n = i;
 			upstream_free(&u);
@@ -215,11 +316,11 @@ void upstream_free(struct upstream **up)
 	ev_timer_stop(u->loop, &u->probe_timer);
 	u->ready_cb = NULL; /* the probe in flight completes with -ECANCELED */
 	for (unsigned i = 0; i < CONF_MAX_SERVERS; i++) {
-		if (u->servers[i].rops && i < u->n)
-			u->servers[i].rops->cancel(u->servers[i].rctx, u->servers[i].name);
-		doh_client_free(&u->servers[i].doh);
-		dot_client_free(&u->servers[i].dot);
-		plain_client_free(&u->servers[i].plain);
+		struct upstream_server *s = &u->servers[i];
+
+		if (s->client)
+			s->ops->close(s->client);
+		s->client = NULL;
 	}
 	for (unsigned i = 0; i < u->nzones; i++)
 		upstream_free(&u->zone_up[i]);
@@ -232,10 +333,8 @@ unsigned upstream_slots(const struct upstream *u)
 	unsigned slots = 0;
 
 	for (unsigned i = 0; i < u->n; i++) {
-		unsigned b = u->servers[i].rops	   ? u->servers[i].rops->slots
-			     : u->servers[i].doh   ? DOH_MAX_INFLIGHT
-			     : u->servers[i].plain ? PLAIN_MAX_INFLIGHT
-						   : DOT_MAX_INFLIGHT;
+		const struct upstream_server *s = &u->servers[i];
+		unsigned b = s->ops->slots ? s->ops->slots : s->rops->slots;
 
 		if (!slots || b < slots)
 			slots = b;
@@ -317,7 +416,6 @@ static int send_attempt(struct upstream_req *r, uint64_t now)
 	struct upstream_server *s = &u->servers[r->server];
 	uint64_t left = r->deadline > now ? r->deadline - now : 0;
 	uint32_t budget = (uint32_t)left;
-	int rc;
 
 	/* With another server to fall back on, the first attempt gets half the
 	 * time, so that a dead primary still leaves time for the secondary. */
@@ -326,15 +424,7 @@ static int send_attempt(struct upstream_req *r, uint64_t now)
 	r->attempts++;
 	r->sent_at = now;
 	s->selected++;
-	if (s->rops)
-		rc = s->rops->query(s->rctx, s->name, r->q, r->len, budget, on_answer, r);
-	else if (s->doh)
-		rc = doh_client_query(s->doh, r->q, r->len, budget, on_answer, r);
-	else if (s->plain)
-		rc = plain_client_query(s->plain, r->q, r->len, budget, on_answer, r);
-	else
-		rc = dot_client_query(s->dot, r->q, r->len, budget, on_answer, r);
-	return rc;
+	return s->ops->query(s->client, r->q, r->len, budget, on_answer, r);
 }
 
 static void finish(struct upstream_req *r, int status, const uint8_t *answer, size_t len)
@@ -435,7 +525,7 @@ void upstream_get_server_stats(const struct upstream *u, unsigned i,
 
 	memset(st, 0, sizeof(*st));
 	st->name = s->name;
-	st->proto = s->proto == CONF_PROTO_DOH ? "doh" : s->proto == CONF_PROTO_DNS ? "dns" : "dot";
+	st->proto = proto_name(s->proto);
 	st->priority = s->priority;
 	st->healthy = healthy(s, now_ms(u));
 	st->consecutive_failures = s->fails;
@@ -444,12 +534,7 @@ void upstream_get_server_stats(const struct upstream *u, unsigned i,
 	st->latency_ms_sum = s->lat_sum;
 	st->latency_count = s->lat_count;
 	memcpy(st->latency_buckets, s->lat_buckets, sizeof(st->latency_buckets));
-	if (s->doh)
-		doh_client_get_stats(s->doh, &st->t);
-	else if (s->dot)
-		dot_client_get_stats(s->dot, &st->t);
-	else if (s->plain)
-		plain_client_get_stats(s->plain, &st->t);
+	s->ops->stats(s->client, &st->t);
 }
 
 void upstream_reset_backoff(struct upstream *u)
