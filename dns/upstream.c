@@ -82,59 +82,31 @@ static uint64_t now_ms(const struct upstream *u)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int doh_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
-		     void *arg)
-{
-	return doh_client_query(c, q, len, t, cb, arg);
-}
+/* The operations of a transport whose client functions follow the
+ * <name>_client_{query,get_stats,free} shape (DoH, DoT, plain DNS): one
+ * definition, so the three tables cannot drift apart. */
+#define UPSTREAM_TRANSPORT_OPS(name, max_inflight)                                                 \
+	static int name##_query(void *c, const uint8_t *q, size_t len, uint32_t t,                 \
+				upstream_done_cb cb, void *arg)                                    \
+	{                                                                                          \
+		return name##_client_query(c, q, len, t, cb, arg);                                 \
+	}                                                                                          \
+	static void name##_stats(const void *c, struct upstream_transport_stats *st)               \
+	{                                                                                          \
+		name##_client_get_stats(c, st);                                                    \
+	}                                                                                          \
+	static void name##_close(void *c)                                                          \
+	{                                                                                          \
+		struct name##_client *d = c;                                                       \
+                                                                                                   \
+		name##_client_free(&d);                                                            \
+	}                                                                                          \
+	static const struct upstream_ops name##_ops = {max_inflight, name##_query, name##_stats,   \
+						       name##_close}
 
-static void doh_stats(const void *c, struct upstream_transport_stats *st)
-{
-	doh_client_get_stats(c, st);
-}
-
-static void doh_close(void *c)
-{
-	struct doh_client *d = c;
-
-	doh_client_free(&d);
-}
-
-static int dot_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
-		     void *arg)
-{
-	return dot_client_query(c, q, len, t, cb, arg);
-}
-
-static void dot_stats(const void *c, struct upstream_transport_stats *st)
-{
-	dot_client_get_stats(c, st);
-}
-
-static void dot_close(void *c)
-{
-	struct dot_client *d = c;
-
-	dot_client_free(&d);
-}
-
-static int plain_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
-		       void *arg)
-{
-	return plain_client_query(c, q, len, t, cb, arg);
-}
-
-static void plain_stats(const void *c, struct upstream_transport_stats *st)
-{
-	plain_client_get_stats(c, st);
-}
-
-static void plain_close(void *c)
-{
-	struct plain_client *d = c;
-
-	plain_client_free(&d);
-}
+UPSTREAM_TRANSPORT_OPS(doh, DOH_MAX_INFLIGHT);
+UPSTREAM_TRANSPORT_OPS(dot, DOT_MAX_INFLIGHT);
+UPSTREAM_TRANSPORT_OPS(plain, PLAIN_MAX_INFLIGHT);
 
 static int replay_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
 			void *arg)
@@ -157,10 +129,6 @@ static void replay_close(void *c)
 	s->rops->cancel(s->rctx, s->name);
 }
 
-static const struct upstream_ops doh_ops = {DOH_MAX_INFLIGHT, doh_query, doh_stats, doh_close};
-static const struct upstream_ops dot_ops = {DOT_MAX_INFLIGHT, dot_query, dot_stats, dot_close};
-static const struct upstream_ops plain_ops = {PLAIN_MAX_INFLIGHT, plain_query, plain_stats,
-					      plain_close};
 static const struct upstream_ops replay_ops = {0, replay_query, replay_stats, replay_close};
 
 static const char *proto_name(enum conf_proto p)
