@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The whole test suite: dependencies, build, unit tests, integration tests
+# The whole test suite: dependencies, style checks (clang-format and the
+# banned functions, test/check-style.sh), build, unit tests, integration tests
 # (root, network namespaces), unit and integration tests again under
 # ASan+UBSan, unit and replay tests under ThreadSanitizer, and a 60 s run
 # of every fuzzer. Exits non-zero on any failure.
@@ -11,6 +12,9 @@ cd "$top"
 fuzz_seconds=${FUZZ_SECONDS:-60}
 
 bash test/setup.sh
+
+echo "== style checks (clang-format, banned functions)"
+bash test/check-style.sh
 
 echo "== build"
 bash test/build.sh "$top/build"
