@@ -20,7 +20,7 @@
  * upstream.c touches a client. ctx is the client (replay: the struct
  * upstream_server itself, which holds rops and rctx). */
 struct upstream_ops {
-	unsigned slots; /* in-flight bound; 0: ask the replay ops */
+	unsigned (*slots)(const void *ctx); /* the in-flight bound */
 	int (*query)(void *ctx, const uint8_t *q, size_t len, uint32_t timeout_ms,
 		     upstream_done_cb cb, void *cb_arg);
 	void (*stats)(const void *ctx, struct upstream_transport_stats *st);
@@ -101,12 +101,24 @@ static uint64_t now_ms(const struct upstream *u)
                                                                                                    \
 		name##_client_free(&d);                                                            \
 	}                                                                                          \
-	static const struct upstream_ops name##_ops = {max_inflight, name##_query, name##_stats,   \
+	static unsigned name##_slots(const void *c)                                                \
+	{                                                                                          \
+		(void)c;                                                                           \
+		return max_inflight;                                                               \
+	}                                                                                          \
+	static const struct upstream_ops name##_ops = {name##_slots, name##_query, name##_stats,   \
 						       name##_close}
 
 UPSTREAM_TRANSPORT_OPS(doh, DOH_MAX_INFLIGHT);
 UPSTREAM_TRANSPORT_OPS(dot, DOT_MAX_INFLIGHT);
 UPSTREAM_TRANSPORT_OPS(plain, PLAIN_MAX_INFLIGHT);
+
+static unsigned replay_slots(const void *c)
+{
+	const struct upstream_server *s = c;
+
+	return s->rops->slots;
+}
 
 static int replay_query(void *c, const uint8_t *q, size_t len, uint32_t t, upstream_done_cb cb,
 			void *arg)
@@ -129,12 +141,8 @@ static void replay_close(void *c)
 	s->rops->cancel(s->rctx, s->name);
 }
 
-static const struct upstream_ops replay_ops = {0, replay_query, replay_stats, replay_close};
-
-static const char *proto_name(enum conf_proto p)
-{
-	return p == CONF_PROTO_DOH ? "doh" : p == CONF_PROTO_DNS ? "dns" : "dot";
-}
+static const struct upstream_ops replay_ops = {replay_slots, replay_query, replay_stats,
+					       replay_close};
 
 static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -302,7 +310,7 @@ unsigned upstream_slots(const struct upstream *u)
 
 	for (unsigned i = 0; i < u->n; i++) {
 		const struct upstream_server *s = &u->servers[i];
-		unsigned b = s->ops->slots ? s->ops->slots : s->rops->slots;
+		unsigned b = s->ops->slots(s->client);
 
 		if (!slots || b < slots)
 			slots = b;
@@ -493,7 +501,7 @@ void upstream_get_server_stats(const struct upstream *u, unsigned i,
 
 	memset(st, 0, sizeof(*st));
 	st->name = s->name;
-	st->proto = proto_name(s->proto);
+	st->proto = conf_proto_name(s->proto);
 	st->priority = s->priority;
 	st->healthy = healthy(s, now_ms(u));
 	st->consecutive_failures = s->fails;

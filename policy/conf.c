@@ -50,6 +50,11 @@ struct conf_ctx {
 
 static const char *const conf_mode_names[] = {"host", "gateway", "sidecar"};
 static const char *const conf_proto_names[] = {"doh", "dot", "dns"};
+
+const char *conf_proto_name(enum conf_proto p)
+{
+	return (unsigned)p < ARRAY_SIZE(conf_proto_names) ? conf_proto_names[p] : "?";
+}
 static const char *const conf_level_names[] = {"error", "warning", "info", "debug"};
 static const char *const conf_format_names[] = {"json", "text"};
 static const char *const conf_deny_names[] = {"drop", "reject"};

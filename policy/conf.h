@@ -44,6 +44,9 @@
 
 enum conf_mode { CONF_MODE_HOST, CONF_MODE_GATEWAY, CONF_MODE_SIDECAR };
 enum conf_proto { CONF_PROTO_DOH, CONF_PROTO_DOT, CONF_PROTO_DNS }; /* dns: forward zones only */
+
+/* "doh", "dot" or "dns": the name the configuration uses. */
+const char *conf_proto_name(enum conf_proto p);
 enum conf_deny_action { CONF_DENY_DROP, CONF_DENY_REJECT };
 enum conf_log_level { CONF_LOG_ERR, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
 enum conf_log_format { CONF_LOG_JSON, CONF_LOG_TEXT };
